@@ -1,0 +1,71 @@
+#include <string.h>
+
+#include "rng.h"
+#include "uuid.h"
+#include "banned.h"
+
+void
+uuid_generate(struct uuid *u)
+{
+    rng_bytes(u->b, sizeof(u->b));
+    u->b[6] = (uint8_t)((u->b[6] & 0x0f) | 0x40); /* version 4 */
+    u->b[8] = (uint8_t)((u->b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+}
+
+void
+uuid_format(const struct uuid *u, char out[UUID_STR_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[u->b[i] >> 4];
+        out[o++] = hex[u->b[i] & 0x0f];
+    }
+    out[o] = '\0';
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool
+uuid_parse(const char *s, struct uuid *u)
+{
+    size_t i = 0, o = 0;
+
+    if (strlen(s) != UUID_STR_LEN)
+        return false;
+    while (o < 16) {
+        int hi, lo;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+            i++;
+        }
+        hi = hexval(s[i]);
+        lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        u->b[o++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return true;
+}
+
+bool
+uuid_equal(const struct uuid *a, const struct uuid *b)
+{
+    return memcmp(a->b, b->b, sizeof(a->b)) == 0;
+}
