@@ -1,0 +1,58 @@
+/*
+ * retry.h - the one wrapper every database call goes through.
+ *
+ * An operation is tried up to max_attempts times.  Between tries the
+ * wrapper sleeps for full-jitter exponential backoff,
+ *     sleep = random(0, min(max_ms, base_ms * 2^n))   (n = 0, 1, ...)
+ * (AWS's "Exponential Backoff And Jitter").  It retries only errors the
+ * store marked retryable: RETRY_SAFE always, RETRY_IDEMPOTENT only when
+ * the caller says the operation is idempotent.  Everything else (a
+ * duplicate key, a validation or auth failure) returns at once.
+ *
+ * The request deadline (a monotonic time in ms) bounds the whole: no try
+ * starts after it, and a sleep that would end past it is not taken.  A
+ * retryable failure that is not retried becomes ERR_UNAVAILABLE (503 with
+ * Retry-After), keeping the store's message for the log.
+ *
+ * Time, sleep and randomness come through the policy so unit tests can
+ * drive the wrapper with a fake clock.
+ */
+#ifndef PARLEY_RETRY_H
+#define PARLEY_RETRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct retry_policy {
+    int max_attempts; /* >= 1 */
+    int base_ms;
+    int max_ms;
+    int64_t (*now_ms)(void *env);           /* monotonic */
+    void (*sleep_ms)(void *env, int64_t ms);
+    uint64_t (*random_upto)(void *env, uint64_t n); /* uniform in [0, n] */
+    void *env;
+};
+
+struct retry_stats {
+    int attempts; /* tries made by the last retry_run() */
+    int64_t slept_ms;
+    int retries_total; /* across calls, for metrics */
+};
+
+typedef bool (*retry_op)(void *arg, struct error *err);
+
+/* Fills p from the config with the real clock and the process RNG. */
+struct config;
+void retry_policy_init(struct retry_policy *p, const struct config *cfg);
+
+/* The cap before jitter for the sleep after failed try number n (0-based):
+ * min(max_ms, base_ms * 2^n), without overflow. */
+int64_t retry_backoff_cap(const struct retry_policy *p, int n);
+
+bool retry_run(const struct retry_policy *p, int64_t deadline_ms,
+               bool idempotent, retry_op op, void *arg,
+               struct retry_stats *stats, struct error *err);
+
+#endif

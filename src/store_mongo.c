@@ -1,0 +1,1414 @@
+/*
+ * store_mongo.c - the MongoDB backend of the store interface.
+ *
+ * Data model (database cfg->mongodb_database):
+ *
+ *   sessions (cfg->sessions_collection), one document per session:
+ *     {_id: UUID (binary subtype 4, struct session.id),
+ *      user_id: string, session_id: string,
+ *      session_name, description, agent_name, agent_instructions:
+ *          string | null,
+ *      status: string (status_name()),
+ *      metadata: document,
+ *      message_count: int64, last_seq: int64,
+ *      metrics: {request_count: int64, error_count: int64,
+ *                total_processing_ms: double},
+ *      version: int64,
+ *      created_at, updated_at, last_activity_at: datetime}
+ *   messages (cfg->messages_collection):
+ *     {_id: UUID, user_id, session_uuid: UUID, seq: int64, ...}
+ *   memory (cfg->memory_collection):
+ *     {_id, user_id, session_uuid: UUID, key: string, value: any}
+ *   idempotency (cfg->idempotency_collection): not used here yet.
+ *
+ * Indexes (ensure_indexes, by name, so a rerun is a no-op):
+ *   sessions  user_session_id      {user_id: 1, session_id: 1} unique
+ *             user_updated         {user_id: 1, updated_at: -1}
+ *             user_status_updated  {user_id: 1, status: 1, updated_at: -1}
+ *             status_activity      {status: 1, last_activity_at: 1}
+ *             user_created         {user_id: 1, created_at: -1}
+ *   messages  session_seq          {session_uuid: 1, seq: 1} unique
+ *             user_session         {user_id: 1, session_uuid: 1}
+ *   memory    session_key          {session_uuid: 1, key: 1} unique
+ *
+ * Every filter carries user_id, and every value is appended as a typed
+ * BSON value, so nothing a client sends can become a query operator.
+ * Numbers are read with bson_iter_as_int64() because other tools (and the
+ * development server) may hand an int64 back as int32 or double.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* libbson's atomics cast away const; pkg-config hands its directory over
+ * with -I, not -isystem, so silence that one warning for its headers. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#include <mongoc/mongoc.h>
+#pragma GCC diagnostic pop
+
+#include "clock.h"
+#include "log.h"
+#include "store_mongo.h"
+#include "utf8.h"
+#include "banned.h"
+
+/* Deeper than anything we write (metadata depth is capped well below);
+ * the bound only keeps a hostile stored document from exhausting the
+ * stack while it is decoded. */
+#define MONGO_MAX_DEPTH 100
+
+#define MONGO_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+struct mongo_store {
+    mongoc_client_pool_t *pool;
+    char *database;
+    char *sessions;
+    char *messages;
+    char *memory;
+};
+
+/* ---- logging and secrets ---------------------------------------------- */
+
+static size_t
+mongo_emit(char *out, size_t n, size_t o, const char *s)
+{
+    while (*s != '\0' && o + 1 < n)
+        out[o++] = *s++;
+    return o;
+}
+
+/*
+ * Copies in to out[n], hiding the user information of any URI
+ * ("scheme://user:pass@host" -> "scheme://<redacted>@host") and the value
+ * of any "...password=" option.  Driver messages can quote the URI, and
+ * the URI may carry the database password.
+ */
+static void
+mongo_redact(const char *in, char *out, size_t n)
+{
+    const char *p = in;
+    size_t o = 0;
+
+    if (n == 0)
+        return;
+    while (*p != '\0' && o + 1 < n) {
+        if (strncmp(p, "://", 3) == 0) {
+            const char *host = p + 3;
+            size_t span = strcspn(host, " \t\r\n'\"`,;");
+            const char *at = memrchr(host, '@', span);
+
+            o = mongo_emit(out, n, o, "://");
+            p = host;
+            if (at != NULL) {
+                o = mongo_emit(out, n, o, "<redacted>");
+                p = at;
+            }
+            continue;
+        }
+        if (strncasecmp(p, "password=", 9) == 0) {
+            while (o + 1 < n && *p != '=')
+                out[o++] = *p++;
+            o = mongo_emit(out, n, o, "=<redacted>");
+            p++;
+            p += strcspn(p, "& \t\r\n'\"`,;");
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
+static void
+mongo_log_handler(mongoc_log_level_t level, const char *domain,
+                  const char *message, void *user_data)
+{
+    char clean[512];
+
+    (void)user_data;
+    if (level == MONGOC_LOG_LEVEL_TRACE)
+        return;
+    mongo_redact(message != NULL ? message : "", clean, sizeof(clean));
+    if (level <= MONGOC_LOG_LEVEL_WARNING)
+        log_warn("mongoc %s: %s", domain != NULL ? domain : "-", clean);
+    else
+        log_debug("mongoc %s: %s", domain != NULL ? domain : "-", clean);
+}
+
+void
+store_mongo_global_init(void)
+{
+    /* The handler is set before mongoc_init() so even init's own
+     * messages go through our logger and its redaction. */
+    mongoc_log_set_handler(mongo_log_handler, NULL);
+    mongoc_log_trace_disable();
+    mongoc_init();
+}
+
+void
+store_mongo_global_cleanup(void)
+{
+    mongoc_cleanup();
+}
+
+/* ---- error classification --------------------------------------------- */
+
+/* The retryable-writes specification's codes (plus LegacyNotPrimary and
+ * ReadConcernMajorityNotAvailableYet from the retryable-reads one): the
+ * server refused the operation before running it, because it is not the
+ * primary, is shutting down, or could not reach a shard. */
+static bool
+mongo_code_retryable(int64_t code)
+{
+    switch (code) {
+    case 6:     /* HostUnreachable */
+    case 7:     /* HostNotFound */
+    case 89:    /* NetworkTimeout */
+    case 91:    /* ShutdownInProgress */
+    case 134:   /* ReadConcernMajorityNotAvailableYet */
+    case 189:   /* PrimarySteppedDown */
+    case 262:   /* ExceededTimeLimit */
+    case 9001:  /* SocketException */
+    case 10058: /* LegacyNotPrimary */
+    case 10107: /* NotWritablePrimary */
+    case 11600: /* InterruptedAtShutdown */
+    case 11602: /* InterruptedDueToReplStateChange */
+    case 13435: /* NotPrimaryNoSecondaryOk */
+    case 13436: /* NotPrimaryOrSecondary */
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool
+mongo_code_duplicate(int64_t code)
+{
+    return code == 11000 || code == 11001 || code == 12582;
+}
+
+/*
+ * The one place a driver failure becomes a struct error (see
+ * store_mongo.h for the table).  The transport domains are looked at
+ * before the RetryableWriteError label: the driver labels a socket error
+ * in a retryable write too, but the label promises safety only to a retry
+ * that reuses the transaction number, which ours does not.
+ *
+ * A server's message can quote document content (a duplicate key error
+ * shows the key's values), so for server errors only the code and its
+ * name are kept.  Driver messages name hosts and causes; they are
+ * redacted in case they quote the URI.
+ */
+static void
+mongo_classify(const char *op, const bson_error_t *e, const bson_t *reply,
+               struct error *err)
+{
+    char clean[sizeof(err->message)];
+    const char *code_name = "";
+    bson_iter_t it;
+    bool server = e->domain == MONGOC_ERROR_SERVER ||
+                  e->domain == MONGOC_ERROR_WRITE_CONCERN;
+    bool labelled =
+        reply != NULL && mongoc_error_has_label(reply, "RetryableWriteError");
+
+    if (err == NULL)
+        return;
+    if (reply != NULL && bson_iter_init_find(&it, reply, "codeName") &&
+        BSON_ITER_HOLDS_UTF8(&it))
+        code_name = bson_iter_utf8(&it, NULL);
+    mongo_redact(e->message, clean, sizeof(clean));
+
+    if (e->domain == MONGOC_ERROR_SERVER_SELECTION) {
+        error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s", op, clean);
+        err->retry = RETRY_SAFE;
+    } else if (e->domain == MONGOC_ERROR_STREAM) {
+        error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s", op, clean);
+        /* Failing to connect or resolve means nothing was sent; any
+         * other stream failure may have hit after the server ran it. */
+        if (e->code == MONGOC_ERROR_STREAM_CONNECT ||
+            e->code == MONGOC_ERROR_STREAM_NOT_ESTABLISHED ||
+            e->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION)
+            err->retry = RETRY_SAFE;
+        else
+            err->retry = RETRY_IDEMPOTENT;
+    } else if (server && mongo_code_duplicate(e->code)) {
+        error_set(err, ERR_DUPLICATE, NULL, "%s: duplicate key (%u)", op,
+                  (unsigned)e->code);
+    } else if ((server && mongo_code_retryable(e->code)) || labelled) {
+        error_set(err, ERR_UNAVAILABLE, NULL, "%s: server error %u %.40s", op,
+                  (unsigned)e->code, code_name);
+        err->retry = RETRY_SAFE;
+    } else if (server) {
+        error_set(err, ERR_INTERNAL, NULL, "%s: server error %u %.40s", op,
+                  (unsigned)e->code, code_name);
+    } else {
+        error_set(err, ERR_INTERNAL, NULL, "%s: %s", op, clean);
+    }
+    err->db_code = (int)e->code;
+}
+
+static bool
+mongo_fail(struct error *err, const char *op, const char *what)
+{
+    return error_set(err, ERR_INTERNAL, NULL, "%s: %s", op, what);
+}
+
+/* ---- JSON <-> BSON ---------------------------------------------------- */
+
+/* Appends v under key.  Keys MongoDB would read as operators or paths
+ * were refused by validation; they are checked again here because
+ * storing one would be a bug, not a client error. */
+static bool
+mongo_append_json(bson_t *b, const char *key, size_t key_len,
+                  const struct json_value *v, int depth)
+{
+    bson_t child;
+    char idx[16];
+    const char *ikey;
+    bool ok = true;
+
+    if (depth > MONGO_MAX_DEPTH || key_len > INT_MAX)
+        return false;
+    switch (v->type) {
+    case JSON_NULL:
+        return bson_append_null(b, key, (int)key_len);
+    case JSON_BOOL:
+        return bson_append_bool(b, key, (int)key_len, v->u.b);
+    case JSON_INT:
+        return bson_append_int64(b, key, (int)key_len, v->u.i);
+    case JSON_DOUBLE:
+        return bson_append_double(b, key, (int)key_len, v->u.d);
+    case JSON_STRING:
+        if (v->u.s.len > INT_MAX)
+            return false;
+        return bson_append_utf8(b, key, (int)key_len, v->u.s.ptr,
+                                (int)v->u.s.len);
+    case JSON_ARRAY:
+        if (!bson_append_array_begin(b, key, (int)key_len, &child))
+            return false;
+        for (size_t i = 0; i < v->u.a.len && ok; i++) {
+            size_t n =
+                bson_uint32_to_string((uint32_t)i, &ikey, idx, sizeof(idx));
+            ok = mongo_append_json(&child, ikey, n, v->u.a.items[i], depth + 1);
+        }
+        return bson_append_array_end(b, &child) && ok;
+    case JSON_OBJECT:
+        if (!bson_append_document_begin(b, key, (int)key_len, &child))
+            return false;
+        for (size_t i = 0; i < v->u.o.len && ok; i++) {
+            const struct json_member *m = &v->u.o.members[i];
+
+            ok = m->key_len > 0 && m->key[0] != '$' &&
+                 memchr(m->key, '.', m->key_len) == NULL &&
+                 mongo_append_json(&child, m->key, m->key_len, m->value,
+                                   depth + 1);
+        }
+        return bson_append_document_end(b, &child) && ok;
+    }
+    return false;
+}
+
+/* metadata is an object by contract; NULL stores {}. */
+static bool
+mongo_append_metadata(bson_t *b, const struct json_value *meta,
+                      struct error *err)
+{
+    if (meta == NULL) {
+        bson_t empty = BSON_INITIALIZER;
+        bool ok = bson_append_document(b, "metadata", -1, &empty);
+
+        bson_destroy(&empty);
+        if (!ok)
+            return mongo_fail(err, "store", "metadata not storable");
+        return true;
+    }
+    if (meta->type != JSON_OBJECT ||
+        !mongo_append_json(b, "metadata", 8, meta, 0))
+        return mongo_fail(err, "store", "metadata not storable");
+    return true;
+}
+
+static char *
+mongo_hex(struct arena *a, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *s = arena_alloc(a, n * 2 + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = hex[p[i] >> 4];
+        s[2 * i + 1] = hex[p[i] & 0x0f];
+    }
+    s[n * 2] = '\0';
+    return s;
+}
+
+static struct json_value *
+mongo_json_cstr(struct arena *a, const char *s)
+{
+    return json_new_string(a, s, strlen(s));
+}
+
+static struct json_value *
+mongo_json_time(struct arena *a, int64_t ms)
+{
+    char text[CLOCK_RFC3339_LEN + 1];
+
+    clock_format(ms, text);
+    return mongo_json_cstr(a, text);
+}
+
+static struct json_value *mongo_to_json(struct arena *a, const bson_iter_t *it,
+                                        int depth);
+
+/* The members of the document or array `it` points at; NULL if it is
+ * malformed, too deep, or holds a key or string that is not UTF-8. */
+static struct json_value *
+mongo_container_to_json(struct arena *a, const bson_iter_t *it, bool array,
+                        int depth)
+{
+    bson_iter_t child;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    bson_t doc;
+    struct json_value *out;
+
+    if (depth > MONGO_MAX_DEPTH)
+        return NULL;
+    if (array)
+        bson_iter_array(it, &len, &data);
+    else
+        bson_iter_document(it, &len, &data);
+    if (data == NULL || !bson_init_static(&doc, data, len) ||
+        !bson_iter_init(&child, &doc))
+        return NULL;
+    out = array ? json_new_array(a, bson_count_keys(&doc))
+                : json_new_object(a, bson_count_keys(&doc));
+    while (bson_iter_next(&child)) {
+        struct json_value *v = mongo_to_json(a, &child, depth + 1);
+
+        if (v == NULL)
+            return NULL;
+        if (array) {
+            json_array_push(a, out, v);
+        } else {
+            const char *key = bson_iter_key(&child);
+            size_t key_len = bson_iter_key_len(&child);
+
+            if (!utf8_valid(key, key_len))
+                return NULL;
+            json_object_put(a, out, key, key_len, v);
+        }
+    }
+    /* bson_iter_next() also stops on corruption; only a clean end of
+     * document leaves the iterator with no error offset. */
+    return child.err_off == 0 ? out : NULL;
+}
+
+/* One BSON value as JSON.  Types JSON lacks become their usual text. */
+static struct json_value *
+mongo_to_json(struct arena *a, const bson_iter_t *it, int depth)
+{
+    const char *s;
+    uint32_t len = 0;
+
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_DOUBLE:
+        return json_new_double(a, bson_iter_double(it));
+    case BSON_TYPE_INT32:
+    case BSON_TYPE_INT64:
+        return json_new_int(a, bson_iter_as_int64(it));
+    case BSON_TYPE_BOOL:
+        return json_new_bool(a, bson_iter_bool(it));
+    case BSON_TYPE_UTF8:
+        s = bson_iter_utf8(it, &len);
+        if (!utf8_valid(s, len))
+            return NULL;
+        return json_new_string(a, s, len);
+    case BSON_TYPE_SYMBOL:
+        s = bson_iter_symbol(it, &len);
+        if (!utf8_valid(s, len))
+            return NULL;
+        return json_new_string(a, s, len);
+    case BSON_TYPE_CODE:
+        s = bson_iter_code(it, &len);
+        if (!utf8_valid(s, len))
+            return NULL;
+        return json_new_string(a, s, len);
+    case BSON_TYPE_CODEWSCOPE: {
+        const uint8_t *scope;
+        uint32_t scope_len;
+
+        s = bson_iter_codewscope(it, &len, &scope_len, &scope);
+        if (!utf8_valid(s, len))
+            return NULL;
+        return json_new_string(a, s, len);
+    }
+    case BSON_TYPE_DOCUMENT:
+        return mongo_container_to_json(a, it, false, depth);
+    case BSON_TYPE_ARRAY:
+        return mongo_container_to_json(a, it, true, depth);
+    case BSON_TYPE_DATE_TIME:
+        return mongo_json_time(a, bson_iter_date_time(it));
+    case BSON_TYPE_TIMESTAMP: {
+        uint32_t t, inc;
+
+        bson_iter_timestamp(it, &t, &inc);
+        return mongo_json_time(a, (int64_t)t * 1000);
+    }
+    case BSON_TYPE_BINARY: {
+        bson_subtype_t sub;
+        const uint8_t *bin = NULL;
+
+        bson_iter_binary(it, &sub, &len, &bin);
+        if ((sub == BSON_SUBTYPE_UUID || sub == BSON_SUBTYPE_UUID_DEPRECATED) &&
+            len == 16) {
+            struct uuid u;
+            char text[UUID_STR_LEN + 1];
+
+            memcpy(u.b, bin, 16);
+            uuid_format(&u, text);
+            return mongo_json_cstr(a, text);
+        }
+        return mongo_json_cstr(a, mongo_hex(a, bin, len));
+    }
+    case BSON_TYPE_OID: {
+        char text[25];
+
+        bson_oid_to_string(bson_iter_oid(it), text);
+        return mongo_json_cstr(a, text);
+    }
+    case BSON_TYPE_DBPOINTER: {
+        const bson_oid_t *oid = NULL;
+        char text[25];
+
+        bson_iter_dbpointer(it, &len, &s, &oid);
+        bson_oid_to_string(oid, text);
+        return mongo_json_cstr(a, text);
+    }
+    case BSON_TYPE_DECIMAL128: {
+        bson_decimal128_t dec;
+        char text[BSON_DECIMAL128_STRING];
+
+        bson_iter_decimal128(it, &dec);
+        bson_decimal128_to_string(&dec, text);
+        return mongo_json_cstr(a, text);
+    }
+    case BSON_TYPE_REGEX: {
+        const char *options = NULL;
+        const char *pattern = bson_iter_regex(it, &options);
+        char *text =
+            arena_printf(a, "/%s/%s", pattern, options != NULL ? options : "");
+
+        if (!utf8_valid(text, strlen(text)))
+            return NULL;
+        return mongo_json_cstr(a, text);
+    }
+    case BSON_TYPE_EOD:
+    case BSON_TYPE_UNDEFINED:
+    case BSON_TYPE_NULL:
+    case BSON_TYPE_MAXKEY:
+    case BSON_TYPE_MINKEY:
+        return json_new_null(a);
+    }
+    return json_new_null(a);
+}
+
+/* ---- sessions <-> BSON ------------------------------------------------ */
+
+static void
+mongo_append_uuid(bson_t *b, const char *key, const struct uuid *u)
+{
+    bson_append_binary(b, key, -1, BSON_SUBTYPE_UUID, u->b, sizeof(u->b));
+}
+
+/* NULL stores null, as the nullable session strings do. */
+static void
+mongo_append_nullable(bson_t *b, const char *key, const char *s)
+{
+    if (s == NULL)
+        bson_append_null(b, key, -1);
+    else
+        bson_append_utf8(b, key, -1, s, -1);
+}
+
+/* The filter every single-session operation starts from. */
+static void
+mongo_id_filter(bson_t *q, const char *user, const struct uuid *id)
+{
+    mongo_append_uuid(q, "_id", id);
+    bson_append_utf8(q, "user_id", -1, user, -1);
+}
+
+static bool
+mongo_build_session(bson_t *b, const struct session *sess, struct error *err)
+{
+    bson_t metrics;
+
+    mongo_append_uuid(b, "_id", &sess->id);
+    bson_append_utf8(b, "user_id", -1, sess->user_id, -1);
+    bson_append_utf8(b, "session_id", -1, sess->session_id, -1);
+    mongo_append_nullable(b, "session_name", sess->session_name);
+    mongo_append_nullable(b, "description", sess->description);
+    mongo_append_nullable(b, "agent_name", sess->agent_name);
+    mongo_append_nullable(b, "agent_instructions", sess->agent_instructions);
+    bson_append_utf8(b, "status", -1, status_name(sess->status), -1);
+    if (!mongo_append_metadata(b, sess->metadata, err))
+        return false;
+    bson_append_int64(b, "message_count", -1, sess->message_count);
+    bson_append_int64(b, "last_seq", -1, sess->last_seq);
+    bson_append_document_begin(b, "metrics", -1, &metrics);
+    bson_append_int64(&metrics, "request_count", -1, sess->request_count);
+    bson_append_int64(&metrics, "error_count", -1, sess->error_count);
+    bson_append_double(&metrics, "total_processing_ms", -1,
+                       sess->total_processing_ms);
+    bson_append_document_end(b, &metrics);
+    bson_append_int64(b, "version", -1, sess->version);
+    bson_append_date_time(b, "created_at", -1, sess->created_at);
+    bson_append_date_time(b, "updated_at", -1, sess->updated_at);
+    bson_append_date_time(b, "last_activity_at", -1, sess->last_activity_at);
+    return true;
+}
+
+static bool
+mongo_get_string(struct arena *a, const bson_iter_t *it, bool nullable,
+                 const char **out)
+{
+    const char *s;
+    uint32_t len = 0;
+
+    if (nullable && (BSON_ITER_HOLDS_NULL(it) ||
+                     bson_iter_type(it) == BSON_TYPE_UNDEFINED)) {
+        *out = NULL;
+        return true;
+    }
+    if (!BSON_ITER_HOLDS_UTF8(it))
+        return false;
+    s = bson_iter_utf8(it, &len);
+    if (!utf8_valid(s, len))
+        return false;
+    *out = arena_strndup(a, s, len);
+    return true;
+}
+
+static bool
+mongo_get_int(const bson_iter_t *it, int64_t *out)
+{
+    if (!BSON_ITER_HOLDS_NUMBER(it))
+        return false;
+    *out = bson_iter_as_int64(it);
+    return true;
+}
+
+static bool
+mongo_get_time(const bson_iter_t *it, int64_t *out)
+{
+    if (BSON_ITER_HOLDS_DATE_TIME(it)) {
+        *out = bson_iter_date_time(it);
+        return true;
+    }
+    return mongo_get_int(it, out);
+}
+
+static bool
+mongo_get_metrics(const bson_iter_t *it, struct session *out)
+{
+    bson_iter_t m;
+
+    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &m))
+        return false;
+    while (bson_iter_next(&m)) {
+        const char *key = bson_iter_key(&m);
+
+        if (strcmp(key, "request_count") == 0) {
+            if (!mongo_get_int(&m, &out->request_count))
+                return false;
+        } else if (strcmp(key, "error_count") == 0) {
+            if (!mongo_get_int(&m, &out->error_count))
+                return false;
+        } else if (strcmp(key, "total_processing_ms") == 0) {
+            if (!BSON_ITER_HOLDS_NUMBER(&m))
+                return false;
+            out->total_processing_ms = bson_iter_as_double(&m);
+        }
+    }
+    return true;
+}
+
+/*
+ * Decodes one stored session into arena memory.  A field of the wrong
+ * type is ERR_INTERNAL naming the field: the document was not written by
+ * us, or not by this version.  Missing counters read as 0 and missing
+ * nullable strings as null, so older documents still load.
+ */
+static bool
+mongo_decode_session(struct arena *a, const bson_t *doc, struct session *out,
+                     struct error *err)
+{
+    bson_iter_t it;
+    bool have_id = false, have_user = false, have_sid = false,
+         have_status = false, have_version = false;
+    const char *bad = NULL;
+
+    memset(out, 0, sizeof(*out));
+    out->metadata = json_new_object(a, 0);
+    if (!bson_iter_init(&it, doc))
+        return mongo_fail(err, "decode session", "malformed document");
+    while (bad == NULL && bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        bool ok = true;
+
+        if (strcmp(key, "_id") == 0) {
+            bson_subtype_t sub;
+            uint32_t len = 0;
+            const uint8_t *bin = NULL;
+
+            ok = BSON_ITER_HOLDS_BINARY(&it);
+            if (ok) {
+                bson_iter_binary(&it, &sub, &len, &bin);
+                ok = (sub == BSON_SUBTYPE_UUID ||
+                      sub == BSON_SUBTYPE_UUID_DEPRECATED) &&
+                     len == sizeof(out->id.b);
+            }
+            if (ok)
+                memcpy(out->id.b, bin, sizeof(out->id.b));
+            have_id = ok;
+        } else if (strcmp(key, "user_id") == 0) {
+            ok = have_user = mongo_get_string(a, &it, false, &out->user_id);
+        } else if (strcmp(key, "session_id") == 0) {
+            ok = have_sid = mongo_get_string(a, &it, false, &out->session_id);
+        } else if (strcmp(key, "session_name") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->session_name);
+        } else if (strcmp(key, "description") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->description);
+        } else if (strcmp(key, "agent_name") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->agent_name);
+        } else if (strcmp(key, "agent_instructions") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->agent_instructions);
+        } else if (strcmp(key, "status") == 0) {
+            int st = BSON_ITER_HOLDS_UTF8(&it)
+                         ? status_parse(bson_iter_utf8(&it, NULL))
+                         : -1;
+
+            ok = have_status = st >= 0;
+            if (ok)
+                out->status = (enum session_status)st;
+        } else if (strcmp(key, "metadata") == 0) {
+            if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+                out->metadata = mongo_container_to_json(a, &it, false, 1);
+                ok = out->metadata != NULL;
+            } else {
+                ok = BSON_ITER_HOLDS_NULL(&it);
+            }
+        } else if (strcmp(key, "message_count") == 0) {
+            ok = mongo_get_int(&it, &out->message_count);
+        } else if (strcmp(key, "last_seq") == 0) {
+            ok = mongo_get_int(&it, &out->last_seq);
+        } else if (strcmp(key, "metrics") == 0) {
+            ok = mongo_get_metrics(&it, out);
+        } else if (strcmp(key, "version") == 0) {
+            ok = have_version = mongo_get_int(&it, &out->version);
+        } else if (strcmp(key, "created_at") == 0) {
+            ok = mongo_get_time(&it, &out->created_at);
+        } else if (strcmp(key, "updated_at") == 0) {
+            ok = mongo_get_time(&it, &out->updated_at);
+        } else if (strcmp(key, "last_activity_at") == 0) {
+            ok = mongo_get_time(&it, &out->last_activity_at);
+        }
+        if (!ok)
+            bad = arena_strdup(a, key);
+    }
+    if (bad == NULL && it.err_off != 0)
+        bad = "(document)";
+    if (bad == NULL && !have_id)
+        bad = "_id";
+    if (bad == NULL && !have_user)
+        bad = "user_id";
+    if (bad == NULL && !have_sid)
+        bad = "session_id";
+    if (bad == NULL && !have_status)
+        bad = "status";
+    if (bad == NULL && !have_version)
+        bad = "version";
+    if (out->metadata == NULL)
+        out->metadata = json_new_object(a, 0);
+    if (bad != NULL)
+        return error_set(err, ERR_INTERNAL, NULL,
+                         "stored session has a bad %.60s field", bad);
+    return true;
+}
+
+/* ---- plumbing --------------------------------------------------------- */
+
+static struct mongo_store *
+mongo_impl(struct store *s)
+{
+    return s->impl;
+}
+
+static mongoc_collection_t *
+mongo_collection(struct store *s, mongoc_client_t *client, const char *name)
+{
+    return mongoc_client_get_collection(client, mongo_impl(s)->database, name);
+}
+
+/* The deletedCount of a delete reply. */
+static int64_t
+mongo_deleted_count(const bson_t *reply)
+{
+    bson_iter_t it;
+
+    if (bson_iter_init_find(&it, reply, "deletedCount") &&
+        BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return 0;
+}
+
+/* ---- operations ------------------------------------------------------- */
+
+static bool
+mongo_ping(struct store *s, struct error *err)
+{
+    mongoc_client_t *client = mongoc_client_pool_pop(mongo_impl(s)->pool);
+    bson_t cmd = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    bson_append_int32(&cmd, "ping", -1, 1);
+    ok = mongoc_client_command_simple(client, "admin", &cmd, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("ping", &e, &reply, err);
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    mongoc_client_pool_push(mongo_impl(s)->pool, client);
+    return ok;
+}
+
+struct mongo_index_key {
+    const char *field;
+    int dir;
+};
+
+struct mongo_index {
+    const char *name;
+    bool unique;
+    struct mongo_index_key keys[3]; /* ends at the first NULL field */
+};
+
+static const struct mongo_index mongo_session_indexes[] = {
+    {"user_session_id", true, {{"user_id", 1}, {"session_id", 1}}},
+    {"user_updated", false, {{"user_id", 1}, {"updated_at", -1}}},
+    {"user_status_updated",
+     false,
+     {{"user_id", 1}, {"status", 1}, {"updated_at", -1}}},
+    {"status_activity", false, {{"status", 1}, {"last_activity_at", 1}}},
+    {"user_created", false, {{"user_id", 1}, {"created_at", -1}}},
+};
+
+static const struct mongo_index mongo_message_indexes[] = {
+    {"session_seq", true, {{"session_uuid", 1}, {"seq", 1}}},
+    {"user_session", false, {{"user_id", 1}, {"session_uuid", 1}}},
+};
+
+static const struct mongo_index mongo_memory_indexes[] = {
+    {"session_key", true, {{"session_uuid", 1}, {"key", 1}}},
+};
+
+/* One createIndexes command for a collection.  The server answers a
+ * request for indexes that already exist with this exact name and spec
+ * with success ("all indexes already exist"), so reruns are free; one
+ * with the same name and another spec fails, which we want to hear. */
+static bool
+mongo_create_indexes(mongoc_database_t *db, const char *coll,
+                     const struct mongo_index *ix, size_t n, struct error *err)
+{
+    bson_t cmd = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_t list, spec, keys;
+    bson_error_t e;
+    char idx[16];
+    const char *ikey;
+    bool ok;
+
+    bson_append_utf8(&cmd, "createIndexes", -1, coll, -1);
+    bson_append_array_begin(&cmd, "indexes", -1, &list);
+    for (size_t i = 0; i < n; i++) {
+        size_t len =
+            bson_uint32_to_string((uint32_t)i, &ikey, idx, sizeof(idx));
+
+        bson_append_document_begin(&list, ikey, (int)len, &spec);
+        bson_append_document_begin(&spec, "key", -1, &keys);
+        for (size_t k = 0; k < 3 && ix[i].keys[k].field != NULL; k++)
+            bson_append_int32(&keys, ix[i].keys[k].field, -1,
+                              ix[i].keys[k].dir);
+        bson_append_document_end(&spec, &keys);
+        bson_append_utf8(&spec, "name", -1, ix[i].name, -1);
+        if (ix[i].unique)
+            bson_append_bool(&spec, "unique", -1, true);
+        bson_append_document_end(&list, &spec);
+    }
+    bson_append_array_end(&cmd, &list);
+    ok = mongoc_database_write_command_with_opts(db, &cmd, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("createIndexes", &e, &reply, err);
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    return ok;
+}
+
+static bool
+mongo_ensure_indexes(struct store *s, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_database_t *db = mongoc_client_get_database(client, m->database);
+    bool ok = mongo_create_indexes(db, m->sessions, mongo_session_indexes,
+                                   MONGO_COUNT(mongo_session_indexes), err) &&
+              mongo_create_indexes(db, m->messages, mongo_message_indexes,
+                                   MONGO_COUNT(mongo_message_indexes), err) &&
+              mongo_create_indexes(db, m->memory, mongo_memory_indexes,
+                                   MONGO_COUNT(mongo_memory_indexes), err);
+
+    mongoc_database_destroy(db);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_session_insert(struct store *s, const struct session *sess,
+                     struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t doc = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok = mongo_build_session(&doc, sess, err);
+
+    if (!ok)
+        goto done;
+    ok = mongoc_collection_insert_one(coll, &doc, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("insert session", &e, &reply, err);
+done:
+    bson_destroy(&reply);
+    bson_destroy(&doc);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* The first session matching filter, or ERR_NOT_FOUND. */
+static bool
+mongo_find_session(struct store *s, struct arena *a, const bson_t *filter,
+                   struct session *out, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t opts = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    bool ok = false;
+
+    bson_append_int64(&opts, "limit", -1, 1);
+    bson_append_bool(&opts, "singleBatch", -1, true);
+    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+    if (mongoc_cursor_next(cursor, &doc)) {
+        ok = mongo_decode_session(a, doc, out, err);
+    } else if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify("find session", &e, reply, err);
+    } else {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+    }
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_session_get(struct store *s, struct arena *a, const char *user,
+                  const char *session_id, struct session *out,
+                  struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bool ok;
+
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    bson_append_utf8(&filter, "session_id", -1, session_id, -1);
+    ok = mongo_find_session(s, a, &filter, out, err);
+    bson_destroy(&filter);
+    return ok;
+}
+
+static bool
+mongo_session_get_by_id(struct store *s, struct arena *a, const char *user,
+                        const struct uuid *id, struct session *out,
+                        struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bool ok;
+
+    mongo_id_filter(&filter, user, id);
+    ok = mongo_find_session(s, a, &filter, out, err);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* The search term as a regex that matches it literally: every character
+ * with a meaning in PCRE (and in JavaScript, for the development server)
+ * is escaped, so a client can neither widen the match nor send a pattern
+ * that backtracks for ever. */
+static char *
+mongo_regex_literal(struct arena *a, const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = arena_alloc(a, 2 * n + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        if (strchr("\\^$.|?*+()[]{}", s[i]) != NULL)
+            out[o++] = '\\';
+        out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void
+mongo_append_range(bson_t *q, const char *field, int64_t after, int64_t before)
+{
+    bson_t range;
+
+    if (after == STORE_NO_TIME && before == STORE_NO_TIME)
+        return;
+    bson_append_document_begin(q, field, -1, &range);
+    if (after != STORE_NO_TIME)
+        bson_append_date_time(&range, "$gt", -1, after);
+    if (before != STORE_NO_TIME)
+        bson_append_date_time(&range, "$lt", -1, before);
+    bson_append_document_end(q, &range);
+}
+
+/*
+ * The list filter.  status and is_active both constrain the one status
+ * field; rather than an $and, a status that contradicts is_active means
+ * nothing can match, reported through *empty.
+ */
+static void
+mongo_list_filter(bson_t *q, struct arena *a, const char *user,
+                  const struct session_filter *f, bool *empty)
+{
+    *empty = false;
+    bson_append_utf8(q, "user_id", -1, user, -1);
+    if (f->status >= 0) {
+        if ((f->is_active == 1 && f->status != STATUS_ACTIVE) ||
+            (f->is_active == 0 && f->status == STATUS_ACTIVE))
+            *empty = true;
+        bson_append_utf8(q, "status", -1,
+                         status_name((enum session_status)f->status), -1);
+    } else if (f->is_active == 1) {
+        bson_append_utf8(q, "status", -1, status_name(STATUS_ACTIVE), -1);
+    } else if (f->is_active == 0) {
+        bson_t ne;
+
+        bson_append_document_begin(q, "status", -1, &ne);
+        bson_append_utf8(&ne, "$ne", -1, status_name(STATUS_ACTIVE), -1);
+        bson_append_document_end(q, &ne);
+    }
+    if (f->agent_name != NULL)
+        bson_append_utf8(q, "agent_name", -1, f->agent_name, -1);
+    if (f->search != NULL) {
+        bson_t re;
+
+        bson_append_document_begin(q, "session_name", -1, &re);
+        bson_append_utf8(&re, "$regex", -1, mongo_regex_literal(a, f->search),
+                         -1);
+        bson_append_utf8(&re, "$options", -1, "i", -1);
+        bson_append_document_end(q, &re);
+    }
+    mongo_append_range(q, "created_at", f->created_after, f->created_before);
+    mongo_append_range(q, "updated_at", f->updated_after, f->updated_before);
+}
+
+static void
+mongo_list_sort(bson_t *opts, enum session_sort sort)
+{
+    const char *field = "updated_at";
+    int dir = -1;
+    bson_t doc;
+
+    switch (sort) {
+    case SORT_UPDATED_DESC:
+        break;
+    case SORT_UPDATED_ASC:
+        dir = 1;
+        break;
+    case SORT_CREATED_DESC:
+        field = "created_at";
+        break;
+    case SORT_CREATED_ASC:
+        field = "created_at";
+        dir = 1;
+        break;
+    }
+    bson_append_document_begin(opts, "sort", -1, &doc);
+    bson_append_int32(&doc, field, -1, dir);
+    bson_append_int32(&doc, "_id", -1, dir);
+    bson_append_document_end(opts, &doc);
+}
+
+static bool
+mongo_session_list(struct store *s, struct arena *a, const char *user,
+                   const struct session_filter *f, int64_t limit,
+                   int64_t offset, struct session_page *out, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t count_reply = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    size_t cap = 0;
+    bool empty;
+    bool ok = false;
+
+    out->items = NULL;
+    out->len = 0;
+    out->total = 0;
+    if (offset < 0)
+        offset = 0;
+    mongo_list_filter(&filter, a, user, f, &empty);
+    if (empty) {
+        ok = true;
+        goto done;
+    }
+
+    if (limit > 0) {
+        mongo_list_sort(&opts, f->sort);
+        if (offset > 0)
+            bson_append_int64(&opts, "skip", -1, offset);
+        bson_append_int64(&opts, "limit", -1, limit);
+        cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+        while (mongoc_cursor_next(cursor, &doc)) {
+            if (out->len == cap) {
+                size_t ncap = cap == 0 ? 16 : cap * 2;
+                struct session *items = arena_alloc(a, ncap * sizeof(*items));
+
+                if (out->len > 0)
+                    memcpy(items, out->items, out->len * sizeof(*items));
+                out->items = items;
+                cap = ncap;
+            }
+            if (!mongo_decode_session(a, doc, &out->items[out->len], err))
+                goto done;
+            out->len++;
+        }
+        if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+            mongo_classify("list sessions", &e, reply, err);
+            goto done;
+        }
+    }
+
+    /* A short page that is not past the end holds the last matches, so
+     * the total is known without a second round trip. */
+    if (limit > 0 && (int64_t)out->len < limit &&
+        (out->len > 0 || offset == 0)) {
+        out->total = offset + (int64_t)out->len;
+    } else {
+        out->total = mongoc_collection_count_documents(coll, &filter, NULL,
+                                                       NULL, &count_reply, &e);
+        if (out->total < 0) {
+            out->total = 0;
+            mongo_classify("count sessions", &e, &count_reply, err);
+            goto done;
+        }
+    }
+    ok = true;
+done:
+    if (!ok) {
+        out->items = NULL;
+        out->len = 0;
+    }
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&count_reply);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_session_update(struct store *s, struct arena *a, const char *user,
+                     const struct uuid *id, int64_t version,
+                     const struct session_change *change, struct session *out,
+                     struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_t set, value;
+    bson_iter_t it;
+    bson_error_t e;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    unsigned f = change->fields;
+    bool ok = false;
+
+    if (version == INT64_MAX) {
+        mongo_fail(err, "update session", "version overflow");
+        goto done;
+    }
+    mongo_id_filter(&query, user, id);
+    bson_append_int64(&query, "version", -1, version);
+
+    bson_append_document_begin(&update, "$set", -1, &set);
+    if (f & SET_SESSION_NAME)
+        mongo_append_nullable(&set, "session_name", change->session_name);
+    if (f & SET_DESCRIPTION)
+        mongo_append_nullable(&set, "description", change->description);
+    if (f & SET_AGENT_NAME)
+        mongo_append_nullable(&set, "agent_name", change->agent_name);
+    if (f & SET_AGENT_INSTRUCTIONS)
+        mongo_append_nullable(&set, "agent_instructions",
+                              change->agent_instructions);
+    if (f & SET_STATUS)
+        bson_append_utf8(&set, "status", -1, status_name(change->status), -1);
+    /* The service has already merged the patch; the whole object is
+     * written so the stored one is exactly what it validated. */
+    if ((f & SET_METADATA) &&
+        !mongo_append_metadata(&set, change->metadata, err)) {
+        bson_append_document_end(&update, &set);
+        goto done;
+    }
+    bson_append_date_time(&set, "updated_at", -1, change->now);
+    bson_append_int64(&set, "version", -1, version + 1);
+    bson_append_document_end(&update, &set);
+
+    mongoc_find_and_modify_opts_set_update(fam, &update);
+    mongoc_find_and_modify_opts_set_flags(fam,
+                                          MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (!mongoc_collection_find_and_modify_with_opts(coll, &query, fam, &reply,
+                                                     &e)) {
+        mongo_classify("update session", &e, &reply, err);
+        goto done;
+    }
+    if (!bson_iter_init_find(&it, &reply, "value") ||
+        !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        goto done;
+    }
+    bson_iter_document(&it, &len, &data);
+    if (!bson_init_static(&value, data, len)) {
+        mongo_fail(err, "update session", "malformed reply");
+        goto done;
+    }
+    ok = mongo_decode_session(a, &value, out, err);
+done:
+    bson_destroy(&reply);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    mongoc_find_and_modify_opts_destroy(fam);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_session_delete(struct store *s, const char *user, const struct uuid *id,
+                     int64_t version, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t query = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    if (version >= 0)
+        bson_append_int64(&query, "version", -1, version);
+    ok = mongoc_collection_delete_one(coll, &query, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("delete session", &e, &reply, err);
+    else if (mongo_deleted_count(&reply) == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+    bson_destroy(&reply);
+    bson_destroy(&query);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* delete_many of {user_id, session_uuid} in one collection. */
+static bool
+mongo_delete_by_session(struct store *s, mongoc_client_t *client,
+                        const char *collection, const char *user,
+                        const struct uuid *id, int64_t *deleted,
+                        struct error *err)
+{
+    mongoc_collection_t *coll = mongo_collection(s, client, collection);
+    bson_t query = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    mongo_append_uuid(&query, "session_uuid", id);
+    ok = mongoc_collection_delete_many(coll, &query, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("purge session", &e, &reply, err);
+    else if (deleted != NULL)
+        *deleted = mongo_deleted_count(&reply);
+    bson_destroy(&reply);
+    bson_destroy(&query);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+static bool
+mongo_session_purge(struct store *s, const char *user, const struct uuid *id,
+                    int64_t *messages_deleted, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    int64_t n = 0;
+    bool ok =
+        mongo_delete_by_session(s, client, m->messages, user, id, &n, err) &&
+        mongo_delete_by_session(s, client, m->memory, user, id, NULL, err);
+
+    if (messages_deleted != NULL)
+        *messages_deleted = ok ? n : 0;
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static void
+mongo_free(struct store *s)
+{
+    struct mongo_store *m;
+
+    if (s == NULL)
+        return;
+    m = mongo_impl(s);
+    if (m != NULL) {
+        if (m->pool != NULL)
+            mongoc_client_pool_destroy(m->pool);
+        free(m->database);
+        free(m->sessions);
+        free(m->messages);
+        free(m->memory);
+        free(m);
+    }
+    free(s);
+}
+
+static const struct store_backend mongo_backend = {
+    .name = "mongodb",
+    .ping = mongo_ping,
+    .ensure_indexes = mongo_ensure_indexes,
+    .session_insert = mongo_session_insert,
+    .session_get = mongo_session_get,
+    .session_get_by_id = mongo_session_get_by_id,
+    .session_list = mongo_session_list,
+    .session_update = mongo_session_update,
+    .session_delete = mongo_session_delete,
+    .session_purge = mongo_session_purge,
+    .free = mongo_free,
+};
+
+/* ---- construction ----------------------------------------------------- */
+
+/* Sets a timeout unless the operator's URI already chose one. */
+static void
+mongo_default_timeout(mongoc_uri_t *uri, const char *option, int32_t ms)
+{
+    if (!mongoc_uri_has_option(uri, option) &&
+        !mongoc_uri_set_option_as_int32(uri, option, ms))
+        log_warn("mongodb: could not set %s", option);
+}
+
+struct store *
+store_mongo_new(const struct config *cfg, struct error *err)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    struct mongo_store *m = calloc(1, sizeof(*m));
+    mongoc_uri_t *uri = NULL;
+    bson_error_t e;
+    char clean[sizeof(err->message)];
+    int attempts =
+        cfg->db_retry_max_attempts > 0 ? cfg->db_retry_max_attempts : 1;
+    int32_t per_try = cfg->request_deadline_ms / attempts;
+
+    if (s == NULL || m == NULL)
+        goto nomem;
+    s->backend = &mongo_backend;
+    s->impl = m;
+    m->database = strdup(cfg->mongodb_database);
+    m->sessions = strdup(cfg->sessions_collection);
+    m->messages = strdup(cfg->messages_collection);
+    m->memory = strdup(cfg->memory_collection);
+    if (m->database == NULL || m->sessions == NULL || m->messages == NULL ||
+        m->memory == NULL)
+        goto nomem;
+
+    uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &e);
+    if (uri == NULL) {
+        mongo_redact(e.message, clean, sizeof(clean));
+        error_set(err, ERR_VALIDATION, "mongodb_uri", "mongodb_uri: %s", clean);
+        goto fail;
+    }
+    /* One try gets its share of the request's deadline to find a server
+     * and connect, so retry_run() has time for the others.  A reply may
+     * wait half the deadline: libmongoc retries a read or write once by
+     * itself after a network error (retryReads/retryWrites), so a stalled
+     * server costs two socket timeouts, still within the deadline. */
+    if (per_try < 100)
+        per_try = 100;
+    mongo_default_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, per_try);
+    mongo_default_timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, per_try);
+    mongo_default_timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+                          cfg->request_deadline_ms / 2);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
+        mongoc_uri_set_appname(uri, "parley");
+
+    m->pool = mongoc_client_pool_new_with_error(uri, &e);
+    if (m->pool == NULL) {
+        mongo_redact(e.message, clean, sizeof(clean));
+        error_set(err, ERR_VALIDATION, "mongodb_uri", "mongodb_uri: %s", clean);
+        goto fail;
+    }
+    /* Version 2 reports every server error in MONGOC_ERROR_SERVER with
+     * the server's own code, which mongo_classify() depends on. */
+    mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_uri_destroy(uri);
+    retry_policy_init(&s->policy, cfg);
+    return s;
+
+nomem:
+    error_set(err, ERR_INTERNAL, NULL, "out of memory");
+fail:
+    mongoc_uri_destroy(uri);
+    if (s != NULL) {
+        s->impl = m;
+        mongo_free(s);
+    } else {
+        free(m);
+    }
+    return NULL;
+}

@@ -1,0 +1,34 @@
+/*
+ * store_mongo.h - the MongoDB backend.  The only module that includes
+ * mongoc.h.
+ *
+ * One mongoc_client_pool_t per process, made after fork() (libmongoc
+ * clients must not cross a fork).  Unless the URI sets them,
+ * serverSelectionTimeoutMS, connectTimeoutMS and socketTimeoutMS are
+ * derived from request_deadline_ms (selection and connect: the deadline
+ * over the attempts; socket: half the deadline, because the driver
+ * retries once by itself) so a single try never outlives the request.  Error classification (see error.h's enum retry_class):
+ *   RETRY_SAFE       server selection failure, connect failure, the
+ *                    RetryableWriteError label, not-primary and shutdown
+ *                    codes (10107 13435 13436 189 91 11600 11602 ...)
+ *   RETRY_IDEMPOTENT socket errors and timeouts during an operation
+ *   RETRY_NEVER      duplicate key (ERR_DUPLICATE), validation, auth and
+ *                    every other server error (ERR_INTERNAL)
+ */
+#ifndef PARLEY_STORE_MONGO_H
+#define PARLEY_STORE_MONGO_H
+
+#include "config.h"
+#include "error.h"
+#include "store.h"
+
+/* Call once per process before any store (mongoc_init), and the
+ * matching cleanup at exit. */
+void store_mongo_global_init(void);
+void store_mongo_global_cleanup(void);
+
+/* Makes a store on cfg's URI and collections.  Does not contact the
+ * server.  Returns NULL with err set if the URI is invalid. */
+struct store *store_mongo_new(const struct config *cfg, struct error *err);
+
+#endif
