@@ -1,0 +1,51 @@
+/*
+ * api.h - the routes and their handlers.
+ *
+ * A handler turns one decoded request into a service call and the result
+ * into the response body; it never sees FastCGI, yajl or MongoDB.  The
+ * route table says what app.c must do before calling it (authenticate,
+ * decode a JSON body, make sure the indexes exist).
+ */
+#ifndef PARLEY_API_H
+#define PARLEY_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "http.h"
+#include "json.h"
+#include "query.h"
+#include "router.h"
+#include "service.h"
+#include "store.h"
+
+enum api_flags {
+    API_AUTH = 1 << 0, /* needs a valid bearer token */
+    API_BODY = 1 << 1, /* takes a JSON object body ({} when empty) */
+    API_DB = 1 << 2,   /* uses the database: indexes must exist first */
+};
+
+struct api_call {
+    const struct config *cfg;
+    struct service *svc;
+    struct request *req;
+    struct response *resp;
+    const struct router_match *match;
+    struct auth_user user;
+    struct query query;
+    const struct json_value *body; /* an object for API_BODY routes */
+    struct store_ctx ctx;
+    bool *indexes_ready;
+};
+
+extern const struct route api_routes[];
+extern const size_t api_nroutes;
+
+/* Runs the route's handler.  On failure err says what to answer. */
+bool api_dispatch(struct api_call *call, struct error *err);
+
+/* If-Match as a version, IF_MATCH_ANY or IF_MATCH_NEVER (service.h). */
+bool api_if_match(const char *header, int64_t *version, struct error *err);
+
+#endif

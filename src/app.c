@@ -1,0 +1,184 @@
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "app.h"
+#include "auth.h"
+#include "clock.h"
+#include "log.h"
+#include "rng.h"
+#include "router.h"
+#include "banned.h"
+
+void
+app_init(struct app *app, const struct config *cfg, struct store *store,
+         bool indexes_ready)
+{
+    app->cfg = cfg;
+    app->store = store;
+    app->indexes_ready = indexes_ready;
+}
+
+/* "application/json", any case, optionally followed by parameters. */
+static bool
+is_json_type(const char *ct)
+{
+    size_t n = strlen("application/json");
+
+    if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+static bool
+blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+/* Body rules that hold for every route: size, media type, JSON shape.
+ * A route that takes fields gets an object ({} when nothing was sent); a
+ * route that takes none accepts nothing but an empty body or {}. */
+static bool
+app_body(const struct config *cfg, const struct request *req,
+         unsigned flags, const struct json_value **out, struct error *err)
+{
+    const struct json_value *v;
+
+    *out = NULL;
+    if (req->body_too_large)
+        return error_set(err, ERR_PAYLOAD_TOO_LARGE, NULL,
+                         "request body larger than %d bytes",
+                         cfg->max_body_bytes);
+    if (req->body == NULL || blank(req->body, req->body_len)) {
+        if (flags & API_BODY)
+            *out = json_new_object(req->arena, 0);
+        return true;
+    }
+    if (!is_json_type(req->content_type))
+        return error_set(err, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
+                         "request bodies must be application/json");
+    v = json_parse(req->arena, req->body, req->body_len, cfg->max_json_depth,
+                   err);
+    if (v == NULL)
+        return false;
+    if (v->type != JSON_OBJECT)
+        return error_set(err, ERR_INVALID_JSON, NULL,
+                         "the request body must be a JSON object");
+    if (!(flags & API_BODY) && v->u.o.len > 0)
+        return error_set(err, ERR_VALIDATION, NULL,
+                         "this route takes no request body");
+    *out = v;
+    return true;
+}
+
+static void
+app_request_id(struct request *req)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[8];
+    char *id;
+    bool ok = req->request_id != NULL && req->request_id[0] != '\0' &&
+              strlen(req->request_id) <= 64;
+
+    /* An id from the web server is echoed only if it is plain text; it
+     * goes into a response header and every log line. */
+    for (const char *p = ok ? req->request_id : ""; *p != '\0'; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_' || *p == '.'))
+            ok = false;
+    if (ok)
+        return;
+    rng_bytes(raw, sizeof(raw));
+    id = arena_alloc(req->arena, 2 * sizeof(raw) + 1);
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        id[2 * i] = hex[raw[i] >> 4];
+        id[2 * i + 1] = hex[raw[i] & 15];
+    }
+    id[2 * sizeof(raw)] = '\0';
+    req->request_id = id;
+}
+
+void
+app_handle(struct app *app, struct request *req, struct response *resp)
+{
+    const struct config *cfg = app->cfg;
+    struct service svc = {cfg, app->store};
+    struct router_match match;
+    struct error err = ERROR_INIT;
+    struct api_call call;
+    unsigned flags;
+
+    app_request_id(req);
+    log_set_request(req->request_id);
+    response_header(resp, "X-Request-Id", req->request_id);
+
+    memset(&match, 0, sizeof(match));
+    memset(&call, 0, sizeof(call));
+    call.cfg = cfg;
+    call.svc = &svc;
+    call.req = req;
+    call.resp = resp;
+    call.match = &match;
+    call.ctx.arena = req->arena;
+    call.ctx.deadline_ms = req->started_ms + cfg->request_deadline_ms;
+    call.indexes_ready = &app->indexes_ready;
+
+    if (!router_match(api_routes, api_nroutes, req->method, req->path,
+                      req->arena, &match, &err))
+        goto fail;
+    flags = match.route->flags;
+    if ((flags & API_AUTH) &&
+        !auth_check(cfg, req->arena, req->authorization, clock_now_ms() / 1000,
+                    &call.user, &err))
+        goto fail;
+    if (!app_body(cfg, req, flags, &call.body, &err) ||
+        !query_parse(&call.query, req->query, req->arena, &err))
+        goto fail;
+    if ((flags & API_DB) && !app->indexes_ready) {
+        if (!store_ensure_indexes(app->store, &call.ctx, &err))
+            goto fail;
+        app->indexes_ready = true;
+    }
+    if (!api_dispatch(&call, &err))
+        goto fail;
+    return;
+
+fail:
+    /* The one place an error becomes a status, a body and its headers. */
+    response_error(resp, &err);
+    switch (err.code) {
+    case ERR_UNAUTHORIZED:
+        response_header(resp, "WWW-Authenticate",
+                        "Bearer error=\"invalid_token\"");
+        break;
+    case ERR_METHOD_NOT_ALLOWED:
+        response_header(resp, "Allow", arena_strdup(req->arena, match.allow));
+        break;
+    case ERR_UNAVAILABLE:
+        response_header(resp, "Retry-After", "1");
+        break;
+    default:
+        break;
+    }
+    if (resp->status >= 500)
+        log_warn("%s %s -> %d: %s (db code %d, %d tries)", req->method_name,
+                 match.route ? match.route->pattern : "-", resp->status,
+                 err.message, err.db_code, call.ctx.stats.attempts);
+}
+
+void
+app_after(struct app *app, const struct request *req,
+          const struct response *resp)
+{
+    (void)app;
+    log_info("%s %s %d %lld ms", req->method_name, req->path, resp->status,
+             (long long)(clock_mono_ms() - req->started_ms));
+}

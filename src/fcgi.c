@@ -1,0 +1,402 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "fcgi.h"
+#include "log.h"
+#include "banned.h"
+
+struct fcgi_conn {
+    FCGX_Request req;
+    int listen_fd;
+    bool active; /* a request is accepted and not yet finished */
+};
+
+bool
+fcgi_stdin_is_listener(void)
+{
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+
+    return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
+           listening;
+}
+
+static int
+set_nonblock(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+static int
+listen_unix(const struct config *cfg, struct fcgi_listener *l,
+            struct error *err)
+{
+    const char *path = cfg->listen + 5;
+    struct sockaddr_un sa;
+    int fd = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        error_set(err, ERR_VALIDATION, "listen", "socket path too long");
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    /* A socket file left by a previous run that died would make bind fail;
+     * it is only removed if it really is a socket. */
+    {
+        struct stat st;
+
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        goto fail;
+    if (chmod(path, (mode_t)cfg->socket_mode) < 0)
+        goto fail;
+    if (listen(fd, cfg->listen_backlog) < 0)
+        goto fail;
+    l->fd = fd;
+    l->unix_path = strdup(path);
+    if (l->unix_path == NULL)
+        abort();
+    return 0;
+fail:
+    error_set(err, ERR_INTERNAL, "listen", "cannot listen on %s: %s",
+              cfg->listen, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int
+listen_tcp(const struct config *cfg, struct fcgi_listener *l,
+           struct error *err)
+{
+    char host[256];
+    const char *colon = strrchr(cfg->listen, ':');
+    const char *port = colon + 1;
+    size_t hlen = (size_t)(colon - cfg->listen);
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, on = 1, rc;
+
+    if (hlen >= sizeof(host)) {
+        error_set(err, ERR_VALIDATION, "listen", "host name too long");
+        return -1;
+    }
+    memcpy(host, cfg->listen, hlen);
+    host[hlen] = '\0';
+    /* "[::1]:9000" */
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        error_set(err, ERR_VALIDATION, "listen", "cannot resolve %s: %s",
+                  cfg->listen, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, cfg->listen_backlog) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        error_set(err, ERR_INTERNAL, "listen", "cannot listen on %s: %s",
+                  cfg->listen, strerror(errno));
+        return -1;
+    }
+    l->fd = fd;
+    l->unix_path = NULL;
+    return 0;
+}
+
+int
+fcgi_listen(const struct config *cfg, struct fcgi_listener *l,
+            struct error *err)
+{
+    int rc;
+
+    l->fd = -1;
+    l->unix_path = NULL;
+    if (cfg->listen[0] == '\0' || strncmp(cfg->listen, "fd:", 3) == 0) {
+        char *end;
+        long fd = cfg->listen[0] ? strtol(cfg->listen + 3, &end, 10) : 0;
+        int listening = 0;
+        socklen_t len = sizeof(listening);
+
+        if (cfg->listen[0] && (*end != '\0' || fd < 0 || fd > 65535)) {
+            error_set(err, ERR_VALIDATION, "listen", "bad fd in %s",
+                      cfg->listen);
+            return -1;
+        }
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+                       &len) < 0 ||
+            !listening) {
+            error_set(err, ERR_VALIDATION, "listen",
+                      "fd %ld is not a listening socket (set listen = "
+                      "unix:/path or host:port, or start parley from "
+                      "spawn-fcgi or mod_fcgid)",
+                      fd);
+            return -1;
+        }
+        l->fd = (int)fd;
+        rc = 0;
+    } else if (strncmp(cfg->listen, "unix:", 5) == 0) {
+        rc = listen_unix(cfg, l, err);
+    } else {
+        rc = listen_tcp(cfg, l, err);
+    }
+    if (rc == 0 && set_nonblock(l->fd) < 0) {
+        error_set(err, ERR_INTERNAL, "listen", "fcntl: %s", strerror(errno));
+        return -1;
+    }
+    return rc;
+}
+
+void
+fcgi_listener_close(struct fcgi_listener *l, bool unlink_socket)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    if (unlink_socket && l->unix_path != NULL)
+        unlink(l->unix_path);
+    free(l->unix_path);
+    l->fd = -1;
+    l->unix_path = NULL;
+}
+
+struct fcgi_conn *
+fcgi_conn_new(int listen_fd)
+{
+    struct fcgi_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        abort();
+    /* FCGX_Init installs libfcgi's signal handlers only where the
+     * disposition is still SIG_DFL; the worker has set its own first. */
+    if (FCGX_Init() != 0)
+        abort();
+    FCGX_InitRequest(&c->req, listen_fd, 0);
+    c->listen_fd = listen_fd;
+    return c;
+}
+
+void
+fcgi_conn_free(struct fcgi_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->active)
+        FCGX_Finish_r(&c->req);
+    FCGX_Free(&c->req, 1);
+    free(c);
+}
+
+int
+fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = c->listen_fd, .events = POLLIN};
+        int rc = ppoll(&pfd, 1, NULL, wait_mask);
+
+        if (rc < 0) {
+            if (errno == EINTR)
+                return 0;
+            log_error("ppoll: %s", strerror(errno));
+            return -1;
+        }
+        if (pfd.revents & (POLLERR | POLLNVAL)) {
+            log_error("listening socket failed");
+            return -1;
+        }
+        rc = FCGX_Accept_r(&c->req);
+        if (rc == 0) {
+            c->active = true;
+            return 1;
+        }
+        /* Another worker won the race (EAGAIN), or the peer gave up
+         * between connect and accept: wait again. */
+        if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -ECONNABORTED ||
+            rc == -EINTR || rc == -EPROTO)
+            continue;
+        log_error("FastCGI accept failed: %d", rc);
+        return -1;
+    }
+}
+
+static const char *
+param(struct fcgi_conn *c, struct arena *a, const char *name)
+{
+    const char *v = FCGX_GetParam(name, c->req.envp);
+
+    /* libfcgi frees its parameters at FCGX_Finish_r; the request's strings
+     * must outlive that (metrics are written after finishing). */
+    return v != NULL ? arena_strdup(a, v) : NULL;
+}
+
+void
+fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
+                  struct arena *a, struct request *req)
+{
+    const char *uri, *q, *cl;
+    size_t max = (size_t)cfg->max_body_bytes, cap, len = 0;
+    char *body;
+    int n;
+
+    memset(req, 0, sizeof(*req));
+    req->arena = a;
+    req->method_name = param(c, a, "REQUEST_METHOD");
+    if (req->method_name == NULL)
+        req->method_name = "GET";
+    req->method = http_method_parse(req->method_name);
+    uri = param(c, a, "REQUEST_URI");
+    if (uri == NULL) /* not nginx or Apache: build it from the CGI parts */
+        uri = param(c, a, "SCRIPT_NAME");
+    if (uri == NULL)
+        uri = "/";
+    q = strchr(uri, '?');
+    if (q != NULL) {
+        req->path = arena_strndup(a, uri, (size_t)(q - uri));
+        req->query = q + 1;
+    } else {
+        req->path = uri;
+        q = param(c, a, "QUERY_STRING");
+        req->query = q != NULL ? q : "";
+    }
+    req->authorization = param(c, a, "HTTP_AUTHORIZATION");
+    req->content_type = param(c, a, "CONTENT_TYPE");
+    req->if_match = param(c, a, "HTTP_IF_MATCH");
+    req->idempotency_key = param(c, a, "HTTP_IDEMPOTENCY_KEY");
+    req->request_id = param(c, a, "PARLEY_REQUEST_ID");
+    if (req->request_id == NULL || req->request_id[0] == '\0')
+        req->request_id = param(c, a, "HTTP_X_REQUEST_ID");
+    if (req->content_type != NULL && req->content_type[0] == '\0')
+        req->content_type = NULL;
+    cl = param(c, a, "CONTENT_LENGTH");
+    req->content_length = -1;
+    if (cl != NULL && cl[0] != '\0') {
+        char *end;
+        long long v = strtoll(cl, &end, 10);
+
+        if (*end == '\0' && v >= 0)
+            req->content_length = v;
+    }
+
+    /* Read the body whole.  A Content-Length over the limit is refused
+     * without storing it; the bytes are still drained so the web server
+     * can take the response. */
+    if (req->content_length > (int64_t)max)
+        req->body_too_large = true;
+    cap = req->content_length >= 0 && !req->body_too_large
+              ? (size_t)req->content_length
+              : 4096;
+    body = arena_alloc(a, cap + 1);
+    for (;;) {
+        if (len == cap) {
+            char *bigger;
+
+            if (req->body_too_large || cap > max)
+                break;
+            cap *= 2;
+            bigger = arena_alloc(a, cap + 1);
+            memcpy(bigger, body, len);
+            body = bigger;
+        }
+        n = FCGX_GetStr(body + len, (int)(cap - len), c->req.in);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len > max) {
+            req->body_too_large = true;
+            break;
+        }
+    }
+    if (req->body_too_large) {
+        char sink[16384];
+        size_t drained = 0;
+
+        /* Bounded: the web server enforces its own limit, but a broken
+         * peer must not keep a worker reading forever. */
+        while (drained < 64u << 20 &&
+               (n = FCGX_GetStr(sink, sizeof(sink), c->req.in)) > 0)
+            drained += (size_t)n;
+        len = 0;
+    }
+    body[len] = '\0';
+    req->body = len > 0 ? body : NULL;
+    req->body_len = len;
+}
+
+void
+fcgi_send(struct fcgi_conn *c, const struct request *req,
+          const struct response *resp)
+{
+    bool body = resp->status != 204 && resp->status != 304;
+    char head[2048];
+    size_t n;
+
+    /* The header block is formatted here rather than with FCGX_FPrintF,
+     * whose own printf knows no %zu. */
+    n = (size_t)snprintf(head, sizeof(head), "Status: %d %s\r\n",
+                         resp->status, http_reason(resp->status));
+    if (body)
+        n += (size_t)snprintf(head + n, sizeof(head) - n,
+                              "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                              resp->content_type ? resp->content_type
+                                                 : "application/json",
+                              resp->body.len);
+    for (size_t i = 0; i < resp->nheaders && n < sizeof(head); i++)
+        n += (size_t)snprintf(head + n, sizeof(head) - n, "%s: %s\r\n",
+                              resp->headers[i].name, resp->headers[i].value);
+    if (n + 3 > sizeof(head)) {
+        /* Our own headers are short; this cannot happen with the ones we
+         * set, and a truncated header block must never be sent. */
+        log_error("response headers too long");
+        n = (size_t)snprintf(head, sizeof(head),
+                             "Status: 500 Internal Server Error\r\n");
+        body = false;
+    }
+    n += (size_t)snprintf(head + n, sizeof(head) - n, "\r\n");
+    FCGX_PutStr(head, (int)n, c->req.out);
+    if (body && req->method != HTTP_HEAD && resp->body.len > 0)
+        FCGX_PutStr(resp->body.data, (int)resp->body.len, c->req.out);
+}
+
+void
+fcgi_finish(struct fcgi_conn *c)
+{
+    if (!c->active)
+        return;
+    FCGX_Finish_r(&c->req);
+    c->active = false;
+}

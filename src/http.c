@@ -1,0 +1,118 @@
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "utf8.h"
+#include "banned.h"
+
+static const char *const method_names[HTTP_METHOD_COUNT] = {
+    [HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",
+    [HTTP_POST] = "POST",     [HTTP_PUT] = "PUT",
+    [HTTP_PATCH] = "PATCH",   [HTTP_DELETE] = "DELETE",
+    [HTTP_OPTIONS] = "OPTIONS", [HTTP_OTHER] = "OTHER",
+};
+
+const char *
+http_method_name(enum http_method m)
+{
+    return (unsigned)m < HTTP_METHOD_COUNT ? method_names[m] : "OTHER";
+}
+
+enum http_method
+http_method_parse(const char *name)
+{
+    for (int i = 0; i < HTTP_OTHER; i++)
+        if (strcmp(name, method_names[i]) == 0)
+            return (enum http_method)i;
+    return HTTP_OTHER;
+}
+
+const char *
+http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+void
+response_init(struct response *r)
+{
+    r->status = 200;
+    r->content_type = NULL;
+    r->nheaders = 0;
+    buf_init(&r->body);
+}
+
+void
+response_reset(struct response *r)
+{
+    r->status = 200;
+    r->content_type = NULL;
+    r->nheaders = 0;
+    buf_reset(&r->body);
+}
+
+void
+response_release(struct response *r)
+{
+    buf_release(&r->body);
+}
+
+void
+response_header(struct response *r, const char *name, const char *value)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcmp(r->headers[i].name, name) == 0) {
+            r->headers[i].value = value;
+            return;
+        }
+    }
+    if (r->nheaders < HTTP_MAX_HEADERS) {
+        r->headers[r->nheaders].name = name;
+        r->headers[r->nheaders].value = value;
+        r->nheaders++;
+    }
+}
+
+void
+response_error(struct response *r, const struct error *err)
+{
+    int status = error_http_status(err->code);
+    char message[sizeof(err->message)];
+    size_t n = strnlen(err->message, sizeof(err->message) - 1);
+
+    /* A message that quotes a client's key may have been cut inside a
+     * multi-byte character; the body must stay valid UTF-8. */
+    memcpy(message, err->message, n);
+    while (n > 0 && !utf8_valid(message, n))
+        n--;
+    message[n] = '\0';
+
+    r->status = status;
+    r->content_type = NULL;
+    buf_reset(&r->body);
+    buf_printf(&r->body, "{\"error\":{\"status\":%d,\"code\":", status);
+    json_write_cstr(&r->body, error_code_name(err->code));
+    buf_adds(&r->body, ",\"message\":");
+    json_write_cstr(&r->body, message[0] ? message : http_reason(status));
+    buf_adds(&r->body, ",\"param\":");
+    json_write_cstr(&r->body, err->param);
+    buf_adds(&r->body, "}}");
+}

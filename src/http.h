@@ -1,0 +1,73 @@
+/*
+ * http.h - the request and response as the application sees them,
+ * independent of FastCGI (fcgi.c fills and sends them).
+ */
+#ifndef PARLEY_HTTP_H
+#define PARLEY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "error.h"
+
+enum http_method {
+    HTTP_GET,
+    HTTP_HEAD,
+    HTTP_POST,
+    HTTP_PUT,
+    HTTP_PATCH,
+    HTTP_DELETE,
+    HTTP_OPTIONS,
+    HTTP_OTHER,
+};
+
+#define HTTP_METHOD_COUNT 8
+
+struct request {
+    enum http_method method;
+    const char *method_name;
+    const char *path;  /* raw, still percent-encoded, without the query */
+    const char *query; /* raw, without '?'; "" when none */
+    /* Headers we use; NULL when absent. */
+    const char *authorization;
+    const char *content_type;
+    const char *if_match;
+    const char *idempotency_key;
+    const char *request_id; /* from nginx's $request_id, or made here */
+    int64_t content_length; /* -1 when absent */
+    const char *body;       /* NUL-terminated; NULL when none */
+    size_t body_len;
+    bool body_too_large; /* more than max_body_bytes was sent */
+    int64_t started_ms;  /* monotonic */
+    struct arena *arena; /* the request's arena */
+};
+
+#define HTTP_MAX_HEADERS 8
+
+struct response {
+    int status;
+    const char *content_type; /* NULL: application/json */
+    struct {
+        const char *name;
+        const char *value;
+    } headers[HTTP_MAX_HEADERS];
+    size_t nheaders;
+    struct buf body;
+};
+
+const char *http_method_name(enum http_method m);
+enum http_method http_method_parse(const char *name);
+const char *http_reason(int status);
+
+void response_init(struct response *r);
+void response_reset(struct response *r);
+void response_release(struct response *r);
+/* name and value are borrowed until the request ends (arena or literal). */
+void response_header(struct response *r, const char *name, const char *value);
+/* Replaces the body with the contract's error object. */
+void response_error(struct response *r, const struct error *err);
+
+#endif

@@ -1,0 +1,380 @@
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "service.h"
+#include "validate.h"
+#include "banned.h"
+
+/* How often a read-modify-write is retried when another writer changed the
+ * session between our read and our conditional update.  Each round trip
+ * is cheap; a session that changes this often under one client is a bug
+ * on the client's side, answered with 409. */
+#define MAX_UPDATE_ROUNDS 5
+
+/* A nullable string field: absent, null, or a string within its limits.
+ * *out is NULL for absent and null, *given says which. */
+static bool
+nullable_text(const char *field, const struct json_value *v, size_t max_chars,
+              size_t max_bytes, const char **out, struct error *err)
+{
+    *out = NULL;
+    if (v == NULL || v->type == JSON_NULL)
+        return true;
+    if (!validate_text(field, v, max_chars, max_bytes, err))
+        return false;
+    *out = v->u.s.ptr;
+    return true;
+}
+
+static bool
+check_bool(const char *field, const struct json_value *v, struct error *err)
+{
+    if (v != NULL && v->type != JSON_BOOL)
+        return error_set(err, ERR_VALIDATION, field, "%s must be true or false",
+                         field);
+    return true;
+}
+
+static bool
+check_metadata(const struct config *cfg, const struct json_value *v,
+               struct error *err)
+{
+    return v == NULL ||
+           validate_document("metadata", v, (size_t)cfg->max_metadata_bytes,
+                             cfg->max_metadata_depth, true, err);
+}
+
+bool
+service_session_create(struct service *svc, struct store_ctx *ctx,
+                       const char *user, const struct session_create *in,
+                       struct session *out, bool *created, struct error *err)
+{
+    const struct config *cfg = svc->cfg;
+    bool if_exists_return = false;
+    char uuid_text[UUID_STR_LEN + 1];
+    struct session s;
+
+    memset(&s, 0, sizeof(s));
+    *created = false;
+    if (in->session_id != NULL) {
+        if (in->session_id->type != JSON_STRING)
+            return error_set(err, ERR_VALIDATION, "session_id",
+                             "session_id must be a string");
+        if (!validate_session_id(in->session_id->u.s.ptr, err))
+            return false;
+        s.session_id = in->session_id->u.s.ptr;
+    }
+    if (!nullable_text("session_name", in->session_name,
+                       (size_t)cfg->max_name_chars, 0, &s.session_name, err) ||
+        !nullable_text("description", in->description, 0,
+                       (size_t)cfg->max_description_bytes, &s.description,
+                       err) ||
+        !nullable_text("agent_name", in->agent_name,
+                       (size_t)cfg->max_name_chars, 0, &s.agent_name, err) ||
+        !nullable_text("agent_instructions", in->agent_instructions, 0,
+                       (size_t)cfg->max_instructions_bytes,
+                       &s.agent_instructions, err) ||
+        !check_metadata(cfg, in->metadata, err) ||
+        !check_bool("is_active", in->is_active, err))
+        return false;
+    if (in->if_exists != NULL) {
+        const struct json_value *v = in->if_exists;
+
+        if (v->type != JSON_STRING || (strcmp(v->u.s.ptr, "error") != 0 &&
+                                       strcmp(v->u.s.ptr, "return") != 0))
+            return error_set(err, ERR_VALIDATION, "if_exists",
+                             "if_exists must be \"error\" or \"return\"");
+        if_exists_return = strcmp(v->u.s.ptr, "return") == 0;
+    }
+
+    uuid_generate(&s.id);
+    if (s.session_id == NULL) {
+        uuid_format(&s.id, uuid_text);
+        s.session_id = arena_strdup(ctx->arena, uuid_text);
+    }
+    s.user_id = user;
+    s.status = in->is_active != NULL && !in->is_active->u.b ? STATUS_INACTIVE
+                                                            : STATUS_ACTIVE;
+    s.metadata = in->metadata != NULL ? in->metadata
+                                      : json_new_object(ctx->arena, 0);
+    s.version = 1;
+    s.created_at = s.updated_at = s.last_activity_at = clock_now_ms();
+
+    if (store_session_insert(svc->store, ctx, &s, err)) {
+        *out = s;
+        *created = true;
+        return true;
+    }
+    if (err->code != ERR_DUPLICATE)
+        return false;
+    if (if_exists_return) {
+        /* The one that exists is answered as it is: nothing of this body
+         * is applied to it. */
+        if (store_session_get(svc->store, ctx, user, s.session_id, out, err))
+            return true;
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        /* Deleted between our insert and our read: say so rather than
+         * guess. */
+    }
+    return error_set(err, ERR_CONFLICT, "session_id",
+                     "a session with this session_id already exists");
+}
+
+bool
+service_session_get(struct service *svc, struct store_ctx *ctx,
+                    const char *user, const char *session_id,
+                    struct session *out, struct error *err)
+{
+    /* A name that cannot be valid cannot exist either. */
+    if (!validate_session_id(session_id, NULL))
+        return error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+    if (!store_session_get(svc->store, ctx, user, session_id, out, err)) {
+        if (err->code == ERR_NOT_FOUND)
+            error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        return false;
+    }
+    return true;
+}
+
+bool
+service_session_list(struct service *svc, struct store_ctx *ctx,
+                     const char *user, const struct session_filter *f,
+                     int64_t limit, int64_t offset, struct session_page *out,
+                     struct error *err)
+{
+    return store_session_list(svc->store, ctx, user, f, limit, offset, out,
+                              err);
+}
+
+/* Reads the session and checks If-Match against it. */
+static bool
+load_for_write(struct service *svc, struct store_ctx *ctx, const char *user,
+               const char *session_id, int64_t if_match, struct session *cur,
+               struct error *err)
+{
+    if (!service_session_get(svc, ctx, user, session_id, cur, err))
+        return false;
+    if (if_match != IF_MATCH_ANY && cur->version != if_match)
+        return error_set(err, ERR_PRECONDITION_FAILED, "If-Match",
+                         "the session is at version %lld",
+                         (long long)cur->version);
+    return true;
+}
+
+/* Applies change to cur with a conditional update on cur's version.
+ * Returns true when applied; false with err set on failure; false with
+ * err->code == ERR_NONE when another writer got there first and the
+ * caller should read again. */
+static bool
+apply_change(struct service *svc, struct store_ctx *ctx, const char *user,
+             const struct session *cur, int64_t if_match,
+             struct session_change *change, struct session *out,
+             struct error *err)
+{
+    change->now = clock_now_ms();
+    if (store_session_update(svc->store, ctx, user, &cur->id, cur->version,
+                             change, out, err))
+        return true;
+    if (err->code != ERR_NOT_FOUND)
+        return false;
+    if (if_match != IF_MATCH_ANY)
+        return error_set(err, ERR_PRECONDITION_FAILED, "If-Match",
+                         "the session changed");
+    error_clear(err);
+    return false;
+}
+
+static const struct json_member *
+find_member(const struct json_value *obj, const char *key)
+{
+    for (size_t i = 0; i < obj->u.o.len; i++)
+        if (strcmp(obj->u.o.members[i].key, key) == 0)
+            return &obj->u.o.members[i];
+    return NULL;
+}
+
+/* The merged metadata: cur's keys in their order with patched values,
+ * then new keys; a null in the patch removes the key. */
+static struct json_value *
+merge_metadata(struct arena *a, const struct json_value *cur,
+               const struct json_value *patch)
+{
+    struct json_value *merged =
+        json_new_object(a, cur->u.o.len + patch->u.o.len);
+
+    for (size_t i = 0; i < cur->u.o.len; i++) {
+        const struct json_member *m = &cur->u.o.members[i];
+        const struct json_member *pm = find_member(patch, m->key);
+
+        if (pm == NULL)
+            json_object_put(a, merged, m->key, m->key_len, m->value);
+        else if (pm->value->type != JSON_NULL)
+            json_object_put(a, merged, m->key, m->key_len, pm->value);
+    }
+    for (size_t i = 0; i < patch->u.o.len; i++) {
+        const struct json_member *m = &patch->u.o.members[i];
+
+        if (m->value->type != JSON_NULL && find_member(cur, m->key) == NULL)
+            json_object_put(a, merged, m->key, m->key_len, m->value);
+    }
+    return merged;
+}
+
+bool
+service_session_patch(struct service *svc, struct store_ctx *ctx,
+                      const char *user, const char *session_id,
+                      int64_t if_match, const struct session_patch *in,
+                      struct session *out, struct error *err)
+{
+    const struct config *cfg = svc->cfg;
+    struct session_change change;
+    int to = -1;
+
+    memset(&change, 0, sizeof(change));
+    if (!nullable_text("session_name", in->session_name,
+                       (size_t)cfg->max_name_chars, 0, &change.session_name,
+                       err) ||
+        !nullable_text("description", in->description, 0,
+                       (size_t)cfg->max_description_bytes, &change.description,
+                       err) ||
+        !nullable_text("agent_name", in->agent_name,
+                       (size_t)cfg->max_name_chars, 0, &change.agent_name,
+                       err) ||
+        !nullable_text("agent_instructions", in->agent_instructions, 0,
+                       (size_t)cfg->max_instructions_bytes,
+                       &change.agent_instructions, err) ||
+        !check_metadata(cfg, in->metadata, err) ||
+        !check_bool("is_active", in->is_active, err))
+        return false;
+    if (in->status != NULL) {
+        if (in->status->type != JSON_STRING ||
+            (to = status_parse(in->status->u.s.ptr)) < 0)
+            return error_set(err, ERR_VALIDATION, "status",
+                             "status must be active, inactive, completed, "
+                             "failed or expired");
+    }
+    if (in->is_active != NULL) {
+        int want = in->is_active->u.b ? STATUS_ACTIVE : STATUS_INACTIVE;
+
+        if (to >= 0 && (to == STATUS_ACTIVE) != in->is_active->u.b)
+            return error_set(err, ERR_VALIDATION, "is_active",
+                             "is_active contradicts status");
+        if (to < 0)
+            to = want;
+    }
+    change.fields = (in->session_name ? SET_SESSION_NAME : 0) |
+                    (in->description ? SET_DESCRIPTION : 0) |
+                    (in->agent_name ? SET_AGENT_NAME : 0) |
+                    (in->agent_instructions ? SET_AGENT_INSTRUCTIONS : 0) |
+                    (in->metadata ? SET_METADATA : 0) |
+                    (to >= 0 ? SET_STATUS : 0);
+
+    for (int round = 0; round < MAX_UPDATE_ROUNDS; round++) {
+        struct session cur;
+
+        if (!load_for_write(svc, ctx, user, session_id, if_match, &cur, err))
+            return false;
+        if (change.fields == 0) {
+            *out = cur; /* {} changes nothing, not even the version */
+            return true;
+        }
+        if (to >= 0) {
+            /* is_active: true on an expired session reactivates it, and
+             * is_active: false keeps a session that is already not
+             * active as it is. */
+            if (in->status == NULL && to == STATUS_INACTIVE &&
+                cur.status != STATUS_ACTIVE)
+                change.status = cur.status;
+            else
+                change.status = (enum session_status)to;
+            if (!status_can_change(cur.status, change.status))
+                return error_set(err, ERR_CONFLICT, "status",
+                                 "a %s session cannot become %s",
+                                 status_name(cur.status),
+                                 status_name(change.status));
+        }
+        if (in->metadata != NULL) {
+            change.metadata =
+                merge_metadata(ctx->arena, cur.metadata, in->metadata);
+            if (json_encoded_size(change.metadata) >
+                (size_t)cfg->max_metadata_bytes)
+                return error_set(err, ERR_VALIDATION, "metadata",
+                                 "merged metadata must be at most %d bytes "
+                                 "encoded",
+                                 cfg->max_metadata_bytes);
+        }
+        if (apply_change(svc, ctx, user, &cur, if_match, &change, out, err))
+            return true;
+        if (err->code != ERR_NONE)
+            return false;
+    }
+    return error_set(err, ERR_CONFLICT, NULL,
+                     "the session is changing too fast; try again");
+}
+
+bool
+service_session_set_status(struct service *svc, struct store_ctx *ctx,
+                           const char *user, const char *session_id,
+                           int64_t if_match, enum session_status to,
+                           struct session *out, struct error *err)
+{
+    struct session_change change;
+
+    memset(&change, 0, sizeof(change));
+    change.fields = SET_STATUS;
+    change.status = to;
+    for (int round = 0; round < MAX_UPDATE_ROUNDS; round++) {
+        struct session cur;
+
+        if (!load_for_write(svc, ctx, user, session_id, if_match, &cur, err))
+            return false;
+        if (cur.status == to) {
+            *out = cur; /* already there: not a change */
+            return true;
+        }
+        if (!status_can_change(cur.status, to))
+            return error_set(err, ERR_CONFLICT, "status",
+                             "a %s session cannot become %s",
+                             status_name(cur.status), status_name(to));
+        if (apply_change(svc, ctx, user, &cur, if_match, &change, out, err))
+            return true;
+        if (err->code != ERR_NONE)
+            return false;
+    }
+    return error_set(err, ERR_CONFLICT, NULL,
+                     "the session is changing too fast; try again");
+}
+
+bool
+service_session_delete(struct service *svc, struct store_ctx *ctx,
+                       const char *user, const char *session_id,
+                       int64_t if_match, struct error *err)
+{
+    struct session cur;
+    int64_t purged = 0;
+
+    if (!load_for_write(svc, ctx, user, session_id, if_match, &cur, err))
+        return false;
+    /* The session document goes first: from then on the session and its
+     * messages are unreachable, whatever happens to the purge below.  A
+     * purge cut short leaves orphans keyed by a UUID that is never reused,
+     * which the sweeper removes. */
+    if (!store_session_delete(svc->store, ctx, user, &cur.id,
+                              if_match == IF_MATCH_ANY ? -1 : cur.version,
+                              err)) {
+        if (err->code == ERR_NOT_FOUND && if_match != IF_MATCH_ANY)
+            return error_set(err, ERR_PRECONDITION_FAILED, "If-Match",
+                             "the session changed");
+        if (err->code == ERR_NOT_FOUND)
+            error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        return false;
+    }
+    if (!store_session_purge(svc->store, ctx, user, &cur.id, &purged, err)) {
+        log_warn("session deleted but its messages not yet purged: %s",
+                 err->message);
+        error_clear(err);
+    }
+    return true;
+}

@@ -1,0 +1,399 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "fcgi.h"
+#include "log.h"
+#include "store.h"
+#include "store_mongo.h"
+#include "supervisor.h"
+#include "worker.h"
+#include "banned.h"
+
+#define MAX_CHILDREN 1024
+#define QUICK_DEATH_MS 2000
+#define RESPAWN_MIN_MS 100
+#define RESPAWN_MAX_MS 10000
+
+struct child {
+    pid_t pid;          /* 0: free slot; -1: waiting to be respawned */
+    unsigned generation;
+    int64_t started_ms;
+    int64_t respawn_at_ms; /* when pid == -1 */
+    int quick_deaths;      /* consecutive deaths soon after start */
+};
+
+struct supervisor {
+    struct config *cfg;
+    const char *config_path;
+    struct fcgi_listener listener;
+    struct child children[MAX_CHILDREN];
+    unsigned generation;
+    bool indexes_ready;
+    bool draining;
+    int64_t kill_at_ms; /* SIGKILL deadline for draining/retired children */
+    int64_t retire_kill_at_ms;
+};
+
+/* Signals are taken with sigtimedwait, but a signal whose disposition is
+ * SIG_IGN (as a shell sets SIGINT for background jobs) is discarded even
+ * while blocked, so each one gets this do-nothing handler. */
+static void
+supervisor_nop(int sig)
+{
+    (void)sig;
+}
+
+static void
+supervisor_signals(sigset_t *set)
+{
+    struct sigaction sa;
+    const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = supervisor_nop;
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaction(sigs[i], &sa, NULL);
+        sigaddset(set, sigs[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigprocmask(SIG_BLOCK, set, NULL);
+}
+
+/* Makes the indexes with a short-lived client that is gone before any
+ * fork: libmongoc's pool threads must not be inherited.  If the database
+ * is not there yet, the workers make them before their first database
+ * request instead, so parley can start before its database.  Returns 1
+ * when made, 0 when the database did not answer, -1 for a bad URI. */
+static int
+supervisor_indexes(const struct config *cfg)
+{
+    struct error err = ERROR_INIT;
+    struct store *store = store_mongo_new(cfg, &err);
+    struct arena arena;
+    struct store_ctx ctx;
+    bool ok;
+
+    if (store == NULL) {
+        log_error("database: %s", err.message);
+        return -1;
+    }
+    arena_init(&arena, 4096);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.arena = &arena;
+    ctx.deadline_ms = clock_mono_ms() + cfg->request_deadline_ms;
+    ok = store_ensure_indexes(store, &ctx, &err);
+    if (ok)
+        log_info("indexes ready");
+    else
+        log_warn("indexes not made yet (%s); workers will make them once "
+                 "the database answers",
+                 err.message);
+    store_free(store);
+    arena_release(&arena);
+    return ok ? 1 : 0;
+}
+
+static void
+supervisor_spawn(struct supervisor *sv, struct child *ch)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        ch->pid = -1;
+        ch->respawn_at_ms = clock_mono_ms() + RESPAWN_MAX_MS;
+        return;
+    }
+    if (pid == 0) {
+        int status = worker_main(sv->cfg, sv->listener.fd, sv->indexes_ready);
+
+        /* _exit: the parent's atexit handlers and stdio buffers are not
+         * the child's to run. */
+        _exit(status);
+    }
+    ch->pid = pid;
+    ch->generation = sv->generation;
+    ch->started_ms = clock_mono_ms();
+    log_debug("worker %ld started", (long)pid);
+}
+
+static int
+supervisor_count(const struct supervisor *sv, bool current_only)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        const struct child *ch = &sv->children[i];
+
+        if (ch->pid > 0 && (!current_only || ch->generation == sv->generation))
+            n++;
+    }
+    return n;
+}
+
+static struct child *
+supervisor_free_slot(struct supervisor *sv)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (sv->children[i].pid == 0)
+            return &sv->children[i];
+    return NULL;
+}
+
+static void
+supervisor_start_generation(struct supervisor *sv)
+{
+    sv->generation++;
+    for (int i = 0; i < sv->cfg->workers; i++) {
+        struct child *ch = supervisor_free_slot(sv);
+
+        if (ch == NULL) {
+            log_error("too many children");
+            return;
+        }
+        memset(ch, 0, sizeof(*ch));
+        supervisor_spawn(sv, ch);
+    }
+}
+
+static void
+supervisor_signal_all(struct supervisor *sv, int sig, bool old_only)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        struct child *ch = &sv->children[i];
+
+        if (ch->pid > 0 && (!old_only || ch->generation != sv->generation))
+            kill(ch->pid, sig);
+        if (ch->pid < 0 && (!old_only || ch->generation != sv->generation))
+            ch->pid = 0; /* a pending respawn that will not happen */
+    }
+}
+
+static void
+supervisor_reap(struct supervisor *sv)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int64_t now = clock_mono_ms();
+        struct child *ch = NULL;
+
+        for (int i = 0; i < MAX_CHILDREN; i++)
+            if (sv->children[i].pid == pid)
+                ch = &sv->children[i];
+        if (ch == NULL)
+            continue;
+        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+            log_warn("worker %ld killed by signal %d", (long)pid,
+                     WTERMSIG(status));
+        else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+            log_warn("worker %ld exited with status %d", (long)pid,
+                     WEXITSTATUS(status));
+        else
+            log_debug("worker %ld exited", (long)pid);
+
+        if (sv->draining || ch->generation != sv->generation) {
+            ch->pid = 0;
+            continue;
+        }
+        /* A worker of the current generation died on its own: replace it,
+         * but back off if it keeps dying at start (a bad config or a
+         * crash on every request must not become a fork storm). */
+        if (now - ch->started_ms < QUICK_DEATH_MS) {
+            int64_t delay = RESPAWN_MIN_MS;
+
+            for (int k = 0; k < ch->quick_deaths && delay < RESPAWN_MAX_MS; k++)
+                delay *= 2;
+            if (delay > RESPAWN_MAX_MS)
+                delay = RESPAWN_MAX_MS;
+            ch->quick_deaths++;
+            ch->pid = -1;
+            ch->respawn_at_ms = now + delay;
+            log_warn("worker died %lld ms after start; respawn in %lld ms",
+                     (long long)(now - ch->started_ms), (long long)delay);
+        } else {
+            ch->quick_deaths = 0;
+            supervisor_spawn(sv, ch);
+        }
+    }
+}
+
+static void
+supervisor_respawn_due(struct supervisor *sv, int64_t now)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        struct child *ch = &sv->children[i];
+
+        if (ch->pid == -1 && ch->respawn_at_ms <= now)
+            supervisor_spawn(sv, ch);
+    }
+}
+
+static void
+supervisor_reload(struct supervisor *sv)
+{
+    struct config next;
+    struct error err = ERROR_INIT;
+
+    if (config_load(&next, sv->config_path, &err) != 0) {
+        log_error("reload refused, keeping the running configuration: %s",
+                  err.message);
+        config_release(&next);
+        return;
+    }
+    if (strcmp(next.listen, sv->cfg->listen) != 0)
+        log_warn("listen changed to %s: takes effect only on restart",
+                 next.listen);
+    /* The listening socket stays; everything else comes from the new
+     * file.  Old workers keep their copy of the old configuration (it was
+     * copied by fork) until they exit. */
+    free(next.listen);
+    next.listen = strdup(sv->cfg->listen);
+    if (next.listen == NULL)
+        abort();
+    config_release(sv->cfg);
+    *sv->cfg = next;
+    log_set_level((enum log_level)log_level_parse(sv->cfg->log_level));
+    log_info("reloading: starting %d new workers, retiring the old ones",
+             sv->cfg->workers);
+    supervisor_start_generation(sv);
+    supervisor_signal_all(sv, SIGTERM, true);
+    sv->retire_kill_at_ms = clock_mono_ms() + sv->cfg->shutdown_timeout * 1000;
+}
+
+static int64_t
+supervisor_next_wake(const struct supervisor *sv, int64_t now)
+{
+    int64_t next = now + 1000;
+
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (sv->children[i].pid == -1 && sv->children[i].respawn_at_ms < next)
+            next = sv->children[i].respawn_at_ms;
+    if (sv->draining && sv->kill_at_ms < next)
+        next = sv->kill_at_ms;
+    return next > now ? next : now;
+}
+
+static void
+write_pid_file(const char *path)
+{
+    FILE *f;
+
+    if (path[0] == '\0')
+        return;
+    f = fopen(path, "w");
+    if (f == NULL) {
+        log_warn("cannot write pid file %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+}
+
+int
+supervisor_run(struct config *cfg, const char *config_path)
+{
+    struct supervisor *sv = calloc(1, sizeof(*sv));
+    struct error err = ERROR_INIT;
+    sigset_t set;
+    int rc = 1;
+
+    if (sv == NULL)
+        abort();
+    sv->cfg = cfg;
+    sv->config_path = config_path;
+    sv->listener.fd = -1;
+    supervisor_signals(&set);
+    store_mongo_global_init();
+    if (fcgi_listen(cfg, &sv->listener, &err) != 0) {
+        log_error("%s", err.message);
+        goto done;
+    }
+    switch (supervisor_indexes(cfg)) {
+    case -1:
+        goto done; /* a bad URI will not get better by retrying */
+    case 1:
+        sv->indexes_ready = true;
+        break;
+    default:
+        sv->indexes_ready = false;
+    }
+    write_pid_file(cfg->pid_file);
+    log_info("parley %s serving on %s with %d workers", PACKAGE_VERSION,
+             cfg->listen[0] ? cfg->listen : "fd 0", cfg->workers);
+    supervisor_start_generation(sv);
+
+    for (;;) {
+        int64_t now = clock_mono_ms(), wake;
+        struct timespec ts;
+        siginfo_t info;
+        int sig;
+
+        if (sv->draining && supervisor_count(sv, false) == 0)
+            break;
+        wake = supervisor_next_wake(sv, now) - now;
+        ts.tv_sec = (time_t)(wake / 1000);
+        ts.tv_nsec = (long)(wake % 1000) * 1000000;
+        sig = sigtimedwait(&set, &info, &ts);
+        now = clock_mono_ms();
+        switch (sig) {
+        case SIGCHLD:
+            supervisor_reap(sv);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            if (!sv->draining) {
+                log_info("draining: waiting up to %d s for in-flight requests",
+                         cfg->shutdown_timeout);
+                sv->draining = true;
+                sv->kill_at_ms = now + cfg->shutdown_timeout * 1000;
+                supervisor_signal_all(sv, SIGTERM, false);
+            }
+            break;
+        case SIGHUP:
+            if (!sv->draining)
+                supervisor_reload(sv);
+            break;
+        default:
+            break; /* timeout (EAGAIN) or EINTR */
+        }
+        /* A SIGCHLD may have merged with another signal: reaping is cheap
+         * and idempotent, so do it on every wake. */
+        supervisor_reap(sv);
+        if (sv->draining && now >= sv->kill_at_ms &&
+            supervisor_count(sv, false) > 0) {
+            log_warn("shutdown timeout: killing %d workers",
+                     supervisor_count(sv, false));
+            supervisor_signal_all(sv, SIGKILL, false);
+            sv->kill_at_ms = now + 1000;
+        }
+        if (!sv->draining && sv->retire_kill_at_ms != 0 &&
+            now >= sv->retire_kill_at_ms) {
+            if (supervisor_count(sv, false) > supervisor_count(sv, true))
+                supervisor_signal_all(sv, SIGKILL, true);
+            sv->retire_kill_at_ms = 0;
+        }
+        if (!sv->draining)
+            supervisor_respawn_due(sv, now);
+    }
+    log_info("stopped");
+    rc = 0;
+done:
+    fcgi_listener_close(&sv->listener, true);
+    if (cfg->pid_file[0] != '\0' && rc == 0)
+        unlink(cfg->pid_file);
+    store_mongo_global_cleanup();
+    config_release(cfg);
+    free(sv);
+    return rc;
+}

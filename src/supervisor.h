@@ -1,0 +1,28 @@
+/*
+ * supervisor.h - the parent of the pre-forked workers.
+ *
+ * It opens the listening socket, makes the indexes, forks `workers`
+ * children and then only waits for signals, synchronously, with
+ * sigtimedwait(2) on a blocked set (SIGCHLD, SIGTERM, SIGINT, SIGHUP): a
+ * signal that arrives while the parent is busy stays pending until the
+ * next wait, so none is lost, and there is no handler to race with.
+ *   SIGCHLD  reap every exited child (waitpid loop) and respawn it,
+ *            rate-limited: a child that dies within 2 s of its start is
+ *            replaced after an exponential delay (0.1 s .. 10 s).
+ *   SIGTERM, SIGINT  drain: SIGTERM every child (each finishes the
+ *            request it holds, then exits), wait for all of them, SIGKILL
+ *            whatever is left after shutdown_timeout seconds, exit.
+ *   SIGHUP   re-read the configuration and replace the workers
+ *            gracefully: start a new generation, then drain the old one.
+ *            listen cannot change without a restart.
+ */
+#ifndef PARLEY_SUPERVISOR_H
+#define PARLEY_SUPERVISOR_H
+
+#include "config.h"
+
+/* Takes ownership of *cfg (released at exit).  Returns the process exit
+ * status. */
+int supervisor_run(struct config *cfg, const char *config_path);
+
+#endif
