@@ -1,0 +1,90 @@
+/*
+ * fake_store.h - an in-memory store backend for unit tests, whose
+ * operations can be told to fail (libmongoc's mock server idea), and a
+ * fake clock for the retry policy.
+ *
+ * The backend keeps sessions in memory with the same unique keys as the
+ * real one (id; user + session_id), copies what it is given and hands out
+ * copies from the caller's arena, so a test may reset its arena between
+ * calls.  It holds no messages: session_purge() deletes nothing and says 0.
+ *
+ * A script makes calls fail: fake_store_fail(s, FAKE_INSERT, 2, ERR_
+ * UNAVAILABLE, RETRY_SAFE, false) makes the next two inserts fail; later
+ * calls succeed again.  Scripted steps queue per operation.  With
+ * `applied` the call does its work and then reports the failure, as a
+ * write whose reply was lost does.
+ */
+#ifndef PARLEY_TEST_FAKE_STORE_H
+#define PARLEY_TEST_FAKE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "retry.h"
+#include "store.h"
+
+enum fake_op {
+    FAKE_PING,
+    FAKE_ENSURE_INDEXES,
+    FAKE_INSERT,
+    FAKE_GET,
+    FAKE_GET_BY_ID,
+    FAKE_LIST,
+    FAKE_UPDATE,
+    FAKE_DELETE,
+    FAKE_PURGE,
+    FAKE_OP_COUNT
+};
+
+#define FAKE_MAX_RECORDED 64
+
+enum fake_random {
+    FAKE_RANDOM_CAP,  /* random_upto(n) answers n: the longest sleep */
+    FAKE_RANDOM_ZERO, /* answers 0 */
+    FAKE_RANDOM_HALF, /* answers n / 2 */
+};
+
+/* Monotonic time that moves only when the policy sleeps or the fake
+ * store is called.  Zero-initialise, then set the fields you need. */
+struct fake_clock {
+    int64_t now;
+    int64_t op_ms; /* each fake store call takes this long */
+    enum fake_random random;
+    int nsleeps; /* every sleep, in order (the first FAKE_MAX_RECORDED) */
+    int64_t sleeps[FAKE_MAX_RECORDED];
+    int nrandoms; /* every n given to random_upto(), in order */
+    uint64_t randoms[FAKE_MAX_RECORDED];
+};
+
+/* Fills p with the limits and c's time, sleep and randomness. */
+void fake_clock_policy(struct retry_policy *p, struct fake_clock *c,
+                       int max_attempts, int base_ms, int max_ms);
+
+/* A store on the fake backend with a copy of policy (NULL: three tries,
+ * no sleeping, the real clock).  clock may be NULL; if not, every call
+ * advances it by clock->op_ms and is recorded with its start time.
+ * Free with store_free(). */
+struct store *fake_store_new(const struct retry_policy *policy,
+                             struct fake_clock *clock);
+
+/* Queues: the next `times` calls of op fail with code and retry. */
+void fake_store_fail(struct store *s, enum fake_op op, int times,
+                     enum error_code code, enum retry_class retry,
+                     bool applied);
+/* Calls of op so far, failed ones included. */
+int fake_store_calls(const struct store *s, enum fake_op op);
+/* Start time (clock->now) of call number i across all operations; calls
+ * are counted from 0, the first FAKE_MAX_RECORDED are kept. */
+int fake_store_ncalls(const struct store *s);
+int64_t fake_store_call_at(const struct store *s, int i);
+/* Sessions held. */
+size_t fake_store_count(const struct store *s);
+
+/* A minimal valid session of user: fresh id, the given session_id,
+ * status active, version 1, empty metadata from a, times at now. */
+void fake_session(struct session *sess, struct arena *a, const char *user,
+                  const char *session_id, int64_t now);
+
+#endif

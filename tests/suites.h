@@ -1,0 +1,23 @@
+/*
+ * suites.h - every unit-test module exports one Suite (one Check file per
+ * src/ module); run_units.c runs them all.
+ */
+#ifndef PARLEY_TEST_SUITES_H
+#define PARLEY_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *arena_suite(void);
+Suite *auth_suite(void);
+Suite *clock_suite(void);
+Suite *config_suite(void);
+Suite *json_suite(void);
+Suite *query_suite(void);
+Suite *retry_suite(void);
+Suite *router_suite(void);
+Suite *service_suite(void);
+Suite *status_suite(void);
+Suite *utf8_suite(void);
+Suite *validate_suite(void);
+
+#endif
