@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# tests/e2e.sh — the end-to-end suite's harness, run by `make check`.
+#
+# Starts the real pieces on loopback, each in one temp dir: the dev DB
+# (scripts/devdb), parley (src/parley serve) on a unix socket, and nginx with
+# the repo's nginx/parley-http.conf and nginx/parley.conf on a free port.
+# Then runs tests/check_e2e against http://127.0.0.1:PORT with
+#
+#   PARLEY_E2E_URL        base URL (nginx)
+#   PARLEY_E2E_SECRET     the HS256 secret parley checks tokens with
+#   PARLEY_E2E_BIN        src/parley (for `parley token`, `check-config`)
+#   PARLEY_E2E_CONFIG     parley's config file
+#   PARLEY_E2E_DEVDB_URI  the dev DB (mongodb://127.0.0.1:PORT)
+#
+# and exits with its status (automake: 0 pass, 1 fail, 77 skip).  nginx and
+# node missing is a failure, not a skip: CI must have them.  On failure the
+# ends of parley's, nginx's and the dev DB's logs are printed.
+#
+# make check sets top_srcdir, top_builddir, NGINX and NODE; the source tree
+# is only read (make distcheck has it read-only).  PARLEY_KEEP_TMP=1 keeps the
+# temp dir; PARLEY_DEVDB_HOME says where the dev DB is installed (default
+# scripts/devdb, installed on first use).
+#
+# nginx applies its real per-client rate limit (100 r/s, burst 200) to the
+# suite too, since all of it comes from 127.0.0.1.  PARLEY_E2E_HTTP_SNIPPET
+# may name another http-context snippet defining zone parley_per_client.
+set -euo pipefail
+
+if [ -z "${top_srcdir:-}" ]; then
+    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+fi
+top_builddir=${top_builddir:-$top_srcdir}
+
+# shellcheck source=scripts/lib.sh
+. "$top_srcdir/scripts/lib.sh"
+
+# Settings from the caller's environment would override the config written
+# below (parley reads PARLEY_<KEY>); the suite must see exactly that config.
+while read -r var; do
+    case $var in
+    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT | PARLEY_E2E_HTTP_SNIPPET) ;;
+    PARLEY_*) unset "$var" ;;
+    esac
+done < <(compgen -e)
+
+bin=$top_builddir/src/parley
+check=$top_builddir/tests/check_e2e
+lib_init e2e
+lib_require_tools
+for f in "$bin" "$check"; do
+    [ -x "$f" ] || lib_fail "$f not built" || exit 1
+done
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+on_exit() {
+    local rc=$?
+    stop_processes
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
+        lib_log "failed ($rc); temp dir $PARLEY_TMP"
+        lib_tail "$PARLEY_TMP/parley.log" 60
+        lib_tail "$PARLEY_TMP/nginx-error.log" 30
+        lib_tail "$PARLEY_TMP/devdb.log" 20
+    fi
+    remove_tmp
+    exit "$rc"
+}
+trap on_exit EXIT
+
+devdb_install
+devdb_start "$PARLEY_TMP"
+
+secret=$(random_hex 48)
+conf=$PARLEY_TMP/parley.conf
+(
+    umask 077
+    cat >"$conf" <<EOF
+# Written by tests/e2e.sh
+listen = unix:$PARLEY_TMP/parley.sock
+socket_mode = 0666
+workers = 4
+mongodb_uri = $PARLEY_DEVDB_URI
+mongodb_database = parley_e2e_$(random_hex 8)
+jwt_secret = $secret
+log_level = warn
+EOF
+)
+"$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
+    cat "$PARLEY_TMP/check-config.out" >&2
+    lib_fail "parley check-config rejected $conf"
+    exit 1
+}
+
+parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
+
+port=$(free_port)
+nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "${PARLEY_E2E_HTTP_SNIPPET:-}"
+nginx_test "$PARLEY_TMP"
+nginx_start "$PARLEY_TMP"
+url=http://127.0.0.1:$port
+wait_http "$url/healthz" 15
+
+rc=0
+PARLEY_E2E_URL=$url \
+    PARLEY_E2E_SECRET=$secret \
+    PARLEY_E2E_BIN=$bin \
+    PARLEY_E2E_CONFIG=$conf \
+    PARLEY_E2E_DEVDB_URI=$PARLEY_DEVDB_URI \
+    "$check" || rc=$?
+
+# The suite passing with a server that died under it would hide a crash.
+if [ "$rc" -eq 0 ] && ! lib_check_children; then
+    lib_fail "a server exited during the suite"
+    rc=1
+fi
+exit "$rc"
