@@ -152,7 +152,20 @@ app_handle(struct app *app, struct request *req, struct response *resp)
     return;
 
 fail:
-    /* The one place an error becomes a status, a body and its headers. */
+    /* The one place an error becomes a status, a body and its headers.
+     * A database or internal failure is told to the log in detail and to
+     * the client in general terms: driver messages name hosts and
+     * internals that are none of the client's business. */
+    if (err.code == ERR_UNAVAILABLE || err.code == ERR_INTERNAL) {
+        log_warn("%s %s -> %d: %s (db code %d, %d tries)", req->method_name,
+                 match.route ? match.route->pattern : "-",
+                 error_http_status(err.code), err.message, err.db_code,
+                 call.ctx.stats.attempts);
+        error_set(&err, err.code, NULL, "%s",
+                  err.code == ERR_UNAVAILABLE
+                      ? "the database is unavailable; try again later"
+                      : "internal error");
+    }
     response_error(resp, &err);
     switch (err.code) {
     case ERR_UNAUTHORIZED:
@@ -168,10 +181,6 @@ fail:
     default:
         break;
     }
-    if (resp->status >= 500)
-        log_warn("%s %s -> %d: %s (db code %d, %d tries)", req->method_name,
-                 match.route ? match.route->pattern : "-", resp->status,
-                 err.message, err.db_code, call.ctx.stats.attempts);
 }
 
 void
