@@ -17,7 +17,7 @@
  *
  * The assertions are the contract's (API.md plus the recorded decisions):
  * exact statuses, error codes and params, headers and fields.  A few hold
- * for every response and are checked on every request in send_raw(): a
+ * for every response and are checked on every request in wrap(): a
  * response arrived in time, no 5xx, an X-Request-Id, and a JSON
  * Content-Type whenever there is a body.
  */
@@ -52,9 +52,11 @@
 
 struct e2e_env {
     struct e2e_http_client client;
-    struct config cfg; /* parley's config: mints tokens */
-    const char *bin;   /* parley binary, or NULL */
-    const char *config_path;
+    struct config cfg;    /* parley's config: mints tokens */
+    char *url;            /* nginx */
+    char *secret;         /* HS256 secret, or NULL: the config's */
+    char *bin;            /* parley binary, or NULL */
+    char *config_path;    /* parley's config file, or NULL */
     unsigned *next_block; /* shared with forked tests (mmap) */
 };
 
@@ -300,36 +302,45 @@ wrap(const char *method, const char *target, struct e2e_http_response *raw)
     return r;
 }
 
-/* The one place requests are sent.  u == NULL: no Authorization header.
- * hdrs: extra lines, NULL-terminated, or NULL.  No Content-Type is added
- * here. */
+/* The one place requests are sent: req as given, plus the user's token
+ * (u == NULL: no Authorization header) and this test's next source
+ * address. */
 static struct resp
-send_raw(const struct user *u, const char *method, const char *target,
-         const char *const *hdrs, const char *body, size_t body_len)
+send_req(const struct user *u, struct e2e_http_request req)
 {
     const char *lines[16];
     size_t n = 0;
-    struct e2e_http_request req;
     struct e2e_http_response *raw = calloc(1, sizeof *raw);
 
     ck_assert(raw != NULL);
     if (u != NULL)
         lines[n++] = str("Authorization: Bearer %s", u->token);
-    for (const char *const *h = hdrs; h != NULL && *h != NULL; h++) {
+    for (const char *const *h = req.headers; h != NULL && *h != NULL; h++) {
         ck_assert(n < 15);
         lines[n++] = *h;
     }
     lines[n] = NULL;
+    req.headers = lines;
+    req.source = case_source(tc.nreq++);
+    (void)e2e_http_do(&env.client, &req, raw);
+    return wrap(req.method, req.target, raw);
+}
+
+/* hdrs: extra lines, NULL-terminated, or NULL.  No Content-Type is added
+ * here. */
+static struct resp
+send_raw(const struct user *u, const char *method, const char *target,
+         const char *const *hdrs, const char *body, size_t body_len)
+{
+    struct e2e_http_request req;
 
     memset(&req, 0, sizeof req);
     req.method = method;
     req.target = target;
-    req.headers = lines;
+    req.headers = hdrs;
     req.body = body;
     req.body_len = body_len;
-    req.source = case_source(tc.nreq++);
-    (void)e2e_http_do(&env.client, &req, raw);
-    return wrap(method, target, raw);
+    return send_req(u, req);
 }
 
 /* An API call as a client makes it: the user's token, and a JSON body with
@@ -916,6 +927,41 @@ START_TEST(test_unknown_paths)
     assert_error(r, 404, "not_found", ANY);
     r = send_raw(NULL, "GET", "/nope", NULL, NULL, 0);
     assert_error(r, 404, ANY, ANY);
+}
+END_TEST
+
+START_TEST(test_request_framing)
+{
+    struct user u = user_new("framing");
+    const char *body = "{\"session_id\":\"framed\",\"session_name\":\"a "
+                       "body sent in several chunks\"}";
+    const char *hdrs[] = {JSON_CT, NULL};
+    const char *expect[] = {JSON_CT, "Expect: 100-continue", NULL};
+    struct e2e_http_request req;
+    const struct json_value *s;
+    struct resp r;
+
+    /* a chunked request body arrives whole */
+    memset(&req, 0, sizeof req);
+    req.method = "POST";
+    req.target = SESSIONS;
+    req.headers = hdrs;
+    req.body = body;
+    req.body_len = strlen(body);
+    req.chunked = true;
+    r = send_req(&u, req);
+    s = expect_session(r, 201);
+    ck_assert_str_eq(jstr(s, "session_name"), "a body sent in several chunks");
+
+    /* so does one announced with Expect: 100-continue */
+    r = send_raw(&u, "PATCH", session_path("framed"), expect,
+                 "{\"session_name\":\"expected\"}", 27);
+    s = expect_session(r, 200);
+    ck_assert_str_eq(jstr(s, "session_name"), "expected");
+
+    /* item routes refuse unknown query parameters too */
+    r = api(&u, "GET", str("%s?foo=1", session_path("framed")), NULL);
+    assert_error(r, 400, "validation_error", "foo");
 }
 END_TEST
 
@@ -2625,6 +2671,7 @@ e2e_suite(void)
     tcase_add_test(t, test_readyz);
     tcase_add_test(t, test_request_id);
     tcase_add_test(t, test_unknown_paths);
+    tcase_add_test(t, test_request_framing);
 
     t = tcase(s, "auth", 60);
     tcase_add_test(t, test_auth_missing);
@@ -2683,66 +2730,97 @@ e2e_suite(void)
     return s;
 }
 
-/* Reads a PARLEY_E2E_* variable and removes it, so config_load() (which
- * reads every PARLEY_<KEY>) never sees it. */
-static const char *
+/* Reads a PARLEY_E2E_* variable (caller frees; NULL when unset or empty)
+ * and removes it, so config_load(), which reads PARLEY_<KEY> variables,
+ * never sees it. */
+static char *
 take_env(const char *name)
 {
     const char *v = getenv(name);
-    char *copy = v ? strdup(v) : NULL;
+    char *copy = v != NULL && v[0] != '\0' ? strdup(v) : NULL;
 
     unsetenv(name);
     return copy;
 }
 
-int
-main(void)
+static void
+env_release(void)
 {
-    const char *url = take_env("PARLEY_E2E_URL");
-    const char *secret = take_env("PARLEY_E2E_SECRET");
+    config_release(&env.cfg);
+    free(env.url);
+    free(env.secret);
+    free(env.bin);
+    free(env.config_path);
+    if (env.next_block != NULL && env.next_block != MAP_FAILED)
+        munmap(env.next_block, sizeof *env.next_block);
+    memset(&env, 0, sizeof env);
+}
+
+/* Everything the tests share, before any of them forks.  Returns -1 with
+ * a message on stderr. */
+static int
+env_init(void)
+{
     struct error err = ERROR_INIT;
     char msg[256];
-    SRunner *sr;
-    int failed;
 
+    env.url = take_env("PARLEY_E2E_URL");
+    env.secret = take_env("PARLEY_E2E_SECRET");
     env.config_path = take_env("PARLEY_E2E_CONFIG");
     env.bin = take_env("PARLEY_E2E_BIN");
-    (void)take_env("PARLEY_E2E_DEVDB_URI");
-    if (url == NULL || url[0] == '\0') {
+    free(take_env("PARLEY_E2E_DEVDB_URI"));
+    if (env.url == NULL) {
         fprintf(stderr, "check_e2e: PARLEY_E2E_URL is not set "
                         "(tests/e2e.sh runs this program)\n");
-        return 99;
+        return -1;
     }
-    if (e2e_http_client_init(&env.client, url, msg, sizeof msg) < 0) {
+    if (e2e_http_client_init(&env.client, env.url, msg, sizeof msg) < 0) {
         fprintf(stderr, "check_e2e: %s\n", msg);
-        return 99;
+        return -1;
     }
     if (config_load(&env.cfg, env.config_path, &err) < 0) {
         fprintf(stderr, "check_e2e: config: %s\n", err.message);
-        return 99;
+        return -1;
     }
-    if (secret != NULL && secret[0] != '\0') {
+    if (env.secret != NULL) {
+        /* What parley was really given wins over the file. */
+        free(env.cfg.jwt_key);
         env.cfg.jwt_pin = JWT_PIN_HS256;
-        env.cfg.jwt_key = (char *)(uintptr_t)secret;
-        env.cfg.jwt_key_len = strlen(secret);
+        env.cfg.jwt_key = strdup(env.secret);
+        env.cfg.jwt_key_len = strlen(env.secret);
+        if (env.cfg.jwt_key == NULL)
+            abort();
     }
     if (env.cfg.jwt_pin != JWT_PIN_HS256) {
         fprintf(stderr, "check_e2e: needs an HS256 configuration to mint "
                         "tokens\n");
-        return 99;
+        return -1;
     }
     /* One counter of address blocks for every forked test. */
     env.next_block = mmap(NULL, sizeof *env.next_block, PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (env.next_block == MAP_FAILED) {
         perror("check_e2e: mmap");
-        return 99;
+        return -1;
     }
     *env.next_block = 0;
+    return 0;
+}
 
+int
+main(void)
+{
+    SRunner *sr;
+    int failed;
+
+    if (env_init() < 0) {
+        env_release();
+        return 99; /* automake: a hard error, not a test failure */
+    }
     sr = srunner_create(e2e_suite());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    env_release();
     return failed == 0 ? 0 : 1;
 }
