@@ -101,6 +101,71 @@ struct session_change {
     int64_t now;                       /* becomes updated_at */
 };
 
+enum message_role {
+    ROLE_USER,
+    ROLE_ASSISTANT,
+    ROLE_SYSTEM,
+    ROLE_TOOL,
+};
+
+#define ROLE_COUNT 4
+
+struct message {
+    struct uuid id;
+    struct uuid session_uuid;
+    const char *user_id;
+    const char *session_id; /* the session's client name, for output */
+    int64_t seq;
+    enum message_role role;
+    const char *content; /* valid UTF-8, no NUL */
+    const char *tool_call_id;          /* NULL: null */
+    const char *tool_name;             /* NULL: null */
+    const struct json_value *extra_data; /* any JSON value; NULL: null */
+    const char *client_message_id;     /* NULL: none; never shown */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+#define STORE_NO_SEQ (-1)
+
+struct message_filter {
+    int64_t after_seq;  /* exclusive; STORE_NO_SEQ: none */
+    int64_t before_seq; /* exclusive; STORE_NO_SEQ: none */
+    int role;           /* enum message_role, or -1 */
+    const char *search; /* literal, case-insensitive substring of content */
+    int64_t created_after; /* exclusive; STORE_NO_TIME: none */
+    int64_t created_before;
+    bool descending;    /* newest seq first */
+    bool no_total;      /* skip counting: page->total is -1 */
+};
+
+struct message_page {
+    struct message *items;
+    size_t len;
+    int64_t total; /* matching, ignoring limit and offset; -1 if not counted */
+};
+
+/* What a message update sets. */
+enum message_field {
+    SET_CONTENT = 1 << 0,
+    SET_EXTRA_DATA = 1 << 1,
+};
+
+struct message_change {
+    unsigned fields;
+    const char *content;
+    const struct json_value *extra_data; /* NULL: null */
+    int64_t now;
+};
+
+/* An idempotency key: the document's _id is {user, session, key}, which
+ * is unique on every MongoDB (no partial index needed). */
+struct idem_key {
+    struct uuid message_id; /* the message the key stands for */
+    int64_t seq;            /* its seq once known; 0 while pending */
+    int64_t created_at;
+};
+
 /* Per-request context of every store call. */
 struct store_ctx {
     struct arena *arena;
@@ -145,10 +210,111 @@ struct store_backend {
     bool (*session_delete)(struct store *s, const char *user,
                            const struct uuid *id, int64_t version,
                            struct error *err);
-    /* Deletes every message / memory entry of a session; idempotent. */
+    /* Deletes every message, memory entry and idempotency key of a
+     * session; idempotent. */
     bool (*session_purge)(struct store *s, const char *user,
                           const struct uuid *id, int64_t *messages_deleted,
                           struct error *err);
+
+    /* Hands out n seq numbers atomically: one findAndModify on the session
+     * {_id, user_id, status: "active"} with $inc {last_seq: n,
+     * message_count: n} and $set {updated_at, last_activity_at: now},
+     * returning the new document.  The numbers are out->last_seq - n + 1
+     * .. out->last_seq.  ERR_NOT_FOUND if no active session matched. */
+    bool (*session_reserve_seq)(struct store *s, struct arena *a,
+                                const char *user, const struct uuid *id,
+                                int64_t n, int64_t now, struct session *out,
+                                struct error *err);
+    /* $inc message_count by delta (may be negative or 0) and $set
+     * updated_at and last_activity_at to now.  Does not touch version.
+     * ERR_NOT_FOUND if the session is gone. */
+    bool (*session_touch)(struct store *s, const char *user,
+                          const struct uuid *id, int64_t delta, int64_t now,
+                          struct error *err);
+    /* $inc metrics.request_count by 1, metrics.error_count by errors and
+     * metrics.total_processing_ms by ms on {user_id, session_id}; a
+     * session that does not exist is not an error. */
+    bool (*session_add_metrics)(struct store *s, const char *user,
+                                const char *session_id, int errors, double ms,
+                                struct error *err);
+
+    /* Ordered insert of msgs[0..n) (ids made by the caller). On
+     * ERR_DUPLICATE or any failure *inserted says how many went in. */
+    bool (*message_insert)(struct store *s, const struct message *msgs,
+                           size_t n, size_t *inserted, struct error *err);
+    /* Deletes the messages with these ids (of this user); cleanup after a
+     * failed batch.  *deleted may be NULL. */
+    bool (*message_delete_ids)(struct store *s, const char *user,
+                               const struct uuid *ids, size_t n,
+                               int64_t *deleted, struct error *err);
+    bool (*message_get)(struct store *s, struct arena *a, const char *user,
+                        const struct uuid *session_uuid, const struct uuid *id,
+                        struct message *out, struct error *err);
+    /* Sorted by seq (ascending unless f->descending), on the
+     * {session_uuid, seq} index. */
+    bool (*message_list)(struct store *s, struct arena *a, const char *user,
+                         const struct uuid *session_uuid,
+                         const struct message_filter *f, int64_t limit,
+                         int64_t offset, struct message_page *out,
+                         struct error *err);
+    /* findAndModify returning the new message; ERR_NOT_FOUND if none. */
+    bool (*message_update)(struct store *s, struct arena *a, const char *user,
+                           const struct uuid *session_uuid,
+                           const struct uuid *id,
+                           const struct message_change *change,
+                           struct message *out, struct error *err);
+    /* ERR_NOT_FOUND if no such message. */
+    bool (*message_delete)(struct store *s, const char *user,
+                           const struct uuid *session_uuid,
+                           const struct uuid *id, struct error *err);
+    /* Deletes every message of the session; *deleted = how many. */
+    bool (*message_clear)(struct store *s, const char *user,
+                          const struct uuid *session_uuid, int64_t *deleted,
+                          struct error *err);
+
+    /* Inserts the key document; ERR_DUPLICATE if the key exists. */
+    bool (*idem_claim)(struct store *s, const char *user,
+                       const struct uuid *session_uuid, const char *key,
+                       const struct idem_key *k, struct error *err);
+    /* ERR_NOT_FOUND if the key does not exist. */
+    bool (*idem_get)(struct store *s, const char *user,
+                     const struct uuid *session_uuid, const char *key,
+                     struct idem_key *out, struct error *err);
+    /* Replaces the key's message id and time only if it still names
+     * `expected` (taking over a key whose writer died); ERR_NOT_FOUND if
+     * it changed meanwhile. */
+    bool (*idem_replace)(struct store *s, const char *user,
+                         const struct uuid *session_uuid, const char *key,
+                         const struct uuid *expected, const struct idem_key *k,
+                         struct error *err);
+    /* Sets the key's seq once its message is stored. */
+    bool (*idem_complete)(struct store *s, const char *user,
+                          const struct uuid *session_uuid, const char *key,
+                          const struct uuid *message_id, int64_t seq,
+                          struct error *err);
+    /* Deletes the key if it still names message_id (undo). */
+    bool (*idem_release)(struct store *s, const char *user,
+                         const struct uuid *session_uuid, const char *key,
+                         const struct uuid *message_id, struct error *err);
+
+    /* Memory: one document per {session_uuid, key}. */
+    bool (*memory_list)(struct store *s, struct arena *a, const char *user,
+                        const struct uuid *session_uuid,
+                        struct json_value **out_object, struct error *err);
+    /* ERR_NOT_FOUND when unset. */
+    bool (*memory_get)(struct store *s, struct arena *a, const char *user,
+                       const struct uuid *session_uuid, const char *key,
+                       struct json_value **out_value, struct error *err);
+    /* Upsert. */
+    bool (*memory_put)(struct store *s, const char *user,
+                       const struct uuid *session_uuid, const char *key,
+                       const struct json_value *value, int64_t now,
+                       struct error *err);
+    /* ERR_NOT_FOUND when unset. */
+    bool (*memory_delete)(struct store *s, const char *user,
+                          const struct uuid *session_uuid, const char *key,
+                          struct error *err);
+
     void (*free)(struct store *s);
 };
 
@@ -185,6 +351,83 @@ bool store_session_delete(struct store *s, struct store_ctx *ctx,
 bool store_session_purge(struct store *s, struct store_ctx *ctx,
                          const char *user, const struct uuid *id,
                          int64_t *messages_deleted, struct error *err);
+/* Retrying wrappers of the message, idempotency, memory and counter
+ * operations.  Those whose repetition would change the outcome are
+ * retried only on RETRY_SAFE errors: session_reserve_seq, session_touch
+ * and session_add_metrics ($inc), message_delete and memory_delete (a
+ * repeat answers not-found), idem_replace (conditional on the old value).
+ * The others are retried on RETRY_IDEMPOTENT errors too.
+ * store_message_insert continues an ordered insert that a retry finds
+ * partly done: a duplicate on a message's own _id is that message
+ * stored.  store_idem_claim's duplicate may be the caller's own earlier
+ * try; the caller compares the stored message id with its own. */
+bool store_session_reserve_seq(struct store *s, struct store_ctx *ctx,
+                               const char *user, const struct uuid *id,
+                               int64_t n, int64_t now, struct session *out,
+                               struct error *err);
+bool store_session_touch(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *id, int64_t delta,
+                         int64_t now, struct error *err);
+bool store_session_add_metrics(struct store *s, struct store_ctx *ctx,
+                               const char *user, const char *session_id,
+                               int errors, double ms, struct error *err);
+bool store_message_insert(struct store *s, struct store_ctx *ctx,
+                          const struct message *msgs, size_t n,
+                          struct error *err);
+bool store_message_delete_ids(struct store *s, struct store_ctx *ctx,
+                              const char *user, const struct uuid *ids,
+                              size_t n, struct error *err);
+bool store_message_get(struct store *s, struct store_ctx *ctx,
+                       const char *user, const struct uuid *session_uuid,
+                       const struct uuid *id, struct message *out,
+                       struct error *err);
+bool store_message_list(struct store *s, struct store_ctx *ctx,
+                        const char *user, const struct uuid *session_uuid,
+                        const struct message_filter *f, int64_t limit,
+                        int64_t offset, struct message_page *out,
+                        struct error *err);
+bool store_message_update(struct store *s, struct store_ctx *ctx,
+                          const char *user, const struct uuid *session_uuid,
+                          const struct uuid *id,
+                          const struct message_change *change,
+                          struct message *out, struct error *err);
+bool store_message_delete(struct store *s, struct store_ctx *ctx,
+                          const char *user, const struct uuid *session_uuid,
+                          const struct uuid *id, struct error *err);
+bool store_message_clear(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *session_uuid,
+                         int64_t *deleted, struct error *err);
+bool store_idem_claim(struct store *s, struct store_ctx *ctx, const char *user,
+                      const struct uuid *session_uuid, const char *key,
+                      const struct idem_key *k, struct error *err);
+bool store_idem_get(struct store *s, struct store_ctx *ctx, const char *user,
+                    const struct uuid *session_uuid, const char *key,
+                    struct idem_key *out, struct error *err);
+bool store_idem_replace(struct store *s, struct store_ctx *ctx,
+                        const char *user, const struct uuid *session_uuid,
+                        const char *key, const struct uuid *expected,
+                        const struct idem_key *k, struct error *err);
+bool store_idem_complete(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *session_uuid,
+                         const char *key, const struct uuid *message_id,
+                         int64_t seq, struct error *err);
+bool store_idem_release(struct store *s, struct store_ctx *ctx,
+                        const char *user, const struct uuid *session_uuid,
+                        const char *key, const struct uuid *message_id,
+                        struct error *err);
+bool store_memory_list(struct store *s, struct store_ctx *ctx,
+                       const char *user, const struct uuid *session_uuid,
+                       struct json_value **out_object, struct error *err);
+bool store_memory_get(struct store *s, struct store_ctx *ctx, const char *user,
+                      const struct uuid *session_uuid, const char *key,
+                      struct json_value **out_value, struct error *err);
+bool store_memory_put(struct store *s, struct store_ctx *ctx, const char *user,
+                      const struct uuid *session_uuid, const char *key,
+                      const struct json_value *value, int64_t now,
+                      struct error *err);
+bool store_memory_delete(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *session_uuid,
+                         const char *key, struct error *err);
 void store_free(struct store *s);
 
 #endif

@@ -15,11 +15,23 @@
  *                total_processing_ms: double},
  *      version: int64,
  *      created_at, updated_at, last_activity_at: datetime}
- *   messages (cfg->messages_collection):
- *     {_id: UUID, user_id, session_uuid: UUID, seq: int64, ...}
- *   memory (cfg->memory_collection):
- *     {_id, user_id, session_uuid: UUID, key: string, value: any}
- *   idempotency (cfg->idempotency_collection): not used here yet.
+ *   messages (cfg->messages_collection), one document per message:
+ *     {_id: UUID, user_id: string, session_uuid: UUID (the session's _id),
+ *      session_id: string (the session's client name, copied for output),
+ *      seq: int64, role: "user" | "assistant" | "system" | "tool",
+ *      content: string, tool_call_id, tool_name: string | null,
+ *      extra_data: any value (null for none),
+ *      client_message_id: string (only when the client gave one),
+ *      created_at, updated_at: datetime}
+ *   memory (cfg->memory_collection), one document per session and key:
+ *     {_id: {s: session UUID, k: key}, user_id, session_uuid: UUID,
+ *      key: string, value: any, updated_at: datetime}
+ *   idempotency keys (cfg->idempotency_collection):
+ *     {_id: {u: user_id, s: session UUID, k: key}, user_id,
+ *      session_uuid: UUID, message_id: UUID, seq: int64 (0 while the
+ *      message is not stored yet), created_at: datetime}
+ *   Both compound _ids are built with their fields in the order shown:
+ *   MongoDB compares embedded documents field by field, in order.
  *
  * Indexes (ensure_indexes, by name, so a rerun is a no-op):
  *   sessions  user_session_id      {user_id: 1, session_id: 1} unique
@@ -28,8 +40,12 @@
  *             status_activity      {status: 1, last_activity_at: 1}
  *             user_created         {user_id: 1, created_at: -1}
  *   messages  session_seq          {session_uuid: 1, seq: 1} unique
- *             user_session         {user_id: 1, session_uuid: 1}
+ *             user_session_seq     {user_id: 1, session_uuid: 1, seq: 1}
+ *             (it replaces user_session {user_id: 1, session_uuid: 1},
+ *             which ensure_indexes drops)
  *   memory    session_key          {session_uuid: 1, key: 1} unique
+ *   idempotency keys
+ *             user_session         {user_id: 1, session_uuid: 1}
  *
  * Every filter carries user_id, and every value is appended as a typed
  * BSON value, so nothing a client sends can become a query operator.
@@ -37,6 +53,7 @@
  * development server) may hand an int64 back as int32 or double.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,6 +84,7 @@ struct mongo_store {
     char *sessions;
     char *messages;
     char *memory;
+    char *idempotency;
 };
 
 /* ---- logging and secrets ---------------------------------------------- */
@@ -307,6 +325,17 @@ mongo_append_json(bson_t *b, const char *key, size_t key_len,
         return bson_append_document_end(b, &child) && ok;
     }
     return false;
+}
+
+/* Any JSON value under key; NULL stores null.  extra_data and memory
+ * values may be scalars or arrays, which a BSON field holds as well as a
+ * document. */
+static bool
+mongo_append_value(bson_t *b, const char *key, const struct json_value *v)
+{
+    if (v == NULL)
+        return bson_append_null(b, key, -1);
+    return mongo_append_json(b, key, strlen(key), v, 0);
 }
 
 /* metadata is an object by contract; NULL stores {}. */
@@ -611,6 +640,23 @@ mongo_get_time(const bson_iter_t *it, int64_t *out)
 }
 
 static bool
+mongo_get_uuid(const bson_iter_t *it, struct uuid *out)
+{
+    bson_subtype_t sub;
+    uint32_t len = 0;
+    const uint8_t *bin = NULL;
+
+    if (!BSON_ITER_HOLDS_BINARY(it))
+        return false;
+    bson_iter_binary(it, &sub, &len, &bin);
+    if ((sub != BSON_SUBTYPE_UUID && sub != BSON_SUBTYPE_UUID_DEPRECATED) ||
+        len != sizeof(out->b))
+        return false;
+    memcpy(out->b, bin, sizeof(out->b));
+    return true;
+}
+
+static bool
 mongo_get_metrics(const bson_iter_t *it, struct session *out)
 {
     bson_iter_t m;
@@ -659,20 +705,7 @@ mongo_decode_session(struct arena *a, const bson_t *doc, struct session *out,
         bool ok = true;
 
         if (strcmp(key, "_id") == 0) {
-            bson_subtype_t sub;
-            uint32_t len = 0;
-            const uint8_t *bin = NULL;
-
-            ok = BSON_ITER_HOLDS_BINARY(&it);
-            if (ok) {
-                bson_iter_binary(&it, &sub, &len, &bin);
-                ok = (sub == BSON_SUBTYPE_UUID ||
-                      sub == BSON_SUBTYPE_UUID_DEPRECATED) &&
-                     len == sizeof(out->id.b);
-            }
-            if (ok)
-                memcpy(out->id.b, bin, sizeof(out->id.b));
-            have_id = ok;
+            ok = have_id = mongo_get_uuid(&it, &out->id);
         } else if (strcmp(key, "user_id") == 0) {
             ok = have_user = mongo_get_string(a, &it, false, &out->user_id);
         } else if (strcmp(key, "session_id") == 0) {
@@ -752,16 +785,26 @@ mongo_collection(struct store *s, mongoc_client_t *client, const char *name)
     return mongoc_client_get_collection(client, mongo_impl(s)->database, name);
 }
 
+/* A count of a write's reply (deletedCount, matchedCount, ...); -1 if the
+ * reply does not have it. */
+static int64_t
+mongo_reply_count(const bson_t *reply, const char *field)
+{
+    bson_iter_t it;
+
+    if (reply != NULL && bson_iter_init_find(&it, reply, field) &&
+        BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return -1;
+}
+
 /* The deletedCount of a delete reply. */
 static int64_t
 mongo_deleted_count(const bson_t *reply)
 {
-    bson_iter_t it;
+    int64_t n = mongo_reply_count(reply, "deletedCount");
 
-    if (bson_iter_init_find(&it, reply, "deletedCount") &&
-        BSON_ITER_HOLDS_NUMBER(&it))
-        return bson_iter_as_int64(&it);
-    return 0;
+    return n > 0 ? n : 0;
 }
 
 /* ---- operations ------------------------------------------------------- */
@@ -806,13 +849,22 @@ static const struct mongo_index mongo_session_indexes[] = {
     {"user_created", false, {{"user_id", 1}, {"created_at", -1}}},
 };
 
+/* user_session_seq serves every user-scoped message query: the list (a
+ * seq range, sorted by seq), its count, clear and purge. */
 static const struct mongo_index mongo_message_indexes[] = {
     {"session_seq", true, {{"session_uuid", 1}, {"seq", 1}}},
-    {"user_session", false, {{"user_id", 1}, {"session_uuid", 1}}},
+    {"user_session_seq",
+     false,
+     {{"user_id", 1}, {"session_uuid", 1}, {"seq", 1}}},
 };
 
 static const struct mongo_index mongo_memory_indexes[] = {
     {"session_key", true, {{"session_uuid", 1}, {"key", 1}}},
+};
+
+/* For purge; lookups go by _id. */
+static const struct mongo_index mongo_idem_indexes[] = {
+    {"user_session", false, {{"user_id", 1}, {"session_uuid", 1}}},
 };
 
 /* One createIndexes command for a collection.  The server answers a
@@ -857,6 +909,42 @@ mongo_create_indexes(mongoc_database_t *db, const char *coll,
     return ok;
 }
 
+/* Drops an index we no longer want.  "No such index" (27) and "no such
+ * collection" (26) mean it is already gone, which is the point.  The
+ * names are compared too: the development server says IndexNotFound
+ * with another code. */
+static bool
+mongo_drop_index(mongoc_database_t *db, const char *coll, const char *name,
+                 struct error *err)
+{
+    bson_t cmd = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_iter_t it;
+    bson_error_t e;
+    bool ok;
+
+    bson_append_utf8(&cmd, "dropIndexes", -1, coll, -1);
+    bson_append_utf8(&cmd, "index", -1, name, -1);
+    ok = mongoc_database_write_command_with_opts(db, &cmd, NULL, &reply, &e);
+    if (!ok && e.domain == MONGOC_ERROR_SERVER) {
+        const char *code_name = "";
+
+        if (bson_iter_init_find(&it, &reply, "codeName") &&
+            BSON_ITER_HOLDS_UTF8(&it))
+            code_name = bson_iter_utf8(&it, NULL);
+        ok = e.code == 26 || e.code == 27 ||
+             strcmp(code_name, "IndexNotFound") == 0 ||
+             strcmp(code_name, "NamespaceNotFound") == 0;
+    }
+    if (!ok)
+        mongo_classify("dropIndexes", &e, &reply, err);
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    return ok;
+}
+
+/* The new message index is built before the one it replaces is dropped,
+ * so message queries always have one to use. */
 static bool
 mongo_ensure_indexes(struct store *s, struct error *err)
 {
@@ -867,8 +955,11 @@ mongo_ensure_indexes(struct store *s, struct error *err)
                                    MONGO_COUNT(mongo_session_indexes), err) &&
               mongo_create_indexes(db, m->messages, mongo_message_indexes,
                                    MONGO_COUNT(mongo_message_indexes), err) &&
+              mongo_drop_index(db, m->messages, "user_session", err) &&
               mongo_create_indexes(db, m->memory, mongo_memory_indexes,
-                                   MONGO_COUNT(mongo_memory_indexes), err);
+                                   MONGO_COUNT(mongo_memory_indexes), err) &&
+              mongo_create_indexes(db, m->idempotency, mongo_idem_indexes,
+                                   MONGO_COUNT(mongo_idem_indexes), err);
 
     mongoc_database_destroy(db);
     mongoc_client_pool_push(m->pool, client);
@@ -1258,9 +1349,9 @@ mongo_session_delete(struct store *s, const char *user, const struct uuid *id,
 /* delete_many of {user_id, session_uuid} in one collection. */
 static bool
 mongo_delete_by_session(struct store *s, mongoc_client_t *client,
-                        const char *collection, const char *user,
-                        const struct uuid *id, int64_t *deleted,
-                        struct error *err)
+                        const char *collection, const char *op,
+                        const char *user, const struct uuid *id,
+                        int64_t *deleted, struct error *err)
 {
     mongoc_collection_t *coll = mongo_collection(s, client, collection);
     bson_t query = BSON_INITIALIZER;
@@ -1272,7 +1363,7 @@ mongo_delete_by_session(struct store *s, mongoc_client_t *client,
     mongo_append_uuid(&query, "session_uuid", id);
     ok = mongoc_collection_delete_many(coll, &query, NULL, &reply, &e);
     if (!ok)
-        mongo_classify("purge session", &e, &reply, err);
+        mongo_classify(op, &e, &reply, err);
     else if (deleted != NULL)
         *deleted = mongo_deleted_count(&reply);
     bson_destroy(&reply);
@@ -1289,12 +1380,1085 @@ mongo_session_purge(struct store *s, const char *user, const struct uuid *id,
     mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
     int64_t n = 0;
     bool ok =
-        mongo_delete_by_session(s, client, m->messages, user, id, &n, err) &&
-        mongo_delete_by_session(s, client, m->memory, user, id, NULL, err);
+        mongo_delete_by_session(s, client, m->messages, "purge messages", user,
+                                id, &n, err) &&
+        mongo_delete_by_session(s, client, m->memory, "purge memory", user, id,
+                                NULL, err) &&
+        mongo_delete_by_session(s, client, m->idempotency,
+                                "purge idempotency keys", user, id, NULL, err);
 
     if (messages_deleted != NULL)
         *messages_deleted = ok ? n : 0;
     mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* ---- shared steps of the operations below ----------------------------- */
+
+/* update_one, upserting when asked.  *matched is the reply's matchedCount,
+ * or -1 when the reply has none (an unacknowledged write concern), which
+ * callers take as a match: there is no way to know. */
+static bool
+mongo_update_one(struct store *s, const char *collection, const char *op,
+                 const bson_t *query, const bson_t *update, bool upsert,
+                 int64_t *matched, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, collection);
+    bson_t opts = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    if (upsert)
+        bson_append_bool(&opts, "upsert", -1, true);
+    ok = mongoc_collection_update_one(coll, query, update, &opts, &reply, &e);
+    if (!ok)
+        mongo_classify(op, &e, &reply, err);
+    else if (matched != NULL)
+        *matched = mongo_reply_count(&reply, "matchedCount");
+    bson_destroy(&reply);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* delete_one or delete_many; *deleted (may be NULL) = deletedCount. */
+static bool
+mongo_delete(struct store *s, const char *collection, const char *op,
+             const bson_t *query, bool many, int64_t *deleted,
+             struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, collection);
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    ok = many ? mongoc_collection_delete_many(coll, query, NULL, &reply, &e)
+              : mongoc_collection_delete_one(coll, query, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify(op, &e, &reply, err);
+    else if (deleted != NULL)
+        *deleted = mongo_deleted_count(&reply);
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* The first document matching filter, appended to out (an empty document
+ * the caller made); *found says whether there was one. */
+static bool
+mongo_find_one(struct store *s, const char *collection, const char *op,
+               const bson_t *filter, bson_t *out, bool *found,
+               struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, collection);
+    bson_t opts = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    bool ok = true;
+
+    *found = false;
+    bson_append_int64(&opts, "limit", -1, 1);
+    bson_append_bool(&opts, "singleBatch", -1, true);
+    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+    if (mongoc_cursor_next(cursor, &doc)) {
+        *found = bson_concat(out, doc);
+        if (!*found)
+            ok = mongo_fail(err, op, "document too large");
+    } else if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify(op, &e, reply, err);
+        ok = false;
+    }
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* findAndModify returning the new document, appended to out (an empty
+ * document the caller made); *found says whether one matched. */
+static bool
+mongo_find_and_modify(struct store *s, const char *collection, const char *op,
+                      const bson_t *query, const bson_t *update, bson_t *out,
+                      bool *found, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, collection);
+    mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+    bson_t reply = BSON_INITIALIZER;
+    bson_t value;
+    bson_iter_t it;
+    bson_error_t e;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    bool ok = false;
+
+    *found = false;
+    mongoc_find_and_modify_opts_set_update(fam, update);
+    mongoc_find_and_modify_opts_set_flags(fam,
+                                          MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (!mongoc_collection_find_and_modify_with_opts(coll, query, fam, &reply,
+                                                     &e)) {
+        mongo_classify(op, &e, &reply, err);
+        goto done;
+    }
+    if (bson_iter_init_find(&it, &reply, "value") &&
+        BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        bson_iter_document(&it, &len, &data);
+        if (!bson_init_static(&value, data, len) || !bson_concat(out, &value)) {
+            mongo_fail(err, op, "malformed reply");
+            goto done;
+        }
+        *found = true;
+    }
+    ok = true;
+done:
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(fam);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* ---- session counters ------------------------------------------------- */
+
+static bool
+mongo_session_reserve_seq(struct store *s, struct arena *a, const char *user,
+                          const struct uuid *id, int64_t n, int64_t now,
+                          struct session *out, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bson_t inc, set;
+    bool found = false;
+    bool ok = false;
+
+    if (n < 1) {
+        mongo_fail(err, "reserve seq", "count below 1");
+        goto done;
+    }
+    /* The status condition makes the check and the reservation one atomic
+     * step: a session deactivated meanwhile hands out nothing. */
+    mongo_id_filter(&query, user, id);
+    bson_append_utf8(&query, "status", -1, status_name(STATUS_ACTIVE), -1);
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "last_seq", -1, n);
+    bson_append_int64(&inc, "message_count", -1, n);
+    bson_append_document_end(&update, &inc);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    bson_append_date_time(&set, "updated_at", -1, now);
+    bson_append_date_time(&set, "last_activity_at", -1, now);
+    bson_append_document_end(&update, &set);
+    if (!mongo_find_and_modify(s, mongo_impl(s)->sessions, "reserve seq",
+                               &query, &update, &doc, &found, err))
+        goto done;
+    if (!found) {
+        error_set(err, ERR_NOT_FOUND, NULL, "no active session");
+        goto done;
+    }
+    ok = mongo_decode_session(a, &doc, out, err);
+done:
+    bson_destroy(&doc);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_session_touch(struct store *s, const char *user, const struct uuid *id,
+                    int64_t delta, int64_t now, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t inc, set;
+    int64_t matched = 0;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "message_count", -1, delta);
+    bson_append_document_end(&update, &inc);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    bson_append_date_time(&set, "updated_at", -1, now);
+    bson_append_date_time(&set, "last_activity_at", -1, now);
+    bson_append_document_end(&update, &set);
+    ok = mongo_update_one(s, mongo_impl(s)->sessions, "touch session", &query,
+                          &update, false, &matched, err);
+    if (ok && matched == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* Server counters change neither version nor updated_at, so the update is
+ * $inc alone. */
+static bool
+mongo_session_add_metrics(struct store *s, const char *user,
+                          const char *session_id, int errors, double ms,
+                          struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t inc;
+    bool ok;
+
+    /* A NaN would poison the sum for good. */
+    if (!isfinite(ms) || ms < 0)
+        ms = 0;
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    bson_append_utf8(&query, "session_id", -1, session_id, -1);
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "metrics.request_count", -1, 1);
+    bson_append_int64(&inc, "metrics.error_count", -1, errors);
+    bson_append_double(&inc, "metrics.total_processing_ms", -1, ms);
+    bson_append_document_end(&update, &inc);
+    ok = mongo_update_one(s, mongo_impl(s)->sessions, "add metrics", &query,
+                          &update, false, NULL, err);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* ---- messages <-> BSON ------------------------------------------------ */
+
+static const char *const mongo_role_names[ROLE_COUNT] = {
+    [ROLE_USER] = "user",
+    [ROLE_ASSISTANT] = "assistant",
+    [ROLE_SYSTEM] = "system",
+    [ROLE_TOOL] = "tool",
+};
+
+static bool
+mongo_build_message(bson_t *b, const struct message *msg, struct error *err)
+{
+    if ((unsigned)msg->role >= ROLE_COUNT)
+        return mongo_fail(err, "store", "message role out of range");
+    mongo_append_uuid(b, "_id", &msg->id);
+    bson_append_utf8(b, "user_id", -1, msg->user_id, -1);
+    mongo_append_uuid(b, "session_uuid", &msg->session_uuid);
+    bson_append_utf8(b, "session_id", -1, msg->session_id, -1);
+    bson_append_int64(b, "seq", -1, msg->seq);
+    bson_append_utf8(b, "role", -1, mongo_role_names[msg->role], -1);
+    bson_append_utf8(b, "content", -1, msg->content, -1);
+    mongo_append_nullable(b, "tool_call_id", msg->tool_call_id);
+    mongo_append_nullable(b, "tool_name", msg->tool_name);
+    if (!mongo_append_value(b, "extra_data", msg->extra_data))
+        return mongo_fail(err, "store", "extra_data not storable");
+    if (msg->client_message_id != NULL)
+        bson_append_utf8(b, "client_message_id", -1, msg->client_message_id,
+                         -1);
+    bson_append_date_time(b, "created_at", -1, msg->created_at);
+    bson_append_date_time(b, "updated_at", -1, msg->updated_at);
+    return true;
+}
+
+/* Decodes one stored message into arena memory, on the same terms as
+ * mongo_decode_session(). */
+static bool
+mongo_decode_message(struct arena *a, const bson_t *doc, struct message *out,
+                     struct error *err)
+{
+    bson_iter_t it;
+    bool have_id = false, have_user = false, have_suuid = false,
+         have_sid = false, have_seq = false, have_role = false,
+         have_content = false;
+    const char *bad = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (!bson_iter_init(&it, doc))
+        return mongo_fail(err, "decode message", "malformed document");
+    while (bad == NULL && bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        bool ok = true;
+
+        if (strcmp(key, "_id") == 0) {
+            ok = have_id = mongo_get_uuid(&it, &out->id);
+        } else if (strcmp(key, "user_id") == 0) {
+            ok = have_user = mongo_get_string(a, &it, false, &out->user_id);
+        } else if (strcmp(key, "session_uuid") == 0) {
+            ok = have_suuid = mongo_get_uuid(&it, &out->session_uuid);
+        } else if (strcmp(key, "session_id") == 0) {
+            ok = have_sid = mongo_get_string(a, &it, false, &out->session_id);
+        } else if (strcmp(key, "seq") == 0) {
+            ok = have_seq = mongo_get_int(&it, &out->seq);
+        } else if (strcmp(key, "role") == 0) {
+            const char *role =
+                BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
+
+            ok = false;
+            for (int r = 0; r < ROLE_COUNT && !ok; r++) {
+                ok = strcmp(role, mongo_role_names[r]) == 0;
+                if (ok)
+                    out->role = (enum message_role)r;
+            }
+            have_role = ok;
+        } else if (strcmp(key, "content") == 0) {
+            ok = have_content = mongo_get_string(a, &it, false, &out->content);
+        } else if (strcmp(key, "tool_call_id") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->tool_call_id);
+        } else if (strcmp(key, "tool_name") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->tool_name);
+        } else if (strcmp(key, "client_message_id") == 0) {
+            ok = mongo_get_string(a, &it, true, &out->client_message_id);
+        } else if (strcmp(key, "extra_data") == 0) {
+            if (!BSON_ITER_HOLDS_NULL(&it) &&
+                bson_iter_type(&it) != BSON_TYPE_UNDEFINED) {
+                out->extra_data = mongo_to_json(a, &it, 1);
+                ok = out->extra_data != NULL;
+            }
+        } else if (strcmp(key, "created_at") == 0) {
+            ok = mongo_get_time(&it, &out->created_at);
+        } else if (strcmp(key, "updated_at") == 0) {
+            ok = mongo_get_time(&it, &out->updated_at);
+        }
+        if (!ok)
+            bad = arena_strdup(a, key);
+    }
+    if (bad == NULL && it.err_off != 0)
+        bad = "(document)";
+    if (bad == NULL && !have_id)
+        bad = "_id";
+    if (bad == NULL && !have_user)
+        bad = "user_id";
+    if (bad == NULL && !have_suuid)
+        bad = "session_uuid";
+    if (bad == NULL && !have_sid)
+        bad = "session_id";
+    if (bad == NULL && !have_seq)
+        bad = "seq";
+    if (bad == NULL && !have_role)
+        bad = "role";
+    if (bad == NULL && !have_content)
+        bad = "content";
+    if (bad != NULL)
+        return error_set(err, ERR_INTERNAL, NULL,
+                         "stored message has a bad %.60s field", bad);
+    return true;
+}
+
+/* The filter of every single-message operation. */
+static void
+mongo_message_filter(bson_t *q, const char *user,
+                     const struct uuid *session_uuid, const struct uuid *id)
+{
+    mongo_append_uuid(q, "_id", id);
+    bson_append_utf8(q, "user_id", -1, user, -1);
+    mongo_append_uuid(q, "session_uuid", session_uuid);
+}
+
+/* ---- messages --------------------------------------------------------- */
+
+/* How many documents of a failed insert_many went in: insertedCount, or
+ * the bulk API's nInserted, or the index of the first write error (an
+ * ordered insert stops there).  0 when the reply says nothing (the
+ * connection broke), which a retry then finds out. */
+static size_t
+mongo_inserted_count(const bson_t *reply, size_t n)
+{
+    bson_iter_t it, errs, first;
+    int64_t count = mongo_reply_count(reply, "insertedCount");
+
+    if (count < 0)
+        count = mongo_reply_count(reply, "nInserted");
+    if (count < 0 && bson_iter_init_find(&it, reply, "writeErrors") &&
+        BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errs) &&
+        bson_iter_next(&errs) && BSON_ITER_HOLDS_DOCUMENT(&errs) &&
+        bson_iter_recurse(&errs, &first) && bson_iter_find(&first, "index") &&
+        BSON_ITER_HOLDS_NUMBER(&first))
+        count = bson_iter_as_int64(&first);
+    if (count < 0)
+        return 0;
+    return (uint64_t)count < n ? (size_t)count : n;
+}
+
+/* Whether the reply's writeErrors hold a duplicate key, for a driver
+ * that reports another code in the error itself. */
+static bool
+mongo_reply_has_duplicate(const bson_t *reply)
+{
+    bson_iter_t it, errs, one;
+
+    if (!bson_iter_init_find(&it, reply, "writeErrors") ||
+        !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &errs))
+        return false;
+    while (bson_iter_next(&errs)) {
+        if (BSON_ITER_HOLDS_DOCUMENT(&errs) && bson_iter_recurse(&errs, &one) &&
+            bson_iter_find(&one, "code") && BSON_ITER_HOLDS_NUMBER(&one) &&
+            mongo_code_duplicate(bson_iter_as_int64(&one)))
+            return true;
+    }
+    return false;
+}
+
+static bool
+mongo_message_insert(struct store *s, const struct message *msgs, size_t n,
+                     size_t *inserted, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    bson_t *docs = calloc(n > 0 ? n : 1, sizeof(*docs));
+    const bson_t **ptrs = calloc(n > 0 ? n : 1, sizeof(*ptrs));
+    mongoc_client_t *client = NULL;
+    mongoc_collection_t *coll = NULL;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    size_t built = 0, count = 0;
+    bool ok = false;
+
+    if (docs == NULL || ptrs == NULL) {
+        mongo_fail(err, "insert messages", "out of memory");
+        goto done;
+    }
+    while (built < n) {
+        bson_init(&docs[built]);
+        ptrs[built] = &docs[built];
+        built++;
+        if (!mongo_build_message(&docs[built - 1], &msgs[built - 1], err))
+            goto done;
+    }
+    if (n == 0) {
+        ok = true;
+        goto done;
+    }
+    client = mongoc_client_pool_pop(m->pool);
+    coll = mongo_collection(s, client, m->messages);
+    /* Ordered (the default): the server stops at the first failure, so
+     * msgs[0..count) are in and the rest are not. */
+    ok = mongoc_collection_insert_many(coll, ptrs, n, NULL, &reply, &e);
+    if (ok) {
+        count = n;
+    } else {
+        count = mongo_inserted_count(&reply, n);
+        mongo_classify("insert messages", &e, &reply, err);
+        if (err != NULL && err->code != ERR_DUPLICATE &&
+            mongo_reply_has_duplicate(&reply)) {
+            error_set(err, ERR_DUPLICATE, NULL,
+                      "insert messages: duplicate key (11000)");
+            err->db_code = 11000;
+        }
+    }
+done:
+    if (inserted != NULL)
+        *inserted = count;
+    for (size_t i = 0; i < built; i++)
+        bson_destroy(&docs[i]);
+    free(docs);
+    free(ptrs);
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    if (client != NULL)
+        mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_message_delete_ids(struct store *s, const char *user,
+                         const struct uuid *ids, size_t n, int64_t *deleted,
+                         struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t id, in;
+    char idx[16];
+    const char *ikey;
+    bool ok;
+
+    if (deleted != NULL)
+        *deleted = 0;
+    if (n == 0)
+        return true;
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    bson_append_document_begin(&query, "_id", -1, &id);
+    bson_append_array_begin(&id, "$in", -1, &in);
+    for (size_t i = 0; i < n; i++) {
+        size_t len =
+            bson_uint32_to_string((uint32_t)i, &ikey, idx, sizeof(idx));
+
+        bson_append_binary(&in, ikey, (int)len, BSON_SUBTYPE_UUID, ids[i].b,
+                           sizeof(ids[i].b));
+    }
+    bson_append_array_end(&id, &in);
+    bson_append_document_end(&query, &id);
+    ok = mongo_delete(s, mongo_impl(s)->messages, "delete messages", &query,
+                      true, deleted, err);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_message_get(struct store *s, struct arena *a, const char *user,
+                  const struct uuid *session_uuid, const struct uuid *id,
+                  struct message *out, struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bool found = false;
+    bool ok;
+
+    mongo_message_filter(&filter, user, session_uuid, id);
+    ok = mongo_find_one(s, mongo_impl(s)->messages, "find message", &filter,
+                        &doc, &found, err);
+    if (ok && !found)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+    else if (ok)
+        ok = mongo_decode_message(a, &doc, out, err);
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* The list filter; its equality fields and the seq range are the prefix
+ * of user_session_seq, which also gives the sort. */
+static void
+mongo_message_list_filter(bson_t *q, struct arena *a, const char *user,
+                          const struct uuid *session_uuid,
+                          const struct message_filter *f)
+{
+    bson_append_utf8(q, "user_id", -1, user, -1);
+    mongo_append_uuid(q, "session_uuid", session_uuid);
+    if (f->after_seq != STORE_NO_SEQ || f->before_seq != STORE_NO_SEQ) {
+        bson_t range;
+
+        bson_append_document_begin(q, "seq", -1, &range);
+        if (f->after_seq != STORE_NO_SEQ)
+            bson_append_int64(&range, "$gt", -1, f->after_seq);
+        if (f->before_seq != STORE_NO_SEQ)
+            bson_append_int64(&range, "$lt", -1, f->before_seq);
+        bson_append_document_end(q, &range);
+    }
+    if (f->role >= 0 && f->role < ROLE_COUNT)
+        bson_append_utf8(q, "role", -1, mongo_role_names[f->role], -1);
+    if (f->search != NULL) {
+        bson_t re;
+
+        bson_append_document_begin(q, "content", -1, &re);
+        bson_append_utf8(&re, "$regex", -1, mongo_regex_literal(a, f->search),
+                         -1);
+        bson_append_utf8(&re, "$options", -1, "i", -1);
+        bson_append_document_end(q, &re);
+    }
+    mongo_append_range(q, "created_at", f->created_after, f->created_before);
+}
+
+static bool
+mongo_message_list(struct store *s, struct arena *a, const char *user,
+                   const struct uuid *session_uuid,
+                   const struct message_filter *f, int64_t limit,
+                   int64_t offset, struct message_page *out, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->messages);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t count_reply = BSON_INITIALIZER;
+    bson_t sort;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    size_t cap = 0;
+    bool ok = false;
+
+    out->items = NULL;
+    out->len = 0;
+    out->total = f->no_total ? -1 : 0;
+    if (offset < 0)
+        offset = 0;
+    mongo_message_list_filter(&filter, a, user, session_uuid, f);
+
+    if (limit > 0) {
+        bson_append_document_begin(&opts, "sort", -1, &sort);
+        bson_append_int32(&sort, "seq", -1, f->descending ? -1 : 1);
+        bson_append_document_end(&opts, &sort);
+        if (offset > 0)
+            bson_append_int64(&opts, "skip", -1, offset);
+        bson_append_int64(&opts, "limit", -1, limit);
+        cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+        while (mongoc_cursor_next(cursor, &doc)) {
+            if (out->len == cap) {
+                size_t ncap = cap == 0 ? 16 : cap * 2;
+                struct message *items = arena_alloc(a, ncap * sizeof(*items));
+
+                if (out->len > 0)
+                    memcpy(items, out->items, out->len * sizeof(*items));
+                out->items = items;
+                cap = ncap;
+            }
+            if (!mongo_decode_message(a, doc, &out->items[out->len], err))
+                goto done;
+            out->len++;
+        }
+        if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+            mongo_classify("list messages", &e, reply, err);
+            goto done;
+        }
+    }
+
+    if (f->no_total) {
+        ok = true;
+        goto done;
+    }
+    /* As for sessions: a short page that is not past the end holds the
+     * last matches, so the total needs no second round trip. */
+    if (limit > 0 && (int64_t)out->len < limit &&
+        (out->len > 0 || offset == 0)) {
+        out->total = offset + (int64_t)out->len;
+    } else {
+        out->total = mongoc_collection_count_documents(coll, &filter, NULL,
+                                                       NULL, &count_reply, &e);
+        if (out->total < 0) {
+            out->total = 0;
+            mongo_classify("count messages", &e, &count_reply, err);
+            goto done;
+        }
+    }
+    ok = true;
+done:
+    if (!ok) {
+        out->items = NULL;
+        out->len = 0;
+    }
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&count_reply);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_message_update(struct store *s, struct arena *a, const char *user,
+                     const struct uuid *session_uuid, const struct uuid *id,
+                     const struct message_change *change, struct message *out,
+                     struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bson_t set;
+    bool found = false;
+    bool ok = false;
+    bool built = true;
+
+    mongo_message_filter(&query, user, session_uuid, id);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    if (change->fields & SET_CONTENT)
+        bson_append_utf8(&set, "content", -1, change->content, -1);
+    if (change->fields & SET_EXTRA_DATA)
+        built = mongo_append_value(&set, "extra_data", change->extra_data);
+    bson_append_date_time(&set, "updated_at", -1, change->now);
+    bson_append_document_end(&update, &set);
+    if (!built) {
+        mongo_fail(err, "update message", "extra_data not storable");
+        goto done;
+    }
+    if (!mongo_find_and_modify(s, mongo_impl(s)->messages, "update message",
+                               &query, &update, &doc, &found, err))
+        goto done;
+    if (!found) {
+        error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+        goto done;
+    }
+    ok = mongo_decode_message(a, &doc, out, err);
+done:
+    bson_destroy(&doc);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_message_delete(struct store *s, const char *user,
+                     const struct uuid *session_uuid, const struct uuid *id,
+                     struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    bool ok;
+
+    mongo_message_filter(&query, user, session_uuid, id);
+    ok = mongo_delete(s, mongo_impl(s)->messages, "delete message", &query,
+                      false, &deleted, err);
+    if (ok && deleted == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_message_clear(struct store *s, const char *user,
+                    const struct uuid *session_uuid, int64_t *deleted,
+                    struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    int64_t n = 0;
+    bool ok = mongo_delete_by_session(s, client, m->messages, "clear messages",
+                                      user, session_uuid, &n, err);
+
+    if (deleted != NULL)
+        *deleted = ok ? n : 0;
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+/* ---- idempotency keys ------------------------------------------------- */
+
+/* {_id: {u, s, k}, user_id}: the key document of one client key. */
+static void
+mongo_idem_filter(bson_t *q, const char *user, const struct uuid *session_uuid,
+                  const char *key)
+{
+    bson_t id;
+
+    bson_append_document_begin(q, "_id", -1, &id);
+    bson_append_utf8(&id, "u", -1, user, -1);
+    mongo_append_uuid(&id, "s", session_uuid);
+    bson_append_utf8(&id, "k", -1, key, -1);
+    bson_append_document_end(q, &id);
+    bson_append_utf8(q, "user_id", -1, user, -1);
+}
+
+static bool
+mongo_idem_claim(struct store *s, const char *user,
+                 const struct uuid *session_uuid, const char *key,
+                 const struct idem_key *k, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->idempotency);
+    bson_t doc = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    mongo_idem_filter(&doc, user, session_uuid, key);
+    mongo_append_uuid(&doc, "session_uuid", session_uuid);
+    mongo_append_uuid(&doc, "message_id", &k->message_id);
+    bson_append_int64(&doc, "seq", -1, k->seq);
+    bson_append_date_time(&doc, "created_at", -1, k->created_at);
+    ok = mongoc_collection_insert_one(coll, &doc, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("claim idempotency key", &e, &reply, err);
+    bson_destroy(&reply);
+    bson_destroy(&doc);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_idem_get(struct store *s, const char *user,
+               const struct uuid *session_uuid, const char *key,
+               struct idem_key *out, struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bson_iter_t it;
+    bool found = false, have_message = false;
+    const char *bad = NULL;
+    bool ok;
+
+    memset(out, 0, sizeof(*out));
+    mongo_idem_filter(&filter, user, session_uuid, key);
+    ok = mongo_find_one(s, mongo_impl(s)->idempotency, "find idempotency key",
+                        &filter, &doc, &found, err);
+    if (!ok)
+        goto done;
+    if (!found) {
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "idempotency key not found");
+        goto done;
+    }
+    if (!bson_iter_init(&it, &doc)) {
+        bad = "(document)";
+    } else {
+        while (bad == NULL && bson_iter_next(&it)) {
+            const char *field = bson_iter_key(&it);
+
+            if (strcmp(field, "message_id") == 0) {
+                if (!(have_message = mongo_get_uuid(&it, &out->message_id)))
+                    bad = "message_id";
+            } else if (strcmp(field, "seq") == 0) {
+                if (!mongo_get_int(&it, &out->seq))
+                    bad = "seq";
+            } else if (strcmp(field, "created_at") == 0) {
+                if (!mongo_get_time(&it, &out->created_at))
+                    bad = "created_at";
+            }
+        }
+        if (bad == NULL && it.err_off != 0)
+            bad = "(document)";
+    }
+    if (bad == NULL && !have_message)
+        bad = "message_id";
+    if (bad != NULL)
+        ok = error_set(err, ERR_INTERNAL, NULL,
+                       "stored idempotency key has a bad %s field", bad);
+done:
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+    return ok;
+}
+
+static bool
+mongo_idem_replace(struct store *s, const char *user,
+                   const struct uuid *session_uuid, const char *key,
+                   const struct uuid *expected, const struct idem_key *k,
+                   struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t set;
+    int64_t matched = 0;
+    bool ok;
+
+    /* Conditional on the old message id, so of two writers taking over
+     * the same abandoned key only one succeeds. */
+    mongo_idem_filter(&query, user, session_uuid, key);
+    mongo_append_uuid(&query, "message_id", expected);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    mongo_append_uuid(&set, "message_id", &k->message_id);
+    bson_append_int64(&set, "seq", -1, k->seq);
+    bson_append_date_time(&set, "created_at", -1, k->created_at);
+    bson_append_document_end(&update, &set);
+    ok = mongo_update_one(s, mongo_impl(s)->idempotency,
+                          "replace idempotency key", &query, &update, false,
+                          &matched, err);
+    if (ok && matched == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL,
+                       "idempotency key changed meanwhile");
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* ERR_NOT_FOUND when the key no longer names message_id: another writer
+ * took it over (idem_replace) and is storing its own message, which the
+ * caller may want to know. */
+static bool
+mongo_idem_complete(struct store *s, const char *user,
+                    const struct uuid *session_uuid, const char *key,
+                    const struct uuid *message_id, int64_t seq,
+                    struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t set;
+    int64_t matched = 0;
+    bool ok;
+
+    mongo_idem_filter(&query, user, session_uuid, key);
+    mongo_append_uuid(&query, "message_id", message_id);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    bson_append_int64(&set, "seq", -1, seq);
+    bson_append_document_end(&update, &set);
+    ok = mongo_update_one(s, mongo_impl(s)->idempotency,
+                          "complete idempotency key", &query, &update, false,
+                          &matched, err);
+    if (ok && matched == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL,
+                       "idempotency key names another message");
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* A key already gone or taken over is left alone; either way it no longer
+ * stands for our message, which is what undoing wants. */
+static bool
+mongo_idem_release(struct store *s, const char *user,
+                   const struct uuid *session_uuid, const char *key,
+                   const struct uuid *message_id, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bool ok;
+
+    mongo_idem_filter(&query, user, session_uuid, key);
+    mongo_append_uuid(&query, "message_id", message_id);
+    ok = mongo_delete(s, mongo_impl(s)->idempotency, "release idempotency key",
+                      &query, false, NULL, err);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+/* {_id: {s, k}, user_id}: one memory entry. */
+static void
+mongo_memory_filter(bson_t *q, const char *user,
+                    const struct uuid *session_uuid, const char *key)
+{
+    bson_t id;
+
+    bson_append_document_begin(q, "_id", -1, &id);
+    mongo_append_uuid(&id, "s", session_uuid);
+    bson_append_utf8(&id, "k", -1, key, -1);
+    bson_append_document_end(q, &id);
+    bson_append_utf8(q, "user_id", -1, user, -1);
+}
+
+/* The value field of a memory document as JSON; a missing one is null. */
+static struct json_value *
+mongo_memory_value(struct arena *a, const bson_t *doc)
+{
+    bson_iter_t it;
+
+    if (!bson_iter_init_find(&it, doc, "value"))
+        return json_new_null(a);
+    return mongo_to_json(a, &it, 1);
+}
+
+static bool
+mongo_memory_list(struct store *s, struct arena *a, const char *user,
+                  const struct uuid *session_uuid,
+                  struct json_value **out_object, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->memory);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t sort;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    struct json_value *obj = json_new_object(a, 0);
+    bson_error_t e;
+    bool ok = false;
+
+    *out_object = NULL;
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    mongo_append_uuid(&filter, "session_uuid", session_uuid);
+    bson_append_document_begin(&opts, "sort", -1, &sort);
+    bson_append_int32(&sort, "key", -1, 1);
+    bson_append_document_end(&opts, &sort);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    while (mongoc_cursor_next(cursor, &doc)) {
+        bson_iter_t it;
+        const char *key = NULL;
+        struct json_value *value = NULL;
+
+        /* Keys are unique: they are part of _id. */
+        if (bson_iter_init_find(&it, doc, "key"))
+            mongo_get_string(a, &it, false, &key);
+        if (key != NULL)
+            value = mongo_memory_value(a, doc);
+        if (key == NULL || value == NULL) {
+            error_set(err, ERR_INTERNAL, NULL,
+                      "stored memory entry has a bad %s field",
+                      key == NULL ? "key" : "value");
+            goto done;
+        }
+        json_object_put(a, obj, key, strlen(key), value);
+    }
+    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify("list memory", &e, reply, err);
+        goto done;
+    }
+    *out_object = obj;
+    ok = true;
+done:
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, client);
+    return ok;
+}
+
+static bool
+mongo_memory_get(struct store *s, struct arena *a, const char *user,
+                 const struct uuid *session_uuid, const char *key,
+                 struct json_value **out_value, struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bool found = false;
+    bool ok;
+
+    *out_value = NULL;
+    mongo_memory_filter(&filter, user, session_uuid, key);
+    ok = mongo_find_one(s, mongo_impl(s)->memory, "find memory", &filter, &doc,
+                        &found, err);
+    if (ok && !found) {
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "memory key not found");
+    } else if (ok) {
+        *out_value = mongo_memory_value(a, &doc);
+        if (*out_value == NULL)
+            ok = error_set(err, ERR_INTERNAL, NULL,
+                           "stored memory entry has a bad value field");
+    }
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+    return ok;
+}
+
+static bool
+mongo_memory_put(struct store *s, const char *user,
+                 const struct uuid *session_uuid, const char *key,
+                 const struct json_value *value, int64_t now, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t set;
+    bool ok = false;
+
+    mongo_memory_filter(&query, user, session_uuid, key);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    if (!mongo_append_value(&set, "value", value)) {
+        bson_append_document_end(&update, &set);
+        mongo_fail(err, "put memory", "value not storable");
+        goto done;
+    }
+    bson_append_date_time(&set, "updated_at", -1, now);
+    bson_append_utf8(&set, "user_id", -1, user, -1);
+    mongo_append_uuid(&set, "session_uuid", session_uuid);
+    bson_append_utf8(&set, "key", -1, key, -1);
+    bson_append_document_end(&update, &set);
+    /* Two upserts of a new key can both miss and both insert; MongoDB
+     * lets one win and may fail the other with a duplicate key.  The
+     * document exists by then, so the same upsert again updates it. */
+    for (int tries = 0; tries < 2 && !ok; tries++) {
+        ok = mongo_update_one(s, mongo_impl(s)->memory, "put memory", &query,
+                              &update, true, NULL, err);
+        if (!ok && (err == NULL || err->code != ERR_DUPLICATE))
+            break;
+    }
+done:
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_memory_delete(struct store *s, const char *user,
+                    const struct uuid *session_uuid, const char *key,
+                    struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    int64_t deleted = 0;
+    bool ok;
+
+    mongo_memory_filter(&query, user, session_uuid, key);
+    ok = mongo_delete(s, mongo_impl(s)->memory, "delete memory", &query, false,
+                      &deleted, err);
+    if (ok && deleted == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "memory key not found");
+    bson_destroy(&query);
     return ok;
 }
 
@@ -1313,6 +2477,7 @@ mongo_free(struct store *s)
         free(m->sessions);
         free(m->messages);
         free(m->memory);
+        free(m->idempotency);
         free(m);
     }
     free(s);
@@ -1329,6 +2494,25 @@ static const struct store_backend mongo_backend = {
     .session_update = mongo_session_update,
     .session_delete = mongo_session_delete,
     .session_purge = mongo_session_purge,
+    .session_reserve_seq = mongo_session_reserve_seq,
+    .session_touch = mongo_session_touch,
+    .session_add_metrics = mongo_session_add_metrics,
+    .message_insert = mongo_message_insert,
+    .message_delete_ids = mongo_message_delete_ids,
+    .message_get = mongo_message_get,
+    .message_list = mongo_message_list,
+    .message_update = mongo_message_update,
+    .message_delete = mongo_message_delete,
+    .message_clear = mongo_message_clear,
+    .idem_claim = mongo_idem_claim,
+    .idem_get = mongo_idem_get,
+    .idem_replace = mongo_idem_replace,
+    .idem_complete = mongo_idem_complete,
+    .idem_release = mongo_idem_release,
+    .memory_list = mongo_memory_list,
+    .memory_get = mongo_memory_get,
+    .memory_put = mongo_memory_put,
+    .memory_delete = mongo_memory_delete,
     .free = mongo_free,
 };
 
@@ -1363,8 +2547,9 @@ store_mongo_new(const struct config *cfg, struct error *err)
     m->sessions = strdup(cfg->sessions_collection);
     m->messages = strdup(cfg->messages_collection);
     m->memory = strdup(cfg->memory_collection);
+    m->idempotency = strdup(cfg->idempotency_collection);
     if (m->database == NULL || m->sessions == NULL || m->messages == NULL ||
-        m->memory == NULL)
+        m->memory == NULL || m->idempotency == NULL)
         goto nomem;
 
     uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &e);

@@ -513,13 +513,18 @@ struct fixture {
     struct arena arena;
     struct store *store;
     struct store_ctx ctx;
-    struct session sess; /* inserted by setup_store() */
+    struct session sess;     /* alice's "s1", inserted by fixture_init() */
+    struct message msg;      /* its message seq 1 */
+    struct idem_key idem;    /* its key "k1", naming msg */
+    int base[FAKE_OP_COUNT]; /* calls fixture_init() made */
 };
 
 static void
 fixture_init(struct fixture *fx)
 {
     struct error err = ERROR_INIT;
+    struct json_value *one;
+    struct session out;
 
     memset(fx, 0, sizeof(*fx));
     fx->clock.random = FAKE_RANDOM_CAP;
@@ -530,6 +535,20 @@ fixture_init(struct fixture *fx)
     fx->ctx.deadline_ms = 100000;
     fake_session(&fx->sess, &fx->arena, "alice", "s1", 1000);
     ck_assert(store_session_insert(fx->store, &fx->ctx, &fx->sess, &err));
+    ck_assert(store_session_reserve_seq(fx->store, &fx->ctx, "alice",
+                                        &fx->sess.id, 1, 1000, &out, &err));
+    fake_message(&fx->msg, &fx->arena, &fx->sess, 1, ROLE_USER, "hello", 1000);
+    ck_assert(store_message_insert(fx->store, &fx->ctx, &fx->msg, 1, &err));
+    fx->idem.message_id = fx->msg.id;
+    fx->idem.seq = 1;
+    fx->idem.created_at = 1000;
+    ck_assert(store_idem_claim(fx->store, &fx->ctx, "alice", &fx->sess.id, "k1",
+                               &fx->idem, &err));
+    one = json_new_int(&fx->arena, 1);
+    ck_assert(store_memory_put(fx->store, &fx->ctx, "alice", &fx->sess.id, "m1",
+                               one, 1000, &err));
+    for (int op = 0; op < FAKE_OP_COUNT; op++)
+        fx->base[op] = fake_store_calls(fx->store, (enum fake_op)op);
 }
 
 static void
@@ -539,11 +558,11 @@ fixture_release(struct fixture *fx)
     arena_release(&fx->arena);
 }
 
-/* Calls of op since fixture_init(), whose own insert is not counted. */
+/* Calls of op since fixture_init(), whose own calls are not counted. */
 static int
 op_calls(const struct fixture *fx, enum fake_op op)
 {
-    return fake_store_calls(fx->store, op) - (op == FAKE_INSERT);
+    return fake_store_calls(fx->store, op) - fx->base[op];
 }
 
 /* Runs one wrapper against the session in fx; the FAKE_* op it uses is
@@ -566,6 +585,15 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
                                STORE_NO_TIME,
                                SORT_UPDATED_DESC};
     struct session_change change = {0};
+    struct message msg;
+    struct message_page mpage;
+    struct message_filter mf = {STORE_NO_SEQ,  STORE_NO_SEQ,  -1,    NULL,
+                                STORE_NO_TIME, STORE_NO_TIME, false, false};
+    struct message_change mchange = {SET_CONTENT, "edited", NULL, 2000};
+    struct idem_key key = {fx->msg.id, 0, 2000};
+    struct json_value *value = NULL;
+    const char *user = "alice";
+    const struct uuid *sid = &fx->sess.id;
     int64_t deleted = -1;
 
     change.fields = SET_SESSION_NAME;
@@ -593,6 +621,51 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_PURGE:
         return store_session_purge(s, ctx, "alice", &fx->sess.id, &deleted,
                                    err);
+    case FAKE_RESERVE_SEQ:
+        return store_session_reserve_seq(s, ctx, user, sid, 1, 2000, &out, err);
+    case FAKE_TOUCH:
+        return store_session_touch(s, ctx, user, sid, 1, 2000, err);
+    case FAKE_ADD_METRICS:
+        return store_session_add_metrics(s, ctx, user, "s1", 0, 1.5, err);
+    case FAKE_MESSAGE_INSERT:
+        fake_message(&msg, &fx->arena, &fx->sess, 2, ROLE_ASSISTANT, "two",
+                     1500);
+        return store_message_insert(s, ctx, &msg, 1, err);
+    case FAKE_MESSAGE_DELETE_IDS:
+        return store_message_delete_ids(s, ctx, user, &fx->msg.id, 1, err);
+    case FAKE_MESSAGE_GET:
+        return store_message_get(s, ctx, user, sid, &fx->msg.id, &msg, err);
+    case FAKE_MESSAGE_LIST:
+        return store_message_list(s, ctx, user, sid, &mf, 10, 0, &mpage, err);
+    case FAKE_MESSAGE_UPDATE:
+        return store_message_update(s, ctx, user, sid, &fx->msg.id, &mchange,
+                                    &msg, err);
+    case FAKE_MESSAGE_DELETE:
+        return store_message_delete(s, ctx, user, sid, &fx->msg.id, err);
+    case FAKE_MESSAGE_CLEAR:
+        return store_message_clear(s, ctx, user, sid, &deleted, err);
+    case FAKE_IDEM_CLAIM:
+        return store_idem_claim(s, ctx, user, sid, "k2", &key, err);
+    case FAKE_IDEM_GET:
+        return store_idem_get(s, ctx, user, sid, "k1", &key, err);
+    case FAKE_IDEM_REPLACE:
+        uuid_generate(&key.message_id);
+        return store_idem_replace(s, ctx, user, sid, "k1", &fx->msg.id, &key,
+                                  err);
+    case FAKE_IDEM_COMPLETE:
+        return store_idem_complete(s, ctx, user, sid, "k1", &fx->msg.id, 1,
+                                   err);
+    case FAKE_IDEM_RELEASE:
+        return store_idem_release(s, ctx, user, sid, "k1", &fx->msg.id, err);
+    case FAKE_MEMORY_LIST:
+        return store_memory_list(s, ctx, user, sid, &value, err);
+    case FAKE_MEMORY_GET:
+        return store_memory_get(s, ctx, user, sid, "m1", &value, err);
+    case FAKE_MEMORY_PUT:
+        value = json_new_bool(&fx->arena, true);
+        return store_memory_put(s, ctx, user, sid, "m2", value, 2000, err);
+    case FAKE_MEMORY_DELETE:
+        return store_memory_delete(s, ctx, user, sid, "m1", err);
     case FAKE_OP_COUNT:
         break;
     }
@@ -601,15 +674,54 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
 }
 
 static const enum fake_op wrapped[] = {
-    FAKE_PING, FAKE_ENSURE_INDEXES, FAKE_INSERT, FAKE_GET,
-    FAKE_LIST, FAKE_UPDATE,         FAKE_DELETE, FAKE_PURGE,
+    FAKE_PING,
+    FAKE_ENSURE_INDEXES,
+    FAKE_INSERT,
+    FAKE_GET,
+    FAKE_LIST,
+    FAKE_UPDATE,
+    FAKE_DELETE,
+    FAKE_PURGE,
+    FAKE_RESERVE_SEQ,
+    FAKE_TOUCH,
+    FAKE_ADD_METRICS,
+    FAKE_MESSAGE_INSERT,
+    FAKE_MESSAGE_DELETE_IDS,
+    FAKE_MESSAGE_GET,
+    FAKE_MESSAGE_LIST,
+    FAKE_MESSAGE_UPDATE,
+    FAKE_MESSAGE_DELETE,
+    FAKE_MESSAGE_CLEAR,
+    FAKE_IDEM_CLAIM,
+    FAKE_IDEM_GET,
+    FAKE_IDEM_REPLACE,
+    FAKE_IDEM_COMPLETE,
+    FAKE_IDEM_RELEASE,
+    FAKE_MEMORY_LIST,
+    FAKE_MEMORY_GET,
+    FAKE_MEMORY_PUT,
+    FAKE_MEMORY_DELETE,
 };
 #define NWRAPPED ((int)(sizeof(wrapped) / sizeof(wrapped[0])))
 
+/* store.h's list: what a second run would change is retried only on
+ * RETRY_SAFE. */
 static bool
 is_idempotent(enum fake_op op)
 {
-    return op != FAKE_UPDATE && op != FAKE_DELETE;
+    switch (op) {
+    case FAKE_UPDATE:
+    case FAKE_DELETE:
+    case FAKE_RESERVE_SEQ:
+    case FAKE_TOUCH:
+    case FAKE_ADD_METRICS:
+    case FAKE_MESSAGE_DELETE:
+    case FAKE_MEMORY_DELETE:
+    case FAKE_IDEM_REPLACE:
+        return false;
+    default:
+        return true;
+    }
 }
 
 START_TEST(test_wrapper_retries_safe)
@@ -861,6 +973,673 @@ START_TEST(test_list_through_wrapper)
 }
 END_TEST
 
+/* Every backend operation but session_get_by_id (the insert's lookup) has
+ * a wrapper, and the loops above run each one. */
+START_TEST(test_every_op_is_wrapped)
+{
+    for (int op = 0; op < FAKE_OP_COUNT; op++) {
+        bool found = op == FAKE_GET_BY_ID;
+
+        for (int i = 0; i < NWRAPPED && !found; i++)
+            found = (int)wrapped[i] == op;
+        ck_assert_msg(found, "op %d has no wrapper test", op);
+    }
+}
+END_TEST
+
+/* --- counters ------------------------------------------------------------- */
+
+START_TEST(test_reserve_seq_hands_out_ranges)
+{
+    struct fixture fx;
+    struct session out, got;
+    struct session_change change = {0};
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    ck_assert(store_session_reserve_seq(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                        3, 5000, &out, &err));
+    ck_assert_int_eq(out.last_seq, 4); /* 1 by the fixture, then 2..4 */
+    ck_assert_int_eq(out.message_count, 4);
+    ck_assert_int_eq(out.updated_at, 5000);
+    ck_assert_int_eq(out.last_activity_at, 5000);
+    ck_assert_int_eq(out.version, 1);
+    ck_assert(store_session_reserve_seq(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                        1, 6000, &out, &err));
+    ck_assert_int_eq(out.last_seq, 5);
+    /* Another user's session does not exist for you. */
+    ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "bob", &fx.sess.id,
+                                         1, 6000, &out, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    /* Nor is an inactive session handed numbers; not-found is final. */
+    change.fields = SET_STATUS;
+    change.status = STATUS_INACTIVE;
+    change.now = 7000;
+    ck_assert(store_session_update(fx.store, &fx.ctx, "alice", &fx.sess.id, 1,
+                                   &change, &got, &err));
+    ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
+                                         &fx.sess.id, 1, 8000, &out, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert_int_eq(op_calls(&fx, FAKE_RESERVE_SEQ), 4);
+    ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
+    ck_assert_int_eq(got.last_seq, 5);
+    ck_assert_int_eq(got.message_count, 5);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* A reservation whose reply was lost has taken its numbers; running it
+ * again would take more.  The caller gets a 503 and a gap, never two
+ * ranges. */
+START_TEST(test_reserve_seq_lost_reply_not_retried)
+{
+    struct fixture fx;
+    struct session out, got;
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    fake_store_fail(fx.store, FAKE_RESERVE_SEQ, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
+                                         &fx.sess.id, 2, 5000, &out, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_RESERVE_SEQ), 1);
+    ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
+    ck_assert_int_eq(got.last_seq, 3);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_touch_and_metrics)
+{
+    struct fixture fx;
+    struct session got;
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    ck_assert(store_session_touch(fx.store, &fx.ctx, "alice", &fx.sess.id, -1,
+                                  4000, &err));
+    ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
+    ck_assert_int_eq(got.message_count, 0);
+    ck_assert_int_eq(got.last_seq, 1);
+    ck_assert_int_eq(got.last_activity_at, 4000);
+    ck_assert_int_eq(got.version, 1);
+    ck_assert(!store_session_touch(fx.store, &fx.ctx, "bob", &fx.sess.id, 1,
+                                   4000, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert_int_eq(op_calls(&fx, FAKE_TOUCH), 2);
+
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1,
+                                        2.5, &err));
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 0,
+                                        1.25, &err));
+    /* A session that is gone (or another user's) is no error. */
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "gone", 1,
+                                        1.0, &err));
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "bob", "s1", 1, 1.0,
+                                        &err));
+    ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
+    ck_assert_int_eq(got.request_count, 2);
+    ck_assert_int_eq(got.error_count, 1);
+    ck_assert(got.total_processing_ms == 3.75);
+    ck_assert_int_eq(got.version, 1);
+
+    /* Counting twice would be wrong, so a lost reply is not retried. */
+    fake_store_fail(fx.store, FAKE_ADD_METRICS, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 0,
+                                         1.0, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
+    ck_assert_int_eq(got.request_count, 3);
+    ck_assert_int_eq(op_calls(&fx, FAKE_ADD_METRICS), 5);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* --- message insert ------------------------------------------------------- */
+
+/* Messages seq 2 .. n + 1 of the fixture's session. */
+static void
+make_batch(struct fixture *fx, struct message *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fake_message(&batch[i], &fx->arena, &fx->sess, (int64_t)i + 2,
+                     ROLE_USER, "batch", 3000);
+}
+
+static void
+assert_stored(struct fixture *fx, const struct message *batch, size_t n)
+{
+    struct message got;
+    struct error err = ERROR_INIT;
+
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(store_message_get(fx->store, &fx->ctx, "alice",
+                                        &fx->sess.id, &batch[i].id, &got, &err),
+                      "message %zu: %s", i, err.message);
+        ck_assert_int_eq(got.seq, batch[i].seq);
+    }
+}
+
+START_TEST(test_message_insert_continues_after_lost_partial)
+{
+    struct fixture fx;
+    struct message batch[4];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 4);
+    /* The first try stores two and its reply is lost: the retry meets
+     * batch[0], then batch[1], as duplicates that are our own. */
+    fake_store_fail_insert(fx.store, 2, 0, ERR_UNAVAILABLE, RETRY_IDEMPOTENT);
+    ck_assert_msg(store_message_insert(fx.store, &fx.ctx, batch, 4, &err), "%s",
+                  err.message);
+    ck_assert_int_eq(err.code, ERR_NONE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 4);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 2);
+    ck_assert_int_eq(fx.ctx.stats.attempts, 6);
+    ck_assert_int_eq(fx.ctx.stats.slept_ms, 10);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 5);
+    assert_stored(&fx, batch, 4);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_message_insert_continues_after_reported_partial)
+{
+    struct fixture fx;
+    struct message batch[4];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 4);
+    /* The reply says how far it got: the retry starts there. */
+    fake_store_fail_insert(fx.store, 3, 3, ERR_UNAVAILABLE, RETRY_SAFE);
+    ck_assert(store_message_insert(fx.store, &fx.ctx, batch, 4, &err));
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 2);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 0);
+    ck_assert_int_eq(fx.ctx.stats.attempts, 2);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 5);
+    assert_stored(&fx, batch, 4);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_message_insert_all_stored_lost_reply)
+{
+    struct fixture fx;
+    struct message batch[3];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 3);
+    fake_store_fail(fx.store, FAKE_MESSAGE_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(store_message_insert(fx.store, &fx.ctx, batch, 3, &err));
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 4);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 3);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 4);
+    assert_stored(&fx, batch, 3);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_message_insert_duplicate_of_another_stays)
+{
+    struct fixture fx;
+    struct message batch[3];
+    struct uuid ids[3];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 3);
+    batch[1].seq = 1; /* the fixture's message holds seq 1 */
+    ck_assert(!store_message_insert(fx.store, &fx.ctx, batch, 3, &err));
+    ck_assert_int_eq(err.code, ERR_DUPLICATE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 1);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 1);
+    /* Ordered: the one before the duplicate went in, the one after did
+     * not; the caller undoes the batch by its ids. */
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 2);
+    for (int i = 0; i < 3; i++)
+        ids[i] = batch[i].id;
+    ck_assert(
+        store_message_delete_ids(fx.store, &fx.ctx, "alice", ids, 3, &err));
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 1);
+    /* Deleting them again is no error. */
+    ck_assert(
+        store_message_delete_ids(fx.store, &fx.ctx, "alice", ids, 3, &err));
+    /* Another user's ids are not touched. */
+    ck_assert(store_message_delete_ids(fx.store, &fx.ctx, "bob", &fx.msg.id, 1,
+                                       &err));
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 1);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* After a lost reply the retry meets a duplicate of another message: it
+ * continued past its own, then found the conflict. */
+START_TEST(test_message_insert_continuation_then_conflict)
+{
+    struct fixture fx;
+    struct message batch[3];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 3);
+    batch[2].seq = 1;
+    fake_store_fail_insert(fx.store, 1, 0, ERR_UNAVAILABLE, RETRY_IDEMPOTENT);
+    ck_assert(!store_message_insert(fx.store, &fx.ctx, batch, 3, &err));
+    ck_assert_int_eq(err.code, ERR_DUPLICATE);
+    /* try (stores batch[0]), retry (dup 0, ours), batch[1..] (stores
+     * batch[1], dup on batch[2], not ours) */
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 3);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 2);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_message_insert_lookup_failure_is_not_conflict)
+{
+    struct fixture fx;
+    struct message batch[2];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 2);
+    fake_store_fail_insert(fx.store, 1, 0, ERR_UNAVAILABLE, RETRY_IDEMPOTENT);
+    fake_store_fail(fx.store, FAKE_MESSAGE_GET, 3, ERR_UNAVAILABLE, RETRY_SAFE,
+                    false);
+    ck_assert(!store_message_insert(fx.store, &fx.ctx, batch, 2, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 3);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 2);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_message_insert_failure_after_partial_not_retried)
+{
+    struct fixture fx;
+    struct message batch[3];
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 3);
+    fake_store_fail_insert(fx.store, 2, 2, ERR_INTERNAL, RETRY_NEVER);
+    ck_assert(!store_message_insert(fx.store, &fx.ctx, batch, 3, &err));
+    ck_assert_int_eq(err.code, ERR_INTERNAL);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 1);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* The continuation is bounded by the request's deadline like any call:
+ * the lookup that would start at the deadline is not made. */
+START_TEST(test_message_insert_continuation_respects_deadline)
+{
+    struct fixture fx;
+    struct message batch[3];
+    struct error err = ERROR_INIT;
+    int64_t deadline;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 3);
+    fx.clock.op_ms = 3;
+    deadline = fx.clock.now + 16;
+    fx.ctx.deadline_ms = deadline;
+    /* try at +0 (ends +3), sleep 10, retry at +13 (ends +16): duplicate;
+     * the lookup would start at the deadline. */
+    fake_store_fail_insert(fx.store, 2, 0, ERR_UNAVAILABLE, RETRY_IDEMPOTENT);
+    ck_assert(!store_message_insert(fx.store, &fx.ctx, batch, 3, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 2);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_GET), 0);
+    for (int i = 0; i < fake_store_ncalls(fx.store); i++)
+        ck_assert_int_lt(fake_store_call_at(fx.store, i), deadline);
+    fixture_release(&fx);
+}
+END_TEST
+
+START_TEST(test_message_insert_empty_batch)
+{
+    struct fixture fx;
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    fx.ctx.deadline_ms = fx.clock.now; /* would fail any call */
+    ck_assert(store_message_insert(fx.store, &fx.ctx, NULL, 0, &err));
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_INSERT), 0);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* --- other message operations --------------------------------------------- */
+
+START_TEST(test_message_list_update_delete_clear)
+{
+    struct fixture fx;
+    struct message batch[4], got;
+    struct message_page page;
+    struct message_filter f = {STORE_NO_SEQ,  STORE_NO_SEQ,  -1,    NULL,
+                               STORE_NO_TIME, STORE_NO_TIME, false, false};
+    struct message_change change = {SET_CONTENT | SET_EXTRA_DATA, "edited",
+                                    NULL, 9000};
+    struct error err = ERROR_INIT;
+    int64_t deleted = -1;
+
+    fixture_init(&fx);
+    make_batch(&fx, batch, 4);
+    batch[1].role = ROLE_ASSISTANT;
+    batch[2].content = "Needle in here";
+    ck_assert(store_message_insert(fx.store, &fx.ctx, batch, 4, &err));
+
+    ck_assert(store_message_list(fx.store, &fx.ctx, "alice", &fx.sess.id, &f, 2,
+                                 1, &page, &err));
+    ck_assert_int_eq(page.total, 5);
+    ck_assert_uint_eq(page.len, 2);
+    ck_assert_int_eq(page.items[0].seq, 2);
+    ck_assert_int_eq(page.items[1].seq, 3);
+    f.descending = true;
+    f.no_total = true;
+    f.after_seq = 1;
+    f.before_seq = 5;
+    ck_assert(store_message_list(fx.store, &fx.ctx, "alice", &fx.sess.id, &f,
+                                 10, 0, &page, &err));
+    ck_assert_int_eq(page.total, -1);
+    ck_assert_uint_eq(page.len, 3);
+    ck_assert_int_eq(page.items[0].seq, 4);
+    ck_assert_int_eq(page.items[2].seq, 2);
+    f = (struct message_filter){STORE_NO_SEQ, STORE_NO_SEQ,  ROLE_ASSISTANT,
+                                NULL,         STORE_NO_TIME, STORE_NO_TIME,
+                                false,        false};
+    ck_assert(store_message_list(fx.store, &fx.ctx, "alice", &fx.sess.id, &f,
+                                 10, 0, &page, &err));
+    ck_assert_uint_eq(page.len, 1);
+    ck_assert_int_eq(page.items[0].seq, 3);
+    f.role = -1;
+    f.search = "needle";
+    ck_assert(store_message_list(fx.store, &fx.ctx, "alice", &fx.sess.id, &f,
+                                 10, 0, &page, &err));
+    ck_assert_uint_eq(page.len, 1);
+    ck_assert_int_eq(page.items[0].seq, 4);
+    ck_assert(store_message_list(fx.store, &fx.ctx, "bob", &fx.sess.id, &f, 10,
+                                 0, &page, &err));
+    ck_assert_int_eq(page.total, 0);
+
+    ck_assert(store_message_update(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                   &batch[0].id, &change, &got, &err));
+    ck_assert_str_eq(got.content, "edited");
+    ck_assert_ptr_null(got.extra_data);
+    ck_assert_int_eq(got.updated_at, 9000);
+    ck_assert_int_eq(got.created_at, 3000);
+    ck_assert(!store_message_update(fx.store, &fx.ctx, "bob", &fx.sess.id,
+                                    &batch[0].id, &change, &got, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+
+    ck_assert(store_message_delete(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                   &batch[0].id, &err));
+    ck_assert(!store_message_delete(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                    &batch[0].id, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert(!store_message_get(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                 &batch[0].id, &got, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_DELETE), 2);
+
+    ck_assert(store_message_clear(fx.store, &fx.ctx, "bob", &fx.sess.id,
+                                  &deleted, &err));
+    ck_assert_int_eq(deleted, 0);
+    ck_assert(store_message_clear(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                  &deleted, &err));
+    ck_assert_int_eq(deleted, 4);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* A message update sets fixed values, so a lost reply is retried and the
+ * caller gets the updated message; a lost delete is not (its repeat
+ * would say not found). */
+START_TEST(test_message_update_retried_delete_not)
+{
+    struct fixture fx;
+    struct message got;
+    struct message_change change = {SET_CONTENT, "again", NULL, 9000};
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    fake_store_fail(fx.store, FAKE_MESSAGE_UPDATE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(store_message_update(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                   &fx.msg.id, &change, &got, &err));
+    ck_assert_str_eq(got.content, "again");
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_UPDATE), 2);
+
+    fake_store_fail(fx.store, FAKE_MESSAGE_DELETE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_message_delete(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                    &fx.msg.id, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_DELETE), 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* --- idempotency keys ----------------------------------------------------- */
+
+START_TEST(test_idem_key_lifecycle)
+{
+    struct fixture fx;
+    struct idem_key mine = {{{0}}, 0, 5000}, got;
+    struct idem_key taker = {{{0}}, 0, 6000};
+    const struct uuid *sid;
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    sid = &fx.sess.id;
+    uuid_generate(&mine.message_id);
+    uuid_generate(&taker.message_id);
+    ck_assert(
+        store_idem_claim(fx.store, &fx.ctx, "alice", sid, "k2", &mine, &err));
+    ck_assert(
+        !store_idem_claim(fx.store, &fx.ctx, "alice", sid, "k2", &taker, &err));
+    ck_assert_int_eq(err.code, ERR_DUPLICATE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_IDEM_CLAIM), 2);
+    /* The same key of another user or session is another key. */
+    ck_assert(
+        store_idem_claim(fx.store, &fx.ctx, "bob", sid, "k2", &taker, &err));
+    ck_assert(
+        !store_idem_get(fx.store, &fx.ctx, "carol", sid, "k2", &got, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+
+    ck_assert(
+        store_idem_get(fx.store, &fx.ctx, "alice", sid, "k2", &got, &err));
+    ck_assert(uuid_equal(&got.message_id, &mine.message_id));
+    ck_assert_int_eq(got.seq, 0);
+    ck_assert_int_eq(got.created_at, 5000);
+
+    /* Taking over is conditional on the id the taker saw. */
+    ck_assert(!store_idem_replace(fx.store, &fx.ctx, "alice", sid, "k2",
+                                  &taker.message_id, &taker, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert(store_idem_replace(fx.store, &fx.ctx, "alice", sid, "k2",
+                                 &mine.message_id, &taker, &err));
+    ck_assert(
+        store_idem_get(fx.store, &fx.ctx, "alice", sid, "k2", &got, &err));
+    ck_assert(uuid_equal(&got.message_id, &taker.message_id));
+    ck_assert_int_eq(got.created_at, 6000);
+
+    /* The old writer can neither complete nor release it now. */
+    ck_assert(!store_idem_complete(fx.store, &fx.ctx, "alice", sid, "k2",
+                                   &mine.message_id, 7, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert(store_idem_release(fx.store, &fx.ctx, "alice", sid, "k2",
+                                 &mine.message_id, &err));
+    ck_assert_uint_eq(fake_store_idem_count(fx.store), 3);
+
+    ck_assert(store_idem_complete(fx.store, &fx.ctx, "alice", sid, "k2",
+                                  &taker.message_id, 7, &err));
+    ck_assert(
+        store_idem_get(fx.store, &fx.ctx, "alice", sid, "k2", &got, &err));
+    ck_assert_int_eq(got.seq, 7);
+    ck_assert(store_idem_release(fx.store, &fx.ctx, "alice", sid, "k2",
+                                 &taker.message_id, &err));
+    ck_assert(
+        !store_idem_get(fx.store, &fx.ctx, "alice", sid, "k2", &got, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert(store_idem_release(fx.store, &fx.ctx, "alice", sid, "k2",
+                                 &taker.message_id, &err));
+    fixture_release(&fx);
+}
+END_TEST
+
+/* A claim whose reply was lost is retried and meets itself as a
+ * duplicate; the caller tells that from another writer's claim by the
+ * stored message id. */
+START_TEST(test_idem_claim_lost_reply)
+{
+    struct fixture fx;
+    struct idem_key mine = {{{0}}, 0, 5000}, got;
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    uuid_generate(&mine.message_id);
+    fake_store_fail(fx.store, FAKE_IDEM_CLAIM, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_idem_claim(fx.store, &fx.ctx, "alice", &fx.sess.id, "k2",
+                                &mine, &err));
+    ck_assert_int_eq(err.code, ERR_DUPLICATE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_IDEM_CLAIM), 2);
+    ck_assert(store_idem_get(fx.store, &fx.ctx, "alice", &fx.sess.id, "k2",
+                             &got, &err));
+    ck_assert(uuid_equal(&got.message_id, &mine.message_id));
+
+    /* A lost replace is not retried: its repeat would not match. */
+    fake_store_fail(fx.store, FAKE_IDEM_REPLACE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_idem_replace(fx.store, &fx.ctx, "alice", &fx.sess.id, "k1",
+                                  &fx.msg.id, &mine, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_int_eq(op_calls(&fx, FAKE_IDEM_REPLACE), 1);
+    /* A lost complete is: setting the seq twice is setting it once. */
+    fake_store_fail(fx.store, FAKE_IDEM_COMPLETE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(store_idem_complete(fx.store, &fx.ctx, "alice", &fx.sess.id, "k1",
+                                  &mine.message_id, 4, &err));
+    ck_assert_int_eq(op_calls(&fx, FAKE_IDEM_COMPLETE), 2);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* --- memory --------------------------------------------------------------- */
+
+START_TEST(test_memory_put_get_list_delete)
+{
+    struct fixture fx;
+    struct json_value *v = NULL, *obj = NULL;
+    struct json_value *arr;
+    const struct uuid *sid;
+    struct error err = ERROR_INIT;
+
+    fixture_init(&fx);
+    sid = &fx.sess.id;
+    arr = json_new_array(&fx.arena, 1);
+    json_array_push(&fx.arena, arr, json_new_string(&fx.arena, "x", 1));
+    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "b", arr, 2000,
+                               &err));
+    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "A", NULL, 2000,
+                               &err));
+    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "m1",
+                               json_new_int(&fx.arena, 2), 2000, &err));
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 3);
+
+    ck_assert(
+        store_memory_get(fx.store, &fx.ctx, "alice", sid, "m1", &v, &err));
+    ck_assert_int_eq(v->type, JSON_INT);
+    ck_assert_int_eq(v->u.i, 2);
+    ck_assert(store_memory_get(fx.store, &fx.ctx, "alice", sid, "A", &v, &err));
+    ck_assert_int_eq(v->type, JSON_NULL);
+    ck_assert(!store_memory_get(fx.store, &fx.ctx, "bob", sid, "m1", &v, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert(
+        !store_memory_get(fx.store, &fx.ctx, "alice", sid, "zz", &v, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+
+    /* Sorted by key, bytewise. */
+    ck_assert(store_memory_list(fx.store, &fx.ctx, "alice", sid, &obj, &err));
+    ck_assert_int_eq(obj->type, JSON_OBJECT);
+    ck_assert_uint_eq(obj->u.o.len, 3);
+    ck_assert_str_eq(obj->u.o.members[0].key, "A");
+    ck_assert_str_eq(obj->u.o.members[1].key, "b");
+    ck_assert_str_eq(obj->u.o.members[2].key, "m1");
+    ck_assert_int_eq(obj->u.o.members[1].value->type, JSON_ARRAY);
+    ck_assert(store_memory_list(fx.store, &fx.ctx, "bob", sid, &obj, &err));
+    ck_assert_uint_eq(obj->u.o.len, 0);
+
+    ck_assert(store_memory_delete(fx.store, &fx.ctx, "alice", sid, "b", &err));
+    ck_assert(!store_memory_delete(fx.store, &fx.ctx, "alice", sid, "b", &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert(!store_memory_delete(fx.store, &fx.ctx, "bob", sid, "m1", &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 2);
+
+    /* A lost put is retried (it sets the same value); a lost delete is
+     * not (its repeat would say not found). */
+    fake_store_fail(fx.store, FAKE_MEMORY_PUT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "c",
+                               json_new_bool(&fx.arena, true), 3000, &err));
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 3);
+    fake_store_fail(fx.store, FAKE_MEMORY_DELETE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_memory_delete(fx.store, &fx.ctx, "alice", sid, "c", &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 2);
+    fixture_release(&fx);
+}
+END_TEST
+
+/* --- purge ---------------------------------------------------------------- */
+
+START_TEST(test_purge_takes_messages_keys_and_memory)
+{
+    struct fixture fx;
+    struct session other;
+    struct message theirs;
+    struct idem_key k = {{{0}}, 0, 1000};
+    struct error err = ERROR_INIT;
+    int64_t deleted = -1;
+
+    fixture_init(&fx);
+    fake_session(&other, &fx.arena, "alice", "s9", 1000);
+    ck_assert(store_session_insert(fx.store, &fx.ctx, &other, &err));
+    fake_message(&theirs, &fx.arena, &other, 1, ROLE_USER, "kept", 1000);
+    ck_assert(store_message_insert(fx.store, &fx.ctx, &theirs, 1, &err));
+    k.message_id = theirs.id;
+    ck_assert(store_idem_claim(fx.store, &fx.ctx, "alice", &other.id, "k1", &k,
+                               &err));
+    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", &other.id, "m1",
+                               NULL, 1000, &err));
+
+    ck_assert(store_session_purge(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                  &deleted, &err));
+    ck_assert_int_eq(deleted, 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 1);
+    ck_assert_uint_eq(fake_store_idem_count(fx.store), 1);
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 1);
+    ck_assert(store_session_purge(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                  &deleted, &err));
+    ck_assert_int_eq(deleted, 0);
+    fixture_release(&fx);
+}
+END_TEST
+
 START_TEST(test_store_free_null)
 {
     store_free(NULL);
@@ -907,6 +1686,25 @@ retry_suite(void)
     tcase_add_test(ts, test_update_lost_reply_not_retried);
     tcase_add_test(ts, test_not_found_not_retried);
     tcase_add_test(ts, test_list_through_wrapper);
+    tcase_add_test(ts, test_every_op_is_wrapped);
+    tcase_add_test(ts, test_reserve_seq_hands_out_ranges);
+    tcase_add_test(ts, test_reserve_seq_lost_reply_not_retried);
+    tcase_add_test(ts, test_touch_and_metrics);
+    tcase_add_test(ts, test_message_insert_continues_after_lost_partial);
+    tcase_add_test(ts, test_message_insert_continues_after_reported_partial);
+    tcase_add_test(ts, test_message_insert_all_stored_lost_reply);
+    tcase_add_test(ts, test_message_insert_duplicate_of_another_stays);
+    tcase_add_test(ts, test_message_insert_continuation_then_conflict);
+    tcase_add_test(ts, test_message_insert_lookup_failure_is_not_conflict);
+    tcase_add_test(ts, test_message_insert_failure_after_partial_not_retried);
+    tcase_add_test(ts, test_message_insert_continuation_respects_deadline);
+    tcase_add_test(ts, test_message_insert_empty_batch);
+    tcase_add_test(ts, test_message_list_update_delete_clear);
+    tcase_add_test(ts, test_message_update_retried_delete_not);
+    tcase_add_test(ts, test_idem_key_lifecycle);
+    tcase_add_test(ts, test_idem_claim_lost_reply);
+    tcase_add_test(ts, test_memory_put_get_list_delete);
+    tcase_add_test(ts, test_purge_takes_messages_keys_and_memory);
     tcase_add_test(ts, test_store_free_null);
     suite_add_tcase(s, ts);
     return s;

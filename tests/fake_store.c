@@ -12,12 +12,36 @@ struct fake_step {
     enum error_code code;
     enum retry_class retry;
     bool applied;
+    bool partial; /* message insert: store `stored`, report `reported` */
+    size_t stored;
+    size_t reported;
+};
+
+struct fake_memory {
+    struct uuid session;
+    const char *user;
+    const char *key;
+    struct json_value *value; /* never NULL: null is a JSON_NULL */
+    int64_t updated_at;
+};
+
+struct fake_idem {
+    struct uuid session;
+    const char *user;
+    const char *key;
+    struct idem_key k;
 };
 
 struct fake_impl {
     struct arena arena; /* stored copies; freed with the store */
     struct session *sessions;
     size_t len, cap;
+    struct message *messages;
+    size_t nmessages, cmessages;
+    struct fake_idem *idem;
+    size_t nidem, cidem;
+    struct fake_memory *memory;
+    size_t nmemory, cmemory;
     struct fake_clock *clock;
     struct fake_step steps[FAKE_OP_COUNT][FAKE_MAX_STEPS];
     int nsteps[FAKE_OP_COUNT];
@@ -27,9 +51,34 @@ struct fake_impl {
 };
 
 static const char *const op_names[FAKE_OP_COUNT] = {
-    "ping",           "ensure_indexes",    "session_insert",
-    "session_get",    "session_get_by_id", "session_list",
-    "session_update", "session_delete",    "session_purge",
+    [FAKE_PING] = "ping",
+    [FAKE_ENSURE_INDEXES] = "ensure_indexes",
+    [FAKE_INSERT] = "session_insert",
+    [FAKE_GET] = "session_get",
+    [FAKE_GET_BY_ID] = "session_get_by_id",
+    [FAKE_LIST] = "session_list",
+    [FAKE_UPDATE] = "session_update",
+    [FAKE_DELETE] = "session_delete",
+    [FAKE_PURGE] = "session_purge",
+    [FAKE_RESERVE_SEQ] = "session_reserve_seq",
+    [FAKE_TOUCH] = "session_touch",
+    [FAKE_ADD_METRICS] = "session_add_metrics",
+    [FAKE_MESSAGE_INSERT] = "message_insert",
+    [FAKE_MESSAGE_DELETE_IDS] = "message_delete_ids",
+    [FAKE_MESSAGE_GET] = "message_get",
+    [FAKE_MESSAGE_LIST] = "message_list",
+    [FAKE_MESSAGE_UPDATE] = "message_update",
+    [FAKE_MESSAGE_DELETE] = "message_delete",
+    [FAKE_MESSAGE_CLEAR] = "message_clear",
+    [FAKE_IDEM_CLAIM] = "idem_claim",
+    [FAKE_IDEM_GET] = "idem_get",
+    [FAKE_IDEM_REPLACE] = "idem_replace",
+    [FAKE_IDEM_COMPLETE] = "idem_complete",
+    [FAKE_IDEM_RELEASE] = "idem_release",
+    [FAKE_MEMORY_LIST] = "memory_list",
+    [FAKE_MEMORY_GET] = "memory_get",
+    [FAKE_MEMORY_PUT] = "memory_put",
+    [FAKE_MEMORY_DELETE] = "memory_delete",
 };
 
 /* --- the fake clock ------------------------------------------------------ */
@@ -137,6 +186,43 @@ copy_session(struct arena *a, const struct session *in, struct session *out)
         out->metadata = dup_json(a, in->metadata);
 }
 
+/* The real store keeps a null extra_data as null and reads it back as
+ * NULL. */
+static const struct json_value *
+dup_extra(struct arena *a, const struct json_value *v)
+{
+    return v != NULL && v->type != JSON_NULL ? dup_json(a, v) : NULL;
+}
+
+static void
+copy_message(struct arena *a, const struct message *in, struct message *out)
+{
+    *out = *in;
+    out->user_id = dup_str(a, in->user_id);
+    out->session_id = dup_str(a, in->session_id);
+    out->content = dup_str(a, in->content);
+    out->tool_call_id = dup_str(a, in->tool_call_id);
+    out->tool_name = dup_str(a, in->tool_name);
+    out->extra_data = dup_extra(a, in->extra_data);
+    out->client_message_id = dup_str(a, in->client_message_id);
+}
+
+/* Makes room for one more element in a malloc'd array. */
+static void *
+grow(void *p, size_t len, size_t *cap, size_t size)
+{
+    size_t ncap;
+
+    if (len < *cap)
+        return p;
+    ncap = *cap ? *cap * 2 : 8;
+    p = realloc(p, ncap * size);
+    if (p == NULL)
+        abort();
+    *cap = ncap;
+    return p;
+}
+
 /* --- the script ---------------------------------------------------------- */
 
 static struct fake_impl *
@@ -192,7 +278,20 @@ fake_store_fail(struct store *s, enum fake_op op, int times,
     if (times <= 0 || f->nsteps[op] == FAKE_MAX_STEPS)
         abort(); /* a broken test */
     f->steps[op][f->nsteps[op]++] =
-        (struct fake_step){times, code, retry, applied};
+        (struct fake_step){times, code, retry, applied, false, 0, 0};
+}
+
+void
+fake_store_fail_insert(struct store *s, size_t stored, size_t reported,
+                       enum error_code code, enum retry_class retry)
+{
+    struct fake_impl *f = impl(s);
+    enum fake_op op = FAKE_MESSAGE_INSERT;
+
+    if (f->nsteps[op] == FAKE_MAX_STEPS)
+        abort();
+    f->steps[op][f->nsteps[op]++] =
+        (struct fake_step){1, code, retry, true, true, stored, reported};
 }
 
 int
@@ -217,6 +316,24 @@ size_t
 fake_store_count(const struct store *s)
 {
     return impl(s)->len;
+}
+
+size_t
+fake_store_message_count(const struct store *s)
+{
+    return impl(s)->nmessages;
+}
+
+size_t
+fake_store_idem_count(const struct store *s)
+{
+    return impl(s)->nidem;
+}
+
+size_t
+fake_store_memory_count(const struct store *s)
+{
+    return impl(s)->nmemory;
 }
 
 /* --- the data ------------------------------------------------------------ */
@@ -478,18 +595,650 @@ fake_delete(struct store *s, const char *user, const struct uuid *id,
     return end(FAKE_DELETE, failing, &step, ok, err);
 }
 
+/* Removes the elements of an array for which drop() says so; returns how
+ * many went. */
+static size_t
+sweep(void *base, size_t *len, size_t size,
+      bool (*drop)(const void *elem, const void *arg), const void *arg)
+{
+    char *p = base;
+    size_t kept = 0;
+
+    for (size_t i = 0; i < *len; i++) {
+        if (drop(p + i * size, arg))
+            continue;
+        if (kept != i)
+            memmove(p + kept * size, p + i * size, size);
+        kept++;
+    }
+    kept = *len - kept;
+    *len -= kept;
+    return kept;
+}
+
+struct owner {
+    const char *user;
+    const struct uuid *session;
+};
+
+static bool
+message_owned(const void *elem, const void *arg)
+{
+    const struct message *m = elem;
+    const struct owner *o = arg;
+
+    return strcmp(m->user_id, o->user) == 0 &&
+           uuid_equal(&m->session_uuid, o->session);
+}
+
+static bool
+idem_owned(const void *elem, const void *arg)
+{
+    const struct fake_idem *k = elem;
+    const struct owner *o = arg;
+
+    return strcmp(k->user, o->user) == 0 && uuid_equal(&k->session, o->session);
+}
+
+static bool
+memory_owned(const void *elem, const void *arg)
+{
+    const struct fake_memory *e = elem;
+    const struct owner *o = arg;
+
+    return strcmp(e->user, o->user) == 0 && uuid_equal(&e->session, o->session);
+}
+
 static bool
 fake_purge(struct store *s, const char *user, const struct uuid *id,
            int64_t *messages_deleted, struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_PURGE, &step);
+    struct fake_impl *f = impl(s);
+    struct owner o = {user, id};
+    size_t n;
 
-    (void)user;
-    (void)id;
     if (messages_deleted != NULL)
         *messages_deleted = 0;
+    if (failing && !step.applied)
+        return end(FAKE_PURGE, failing, &step, false, err);
+    n = sweep(f->messages, &f->nmessages, sizeof(*f->messages), message_owned,
+              &o);
+    sweep(f->idem, &f->nidem, sizeof(*f->idem), idem_owned, &o);
+    sweep(f->memory, &f->nmemory, sizeof(*f->memory), memory_owned, &o);
+    if (messages_deleted != NULL && !failing)
+        *messages_deleted = (int64_t)n;
     return end(FAKE_PURGE, failing, &step, true, err);
+}
+
+/* --- counters ------------------------------------------------------------ */
+
+static bool
+fake_reserve_seq(struct store *s, struct arena *a, const char *user,
+                 const struct uuid *id, int64_t n, int64_t now,
+                 struct session *out, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_RESERVE_SEQ, &step);
+    struct session *found = find_id(impl(s), user, id);
+    bool ok;
+
+    if (failing && !step.applied)
+        return end(FAKE_RESERVE_SEQ, failing, &step, false, err);
+    if (n < 1)
+        return error_set(err, ERR_INTERNAL, NULL, "count below 1");
+    ok = found != NULL && found->status == STATUS_ACTIVE;
+    if (ok) {
+        found->last_seq += n;
+        found->message_count += n;
+        found->updated_at = now;
+        found->last_activity_at = now;
+        copy_session(a, found, out);
+    } else {
+        error_set(err, ERR_NOT_FOUND, NULL, "no active session");
+    }
+    return end(FAKE_RESERVE_SEQ, failing, &step, ok, err);
+}
+
+static bool
+fake_touch(struct store *s, const char *user, const struct uuid *id,
+           int64_t delta, int64_t now, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_TOUCH, &step);
+    struct session *found = find_id(impl(s), user, id);
+
+    if (failing && !step.applied)
+        return end(FAKE_TOUCH, failing, &step, false, err);
+    if (found == NULL) {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        return end(FAKE_TOUCH, failing, &step, false, err);
+    }
+    found->message_count += delta;
+    found->updated_at = now;
+    found->last_activity_at = now;
+    return end(FAKE_TOUCH, failing, &step, true, err);
+}
+
+static bool
+fake_add_metrics(struct store *s, const char *user, const char *session_id,
+                 int errors, double ms, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_ADD_METRICS, &step);
+    struct session *found = find_name(impl(s), user, session_id);
+
+    if (failing && !step.applied)
+        return end(FAKE_ADD_METRICS, failing, &step, false, err);
+    if (found != NULL) {
+        found->request_count++;
+        found->error_count += errors;
+        found->total_processing_ms += ms;
+    }
+    return end(FAKE_ADD_METRICS, failing, &step, true, err);
+}
+
+/* --- messages ------------------------------------------------------------ */
+
+static struct message *
+find_message(struct fake_impl *f, const char *user,
+             const struct uuid *session_uuid, const struct uuid *id)
+{
+    for (size_t i = 0; i < f->nmessages; i++) {
+        struct message *m = &f->messages[i];
+
+        if (strcmp(m->user_id, user) == 0 &&
+            uuid_equal(&m->session_uuid, session_uuid) &&
+            uuid_equal(&m->id, id))
+            return m;
+    }
+    return NULL;
+}
+
+static bool
+do_message_insert(struct fake_impl *f, const struct message *m,
+                  struct error *err)
+{
+    for (size_t i = 0; i < f->nmessages; i++) {
+        if (uuid_equal(&f->messages[i].id, &m->id))
+            return error_set(err, ERR_DUPLICATE, NULL, "duplicate _id");
+        if (uuid_equal(&f->messages[i].session_uuid, &m->session_uuid) &&
+            f->messages[i].seq == m->seq)
+            return error_set(err, ERR_DUPLICATE, NULL, "duplicate seq");
+    }
+    f->messages =
+        grow(f->messages, f->nmessages, &f->cmessages, sizeof(*f->messages));
+    copy_message(&f->arena, m, &f->messages[f->nmessages++]);
+    return true;
+}
+
+static bool
+fake_message_insert(struct store *s, const struct message *msgs, size_t n,
+                    size_t *inserted, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_INSERT, &step);
+    size_t limit = n, count = 0;
+    bool ok = true;
+
+    *inserted = 0;
+    if (failing && !step.applied)
+        return end(FAKE_MESSAGE_INSERT, failing, &step, false, err);
+    if (failing && step.partial && step.stored < n)
+        limit = step.stored;
+    while (ok && count < limit) {
+        ok = do_message_insert(impl(s), &msgs[count], err);
+        if (ok)
+            count++;
+    }
+    if (failing) {
+        *inserted = step.partial ? step.reported : 0;
+        return end(FAKE_MESSAGE_INSERT, failing, &step, false, err);
+    }
+    *inserted = count;
+    return ok;
+}
+
+struct id_set {
+    const char *user;
+    const struct uuid *ids;
+    size_t n;
+};
+
+static bool
+message_listed(const void *elem, const void *arg)
+{
+    const struct message *m = elem;
+    const struct id_set *set = arg;
+
+    if (strcmp(m->user_id, set->user) != 0)
+        return false;
+    for (size_t i = 0; i < set->n; i++)
+        if (uuid_equal(&m->id, &set->ids[i]))
+            return true;
+    return false;
+}
+
+static bool
+fake_message_delete_ids(struct store *s, const char *user,
+                        const struct uuid *ids, size_t n, int64_t *deleted,
+                        struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_DELETE_IDS, &step);
+    struct fake_impl *f = impl(s);
+    struct id_set set = {user, ids, n};
+    size_t gone;
+
+    if (deleted != NULL)
+        *deleted = 0;
+    if (failing && !step.applied)
+        return end(FAKE_MESSAGE_DELETE_IDS, failing, &step, false, err);
+    gone = sweep(f->messages, &f->nmessages, sizeof(*f->messages),
+                 message_listed, &set);
+    if (deleted != NULL && !failing)
+        *deleted = (int64_t)gone;
+    return end(FAKE_MESSAGE_DELETE_IDS, failing, &step, true, err);
+}
+
+static bool
+fake_message_get(struct store *s, struct arena *a, const char *user,
+                 const struct uuid *session_uuid, const struct uuid *id,
+                 struct message *out, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_GET, &step);
+    struct message *found = find_message(impl(s), user, session_uuid, id);
+
+    if (failing)
+        return end(FAKE_MESSAGE_GET, failing, &step, false, err);
+    if (found == NULL)
+        return error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+    copy_message(a, found, out);
+    return true;
+}
+
+static bool
+message_matches(const struct message *m, const char *user,
+                const struct uuid *session_uuid, const struct message_filter *f)
+{
+    if (strcmp(m->user_id, user) != 0 ||
+        !uuid_equal(&m->session_uuid, session_uuid))
+        return false;
+    if (f == NULL)
+        return true;
+    if (f->after_seq != STORE_NO_SEQ && m->seq <= f->after_seq)
+        return false;
+    if (f->before_seq != STORE_NO_SEQ && m->seq >= f->before_seq)
+        return false;
+    if (f->role >= 0 && (int)m->role != f->role)
+        return false;
+    if (f->search != NULL && strcasestr(m->content, f->search) == NULL)
+        return false;
+    if (f->created_after != STORE_NO_TIME && m->created_at <= f->created_after)
+        return false;
+    if (f->created_before != STORE_NO_TIME &&
+        m->created_at >= f->created_before)
+        return false;
+    return true;
+}
+
+static int
+compare_seq(const void *pa, const void *pb, void *arg)
+{
+    const struct message *a = *(const struct message *const *)pa;
+    const struct message *b = *(const struct message *const *)pb;
+    bool desc = *(const bool *)arg;
+    int c = a->seq < b->seq ? -1 : a->seq > b->seq;
+
+    return desc ? -c : c;
+}
+
+static bool
+fake_message_list(struct store *s, struct arena *a, const char *user,
+                  const struct uuid *session_uuid,
+                  const struct message_filter *filter, int64_t limit,
+                  int64_t offset, struct message_page *out, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_LIST, &step);
+    struct fake_impl *f = impl(s);
+    const struct message **hits;
+    bool desc = filter != NULL && filter->descending;
+    size_t n = 0;
+
+    if (failing)
+        return end(FAKE_MESSAGE_LIST, failing, &step, false, err);
+    if (offset < 0)
+        offset = 0;
+    if (limit < 0)
+        limit = 0;
+    hits = malloc((f->nmessages + 1) * sizeof(*hits));
+    if (hits == NULL)
+        abort();
+    for (size_t i = 0; i < f->nmessages; i++)
+        if (message_matches(&f->messages[i], user, session_uuid, filter))
+            hits[n++] = &f->messages[i];
+    qsort_r(hits, n, sizeof(*hits), compare_seq, &desc);
+    out->total = filter != NULL && filter->no_total ? -1 : (int64_t)n;
+    out->len = 0;
+    out->items = arena_alloc(a, sizeof(*out->items) * (size_t)limit + 1);
+    for (int64_t i = offset; i < (int64_t)n && i < offset + limit; i++)
+        copy_message(a, hits[i], &out->items[out->len++]);
+    free(hits);
+    return true;
+}
+
+static bool
+fake_message_update(struct store *s, struct arena *a, const char *user,
+                    const struct uuid *session_uuid, const struct uuid *id,
+                    const struct message_change *change, struct message *out,
+                    struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_UPDATE, &step);
+    struct fake_impl *f = impl(s);
+    struct message *found = find_message(f, user, session_uuid, id);
+
+    if (failing && !step.applied)
+        return end(FAKE_MESSAGE_UPDATE, failing, &step, false, err);
+    if (found == NULL) {
+        error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+        return end(FAKE_MESSAGE_UPDATE, failing, &step, false, err);
+    }
+    if (change->fields & SET_CONTENT)
+        found->content = dup_str(&f->arena, change->content);
+    if (change->fields & SET_EXTRA_DATA)
+        found->extra_data = dup_extra(&f->arena, change->extra_data);
+    found->updated_at = change->now;
+    copy_message(a, found, out);
+    return end(FAKE_MESSAGE_UPDATE, failing, &step, true, err);
+}
+
+static bool
+fake_message_delete(struct store *s, const char *user,
+                    const struct uuid *session_uuid, const struct uuid *id,
+                    struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_DELETE, &step);
+    struct fake_impl *f = impl(s);
+    struct message *found = find_message(f, user, session_uuid, id);
+
+    if (failing && !step.applied)
+        return end(FAKE_MESSAGE_DELETE, failing, &step, false, err);
+    if (found == NULL) {
+        error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+        return end(FAKE_MESSAGE_DELETE, failing, &step, false, err);
+    }
+    memmove(found, found + 1,
+            (size_t)(f->messages + f->nmessages - found - 1) * sizeof(*found));
+    f->nmessages--;
+    return end(FAKE_MESSAGE_DELETE, failing, &step, true, err);
+}
+
+static bool
+fake_message_clear(struct store *s, const char *user,
+                   const struct uuid *session_uuid, int64_t *deleted,
+                   struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_CLEAR, &step);
+    struct fake_impl *f = impl(s);
+    struct owner o = {user, session_uuid};
+    size_t n;
+
+    if (deleted != NULL)
+        *deleted = 0;
+    if (failing && !step.applied)
+        return end(FAKE_MESSAGE_CLEAR, failing, &step, false, err);
+    n = sweep(f->messages, &f->nmessages, sizeof(*f->messages), message_owned,
+              &o);
+    if (deleted != NULL && !failing)
+        *deleted = (int64_t)n;
+    return end(FAKE_MESSAGE_CLEAR, failing, &step, true, err);
+}
+
+/* --- idempotency keys ---------------------------------------------------- */
+
+static struct fake_idem *
+find_idem(struct fake_impl *f, const char *user,
+          const struct uuid *session_uuid, const char *key)
+{
+    for (size_t i = 0; i < f->nidem; i++) {
+        struct fake_idem *k = &f->idem[i];
+
+        if (strcmp(k->user, user) == 0 &&
+            uuid_equal(&k->session, session_uuid) && strcmp(k->key, key) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+static bool
+fake_idem_claim(struct store *s, const char *user,
+                const struct uuid *session_uuid, const char *key,
+                const struct idem_key *k, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_CLAIM, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_idem *slot;
+
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_CLAIM, failing, &step, false, err);
+    if (find_idem(f, user, session_uuid, key) != NULL) {
+        error_set(err, ERR_DUPLICATE, NULL, "duplicate idempotency key");
+        return end(FAKE_IDEM_CLAIM, failing, &step, false, err);
+    }
+    f->idem = grow(f->idem, f->nidem, &f->cidem, sizeof(*f->idem));
+    slot = &f->idem[f->nidem++];
+    slot->session = *session_uuid;
+    slot->user = arena_strdup(&f->arena, user);
+    slot->key = arena_strdup(&f->arena, key);
+    slot->k = *k;
+    return end(FAKE_IDEM_CLAIM, failing, &step, true, err);
+}
+
+static bool
+fake_idem_get(struct store *s, const char *user,
+              const struct uuid *session_uuid, const char *key,
+              struct idem_key *out, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_GET, &step);
+    struct fake_idem *found = find_idem(impl(s), user, session_uuid, key);
+
+    if (failing)
+        return end(FAKE_IDEM_GET, failing, &step, false, err);
+    if (found == NULL)
+        return error_set(err, ERR_NOT_FOUND, NULL, "idempotency key not found");
+    *out = found->k;
+    return true;
+}
+
+static bool
+fake_idem_replace(struct store *s, const char *user,
+                  const struct uuid *session_uuid, const char *key,
+                  const struct uuid *expected, const struct idem_key *k,
+                  struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_REPLACE, &step);
+    struct fake_idem *found = find_idem(impl(s), user, session_uuid, key);
+
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_REPLACE, failing, &step, false, err);
+    if (found == NULL || !uuid_equal(&found->k.message_id, expected)) {
+        error_set(err, ERR_NOT_FOUND, NULL, "idempotency key changed");
+        return end(FAKE_IDEM_REPLACE, failing, &step, false, err);
+    }
+    found->k = *k;
+    return end(FAKE_IDEM_REPLACE, failing, &step, true, err);
+}
+
+static bool
+fake_idem_complete(struct store *s, const char *user,
+                   const struct uuid *session_uuid, const char *key,
+                   const struct uuid *message_id, int64_t seq,
+                   struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_COMPLETE, &step);
+    struct fake_idem *found = find_idem(impl(s), user, session_uuid, key);
+
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_COMPLETE, failing, &step, false, err);
+    if (found == NULL || !uuid_equal(&found->k.message_id, message_id)) {
+        error_set(err, ERR_NOT_FOUND, NULL,
+                  "idempotency key names another message");
+        return end(FAKE_IDEM_COMPLETE, failing, &step, false, err);
+    }
+    found->k.seq = seq;
+    return end(FAKE_IDEM_COMPLETE, failing, &step, true, err);
+}
+
+static bool
+fake_idem_release(struct store *s, const char *user,
+                  const struct uuid *session_uuid, const char *key,
+                  const struct uuid *message_id, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_RELEASE, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_idem *found = find_idem(f, user, session_uuid, key);
+
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_RELEASE, failing, &step, false, err);
+    if (found != NULL && uuid_equal(&found->k.message_id, message_id)) {
+        memmove(found, found + 1,
+                (size_t)(f->idem + f->nidem - found - 1) * sizeof(*found));
+        f->nidem--;
+    }
+    return end(FAKE_IDEM_RELEASE, failing, &step, true, err);
+}
+
+/* --- memory -------------------------------------------------------------- */
+
+/* By session and key alone, the unique key; the caller checks the user. */
+static struct fake_memory *
+find_memory(struct fake_impl *f, const struct uuid *session_uuid,
+            const char *key)
+{
+    for (size_t i = 0; i < f->nmemory; i++)
+        if (uuid_equal(&f->memory[i].session, session_uuid) &&
+            strcmp(f->memory[i].key, key) == 0)
+            return &f->memory[i];
+    return NULL;
+}
+
+static int
+compare_key(const void *pa, const void *pb)
+{
+    const struct fake_memory *a = *(const struct fake_memory *const *)pa;
+    const struct fake_memory *b = *(const struct fake_memory *const *)pb;
+
+    return strcmp(a->key, b->key);
+}
+
+static bool
+fake_memory_list(struct store *s, struct arena *a, const char *user,
+                 const struct uuid *session_uuid,
+                 struct json_value **out_object, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MEMORY_LIST, &step);
+    struct fake_impl *f = impl(s);
+    const struct fake_memory **hits;
+    size_t n = 0;
+
+    if (failing)
+        return end(FAKE_MEMORY_LIST, failing, &step, false, err);
+    hits = malloc((f->nmemory + 1) * sizeof(*hits));
+    if (hits == NULL)
+        abort();
+    for (size_t i = 0; i < f->nmemory; i++)
+        if (strcmp(f->memory[i].user, user) == 0 &&
+            uuid_equal(&f->memory[i].session, session_uuid))
+            hits[n++] = &f->memory[i];
+    qsort(hits, n, sizeof(*hits), compare_key);
+    *out_object = json_new_object(a, n);
+    for (size_t i = 0; i < n; i++)
+        json_object_put(a, *out_object, hits[i]->key, strlen(hits[i]->key),
+                        dup_json(a, hits[i]->value));
+    free(hits);
+    return true;
+}
+
+static bool
+fake_memory_get(struct store *s, struct arena *a, const char *user,
+                const struct uuid *session_uuid, const char *key,
+                struct json_value **out_value, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MEMORY_GET, &step);
+    struct fake_memory *found = find_memory(impl(s), session_uuid, key);
+
+    if (failing)
+        return end(FAKE_MEMORY_GET, failing, &step, false, err);
+    if (found == NULL || strcmp(found->user, user) != 0)
+        return error_set(err, ERR_NOT_FOUND, NULL, "memory key not found");
+    *out_value = dup_json(a, found->value);
+    return true;
+}
+
+static bool
+fake_memory_put(struct store *s, const char *user,
+                const struct uuid *session_uuid, const char *key,
+                const struct json_value *value, int64_t now, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MEMORY_PUT, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_memory *found = find_memory(f, session_uuid, key);
+    struct json_value null_value = {.type = JSON_NULL};
+
+    if (failing && !step.applied)
+        return end(FAKE_MEMORY_PUT, failing, &step, false, err);
+    if (found != NULL && strcmp(found->user, user) != 0) {
+        /* The real upsert misses on user_id and hits the unique _id. */
+        error_set(err, ERR_DUPLICATE, NULL, "duplicate memory _id");
+        return end(FAKE_MEMORY_PUT, failing, &step, false, err);
+    }
+    if (found == NULL) {
+        f->memory =
+            grow(f->memory, f->nmemory, &f->cmemory, sizeof(*f->memory));
+        found = &f->memory[f->nmemory++];
+        found->session = *session_uuid;
+        found->user = arena_strdup(&f->arena, user);
+        found->key = arena_strdup(&f->arena, key);
+    }
+    found->value = dup_json(&f->arena, value != NULL ? value : &null_value);
+    found->updated_at = now;
+    return end(FAKE_MEMORY_PUT, failing, &step, true, err);
+}
+
+static bool
+fake_memory_delete(struct store *s, const char *user,
+                   const struct uuid *session_uuid, const char *key,
+                   struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MEMORY_DELETE, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_memory *found = find_memory(f, session_uuid, key);
+
+    if (failing && !step.applied)
+        return end(FAKE_MEMORY_DELETE, failing, &step, false, err);
+    if (found == NULL || strcmp(found->user, user) != 0) {
+        error_set(err, ERR_NOT_FOUND, NULL, "memory key not found");
+        return end(FAKE_MEMORY_DELETE, failing, &step, false, err);
+    }
+    memmove(found, found + 1,
+            (size_t)(f->memory + f->nmemory - found - 1) * sizeof(*found));
+    f->nmemory--;
+    return end(FAKE_MEMORY_DELETE, failing, &step, true, err);
 }
 
 static void
@@ -499,6 +1248,9 @@ fake_free(struct store *s)
 
     arena_release(&f->arena);
     free(f->sessions);
+    free(f->messages);
+    free(f->idem);
+    free(f->memory);
     free(f);
     free(s);
 }
@@ -514,6 +1266,25 @@ static const struct store_backend fake_backend = {
     .session_update = fake_update,
     .session_delete = fake_delete,
     .session_purge = fake_purge,
+    .session_reserve_seq = fake_reserve_seq,
+    .session_touch = fake_touch,
+    .session_add_metrics = fake_add_metrics,
+    .message_insert = fake_message_insert,
+    .message_delete_ids = fake_message_delete_ids,
+    .message_get = fake_message_get,
+    .message_list = fake_message_list,
+    .message_update = fake_message_update,
+    .message_delete = fake_message_delete,
+    .message_clear = fake_message_clear,
+    .idem_claim = fake_idem_claim,
+    .idem_get = fake_idem_get,
+    .idem_replace = fake_idem_replace,
+    .idem_complete = fake_idem_complete,
+    .idem_release = fake_idem_release,
+    .memory_list = fake_memory_list,
+    .memory_get = fake_memory_get,
+    .memory_put = fake_memory_put,
+    .memory_delete = fake_memory_delete,
     .free = fake_free,
 };
 
@@ -557,4 +1328,21 @@ fake_session(struct session *sess, struct arena *a, const char *user,
     sess->created_at = now;
     sess->updated_at = now;
     sess->last_activity_at = now;
+}
+
+void
+fake_message(struct message *m, struct arena *a, const struct session *sess,
+             int64_t seq, enum message_role role, const char *content,
+             int64_t now)
+{
+    memset(m, 0, sizeof(*m));
+    uuid_generate(&m->id);
+    m->session_uuid = sess->id;
+    m->user_id = arena_strdup(a, sess->user_id);
+    m->session_id = arena_strdup(a, sess->session_id);
+    m->seq = seq;
+    m->role = role;
+    m->content = arena_strdup(a, content);
+    m->created_at = now;
+    m->updated_at = now;
 }

@@ -3,16 +3,21 @@
  * operations can be told to fail (libmongoc's mock server idea), and a
  * fake clock for the retry policy.
  *
- * The backend keeps sessions in memory with the same unique keys as the
- * real one (id; user + session_id), copies what it is given and hands out
- * copies from the caller's arena, so a test may reset its arena between
- * calls.  It holds no messages: session_purge() deletes nothing and says 0.
+ * The backend keeps sessions, messages, idempotency keys and memory in
+ * memory with the same unique keys as the real one (session: id, user +
+ * session_id; message: id, session + seq; idempotency key: user +
+ * session + key; memory: session + key), copies what it is given and
+ * hands out copies from the caller's arena, so a test may reset its arena
+ * between calls.  As the real one does, it reads a stored null extra_data
+ * back as NULL.
  *
  * A script makes calls fail: fake_store_fail(s, FAKE_INSERT, 2, ERR_
  * UNAVAILABLE, RETRY_SAFE, false) makes the next two inserts fail; later
  * calls succeed again.  Scripted steps queue per operation.  With
  * `applied` the call does its work and then reports the failure, as a
- * write whose reply was lost does.
+ * write whose reply was lost does (an applied message insert reports 0
+ * messages inserted).  fake_store_fail_insert() scripts a message insert
+ * that stores only part of its batch.
  */
 #ifndef PARLEY_TEST_FAKE_STORE_H
 #define PARLEY_TEST_FAKE_STORE_H
@@ -35,6 +40,25 @@ enum fake_op {
     FAKE_UPDATE,
     FAKE_DELETE,
     FAKE_PURGE,
+    FAKE_RESERVE_SEQ,
+    FAKE_TOUCH,
+    FAKE_ADD_METRICS,
+    FAKE_MESSAGE_INSERT,
+    FAKE_MESSAGE_DELETE_IDS,
+    FAKE_MESSAGE_GET,
+    FAKE_MESSAGE_LIST,
+    FAKE_MESSAGE_UPDATE,
+    FAKE_MESSAGE_DELETE,
+    FAKE_MESSAGE_CLEAR,
+    FAKE_IDEM_CLAIM,
+    FAKE_IDEM_GET,
+    FAKE_IDEM_REPLACE,
+    FAKE_IDEM_COMPLETE,
+    FAKE_IDEM_RELEASE,
+    FAKE_MEMORY_LIST,
+    FAKE_MEMORY_GET,
+    FAKE_MEMORY_PUT,
+    FAKE_MEMORY_DELETE,
     FAKE_OP_COUNT
 };
 
@@ -73,6 +97,11 @@ struct store *fake_store_new(const struct retry_policy *policy,
 void fake_store_fail(struct store *s, enum fake_op op, int times,
                      enum error_code code, enum retry_class retry,
                      bool applied);
+/* Queues a message insert that stores the first `stored` messages of its
+ * batch (fewer if a unique key stops it first), then fails with code and
+ * retry, reporting *inserted = reported (0: the reply was lost). */
+void fake_store_fail_insert(struct store *s, size_t stored, size_t reported,
+                            enum error_code code, enum retry_class retry);
 /* Calls of op so far, failed ones included. */
 int fake_store_calls(const struct store *s, enum fake_op op);
 /* Start time (clock->now) of call number i across all operations; calls
@@ -81,10 +110,19 @@ int fake_store_ncalls(const struct store *s);
 int64_t fake_store_call_at(const struct store *s, int i);
 /* Sessions held. */
 size_t fake_store_count(const struct store *s);
+/* Messages, idempotency keys and memory entries held (of every user). */
+size_t fake_store_message_count(const struct store *s);
+size_t fake_store_idem_count(const struct store *s);
+size_t fake_store_memory_count(const struct store *s);
 
 /* A minimal valid session of user: fresh id, the given session_id,
  * status active, version 1, empty metadata from a, times at now. */
 void fake_session(struct session *sess, struct arena *a, const char *user,
                   const char *session_id, int64_t now);
+/* A message of sess: fresh id, the given seq, role and content (copied
+ * to a), null tool fields and extra_data, times at now. */
+void fake_message(struct message *m, struct arena *a,
+                  const struct session *sess, int64_t seq,
+                  enum message_role role, const char *content, int64_t now);
 
 #endif
