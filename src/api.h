@@ -24,6 +24,7 @@ enum api_flags {
     API_AUTH = 1 << 0, /* needs a valid bearer token */
     API_BODY = 1 << 1, /* takes a JSON object body ({} when empty) */
     API_DB = 1 << 2,   /* uses the database: indexes must exist first */
+    API_BODY_ANY = 1 << 3, /* takes any JSON value as the body */
 };
 
 struct api_call {
@@ -37,6 +38,9 @@ struct api_call {
     const struct json_value *body; /* an object for API_BODY routes */
     struct store_ctx ctx;
     bool *indexes_ready;
+    /* The session the request names (its {session_id}, or the one the
+     * conversation route made), whose metrics count this request. */
+    const char *session_named;
 };
 
 extern const struct route api_routes[];

@@ -18,6 +18,8 @@ app_init(struct app *app, const struct config *cfg, struct store *store,
     app->cfg = cfg;
     app->store = store;
     app->indexes_ready = indexes_ready;
+    app->metrics_user = NULL;
+    app->metrics_session = NULL;
 }
 
 /* "application/json", any case, optionally followed by parameters. */
@@ -60,7 +62,7 @@ app_body(const struct config *cfg, const struct request *req,
     if (req->body == NULL || blank(req->body, req->body_len)) {
         if (flags & API_BODY)
             *out = json_new_object(req->arena, 0);
-        return true;
+        return true; /* API_BODY_ANY: the handler says a value is needed */
     }
     if (!is_json_type(req->content_type))
         return error_set(err, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
@@ -69,6 +71,10 @@ app_body(const struct config *cfg, const struct request *req,
                    err);
     if (v == NULL)
         return false;
+    if (flags & API_BODY_ANY) {
+        *out = v;
+        return true;
+    }
     if (v->type != JSON_OBJECT)
         return error_set(err, ERR_INVALID_JSON, NULL,
                          "the request body must be a JSON object");
@@ -139,6 +145,10 @@ app_handle(struct app *app, struct request *req, struct response *resp)
         !auth_check(cfg, req->arena, req->authorization, clock_now_ms() / 1000,
                     &call.user, &err))
         goto fail;
+    /* From here on the request counts for the session it names, whatever
+     * its outcome (app_after writes the metrics). */
+    call.session_named = router_param(&match, "session_id");
+    app->metrics_user = call.user.sub;
     if (!app_body(cfg, req, flags, &call.body, &err) ||
         !query_parse(&call.query, req->query, req->arena, &err))
         goto fail;
@@ -149,9 +159,11 @@ app_handle(struct app *app, struct request *req, struct response *resp)
     }
     if (!api_dispatch(&call, &err))
         goto fail;
+    app->metrics_session = call.session_named;
     return;
 
 fail:
+    app->metrics_session = call.session_named;
     /* The one place an error becomes a status, a body and its headers.
      * A database or internal failure is told to the log in detail and to
      * the client in general terms: driver messages name hosts and
@@ -183,11 +195,31 @@ fail:
     }
 }
 
+/* Metrics are best effort and come after the response: a short deadline
+ * and one try, so a slow database never holds a worker long here. */
+#define METRICS_DEADLINE_MS 250
+
 void
 app_after(struct app *app, const struct request *req,
           const struct response *resp)
 {
-    (void)app;
-    log_info("%s %s %d %lld ms", req->method_name, req->path, resp->status,
-             (long long)(clock_mono_ms() - req->started_ms));
+    double elapsed_ms = (double)(clock_mono_us() - req->started_us) / 1000.0;
+
+    log_info("%s %s %d %.3f ms", req->method_name, req->path, resp->status,
+             elapsed_ms);
+    if (app->metrics_user != NULL && app->metrics_session != NULL) {
+        struct error err = ERROR_INIT;
+        struct store_ctx ctx;
+
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.arena = req->arena;
+        ctx.deadline_ms = clock_mono_ms() + METRICS_DEADLINE_MS;
+        if (!store_session_add_metrics(app->store, &ctx, app->metrics_user,
+                                       app->metrics_session,
+                                       resp->status >= 400,
+                                       elapsed_ms, &err))
+            log_debug("metrics not written: %s", err.message);
+    }
+    app->metrics_user = NULL;
+    app->metrics_session = NULL;
 }

@@ -19,6 +19,10 @@ struct app {
     const struct config *cfg;
     struct store *store;
     bool indexes_ready; /* made by the supervisor, or by us on demand */
+    /* Set by app_handle() for app_after(): whose session the request
+     * named, or NULLs.  Arena memory of the current request. */
+    const char *metrics_user;
+    const char *metrics_session;
 };
 
 void app_init(struct app *app, const struct config *cfg, struct store *store,

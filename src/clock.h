@@ -13,6 +13,7 @@
 
 int64_t clock_now_ms(void);
 int64_t clock_mono_ms(void);
+int64_t clock_mono_us(void);
 void clock_sleep_ms(int64_t ms);
 /* Writes 24 chars and a NUL. */
 void clock_format(int64_t ms, char out[CLOCK_RFC3339_LEN + 1]);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "config.h"
 #include "log.h"
 #include "banned.h"
@@ -305,7 +306,7 @@ config_check(struct config *c, struct error *err)
                   "db_retry_base_ms must not exceed db_retry_max_ms");
         return -1;
     }
-    if (strcmp(c->agent_backend, "echo") != 0) {
+    if (agent_find(c->agent_backend) == NULL) {
         error_set(err, ERR_VALIDATION, "agent_backend",
                   "agent_backend must be echo");
         return -1;

@@ -1,6 +1,7 @@
 #include "clock.h"
 #include "encode.h"
 #include "json.h"
+#include "role.h"
 #include "banned.h"
 
 void
@@ -69,6 +70,71 @@ encode_session_page(struct buf *b, const struct session_page *p,
         if (i > 0)
             buf_addch(b, ',');
         encode_session(b, &p->items[i]);
+    }
+    buf_adds(b, "],\"total\":");
+    json_write_int(b, p->total);
+    buf_adds(b, ",\"limit\":");
+    json_write_int(b, limit);
+    buf_adds(b, ",\"offset\":");
+    json_write_int(b, offset);
+    buf_adds(b, ",\"has_more\":");
+    json_write_bool(b, offset + (int64_t)p->len < p->total);
+    buf_addch(b, '}');
+}
+
+void
+encode_message(struct buf *b, const struct message *m)
+{
+    char id[UUID_STR_LEN + 1];
+
+    uuid_format(&m->id, id);
+    buf_adds(b, "{\"id\":\"");
+    buf_adds(b, id);
+    buf_adds(b, "\",\"session_id\":");
+    json_write_cstr(b, m->session_id);
+    buf_adds(b, ",\"seq\":");
+    json_write_int(b, m->seq);
+    buf_adds(b, ",\"role\":\"");
+    buf_adds(b, role_name(m->role));
+    buf_adds(b, "\",\"content\":");
+    json_write_cstr(b, m->content);
+    buf_adds(b, ",\"tool_call_id\":");
+    json_write_cstr(b, m->tool_call_id);
+    buf_adds(b, ",\"tool_name\":");
+    json_write_cstr(b, m->tool_name);
+    buf_adds(b, ",\"extra_data\":");
+    if (m->extra_data != NULL)
+        json_write_value(b, m->extra_data);
+    else
+        json_write_null(b);
+    buf_adds(b, ",\"created_at\":");
+    encode_time(b, m->created_at);
+    buf_adds(b, ",\"updated_at\":");
+    encode_time(b, m->updated_at);
+    buf_addch(b, '}');
+}
+
+void
+encode_message_items(struct buf *b, const struct message *m, size_t n)
+{
+    buf_adds(b, "{\"items\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_addch(b, ',');
+        encode_message(b, &m[i]);
+    }
+    buf_adds(b, "]}");
+}
+
+void
+encode_message_page(struct buf *b, const struct message_page *p,
+                    int64_t limit, int64_t offset)
+{
+    buf_adds(b, "{\"items\":[");
+    for (size_t i = 0; i < p->len; i++) {
+        if (i > 0)
+            buf_addch(b, ',');
+        encode_message(b, &p->items[i]);
     }
     buf_adds(b, "],\"total\":");
     json_write_int(b, p->total);

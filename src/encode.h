@@ -14,5 +14,10 @@ void encode_session(struct buf *b, const struct session *s);
 void encode_session_page(struct buf *b, const struct session_page *p,
                          int64_t limit, int64_t offset);
 void encode_time(struct buf *b, int64_t ms);
+void encode_message(struct buf *b, const struct message *m);
+/* {"items":[...]} for a batch. */
+void encode_message_items(struct buf *b, const struct message *m, size_t n);
+void encode_message_page(struct buf *b, const struct message_page *p,
+                         int64_t limit, int64_t offset);
 
 #endif

@@ -42,6 +42,7 @@ struct request {
     size_t body_len;
     bool body_too_large; /* more than max_body_bytes was sent */
     int64_t started_ms;  /* monotonic */
+    int64_t started_us;  /* the same instant in µs, for timing */
     struct arena *arena; /* the request's arena */
 };
 

@@ -91,7 +91,8 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
         if (rc == 0)
             continue; /* a signal: the loop condition decides */
         fcgi_read_request(conn, cfg, &arena, &req);
-        req.started_ms = clock_mono_ms();
+        req.started_us = clock_mono_us();
+        req.started_ms = req.started_us / 1000;
         app_handle(&app, &req, &resp);
         fcgi_send(conn, &req, &resp);
         fcgi_finish(conn);

@@ -12,7 +12,7 @@ main(void)
     Suite *(*const suites[])(void) = {
         arena_suite,  auth_suite,   clock_suite,  config_suite,
         json_suite,   query_suite,  retry_suite,  router_suite,
-        service_suite, status_suite, utf8_suite,  validate_suite,
+        service_suite, service_message_suite, status_suite, utf8_suite,  validate_suite,
     };
     SRunner *sr = srunner_create(NULL);
     int failed;

@@ -16,6 +16,7 @@ Suite *query_suite(void);
 Suite *retry_suite(void);
 Suite *router_suite(void);
 Suite *service_suite(void);
+Suite *service_message_suite(void);
 Suite *status_suite(void);
 Suite *utf8_suite(void);
 Suite *validate_suite(void);

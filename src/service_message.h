@@ -1,0 +1,123 @@
+/*
+ * service_message.h - messages, the context window, the conversation
+ * endpoint and session memory.
+ *
+ * Ordering: seq numbers come from one findAndModify with $inc on the
+ * session per append (n at once for a batch), so appends from any number
+ * of workers and hosts never share or reorder numbers.  A batch is all or
+ * none without transactions: ids are made up front, and when the insert
+ * fails what was written is removed and the reservation's count undone.
+ *
+ * Idempotency: a keyed message claims a key document whose _id is
+ * {user, session, key} before anything else is written.  A second request
+ * with the key finds the claim and answers the message it names (waiting,
+ * within its deadline, while the first request is still writing it).  A
+ * claim whose writer died (pending past twice the request deadline with no
+ * message) is taken over.
+ */
+#ifndef PARLEY_SERVICE_MESSAGE_H
+#define PARLEY_SERVICE_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "service.h"
+#include "store.h"
+
+/* One message as decoded from a body: NULL = not given. */
+struct message_input {
+    const struct json_value *role;
+    const struct json_value *content;
+    const struct json_value *tool_call_id;
+    const struct json_value *tool_name;
+    const struct json_value *extra_data;
+    const struct json_value *client_message_id;
+};
+
+/* Appends in[0..n).  batch: the request used {"messages": [...]}, which
+ * changes parameter names in errors and forbids the header key.
+ * idem_header: the Idempotency-Key header or NULL.  On success *out holds
+ * the n stored messages in order and *created is false for a replay. */
+bool service_message_append(struct service *svc, struct store_ctx *ctx,
+                            const char *user, const char *session_id,
+                            const struct message_input *in, size_t n,
+                            bool batch, const char *idem_header,
+                            struct message **out, bool *created,
+                            struct error *err);
+bool service_message_list(struct service *svc, struct store_ctx *ctx,
+                          const char *user, const char *session_id,
+                          const struct message_filter *f, int64_t limit,
+                          int64_t offset, struct message_page *out,
+                          struct error *err);
+bool service_message_get(struct service *svc, struct store_ctx *ctx,
+                         const char *user, const char *session_id,
+                         const char *message_id, struct message *out,
+                         struct error *err);
+/* content / extra_data: NULL = not given. */
+bool service_message_patch(struct service *svc, struct store_ctx *ctx,
+                           const char *user, const char *session_id,
+                           const char *message_id,
+                           const struct json_value *content,
+                           const struct json_value *extra_data,
+                           struct message *out, struct error *err);
+bool service_message_delete(struct service *svc, struct store_ctx *ctx,
+                            const char *user, const char *session_id,
+                            const char *message_id, struct error *err);
+bool service_message_clear(struct service *svc, struct store_ctx *ctx,
+                           const char *user, const char *session_id,
+                           int64_t *deleted, struct error *err);
+
+/* The newest unbroken run within both bounds, oldest first, tool
+ * messages without their call dropped. */
+bool service_message_context(struct service *svc, struct store_ctx *ctx,
+                             const char *user, const char *session_id,
+                             int64_t limit, int64_t max_tokens,
+                             struct message_page *out, int64_t *tokens,
+                             struct error *err);
+/* The pure part of the context rule, for tests: picks from newest[0..n)
+ * (newest first) into out (oldest first); returns the count. */
+size_t service_message_context_pick(const struct message *newest, size_t n,
+                                    int64_t max_tokens, struct message *out,
+                                    int64_t *tokens);
+
+struct conversation_input {
+    const struct message_input *messages;
+    size_t n;
+    const struct json_value *session_id;
+    const struct json_value *session_name;
+    const struct json_value *agent_name;
+    const struct json_value *agent_instructions;
+};
+
+struct conversation_result {
+    const char *session_id;
+    struct uuid session_uuid;
+    const char *response;
+    int64_t messages_count;
+    bool session_active;
+};
+
+bool service_message_conversation(struct service *svc, struct store_ctx *ctx,
+                                  const char *user,
+                                  const struct conversation_input *in,
+                                  struct conversation_result *out,
+                                  struct error *err);
+
+bool service_message_memory_list(struct service *svc, struct store_ctx *ctx,
+                                 const char *user, const char *session_id,
+                                 struct json_value **items, struct error *err);
+bool service_message_memory_get(struct service *svc, struct store_ctx *ctx,
+                                const char *user, const char *session_id,
+                                const char *key, struct json_value **value,
+                                struct error *err);
+bool service_message_memory_put(struct service *svc, struct store_ctx *ctx,
+                                const char *user, const char *session_id,
+                                const char *key, const struct json_value *value,
+                                struct error *err);
+bool service_message_memory_delete(struct service *svc, struct store_ctx *ctx,
+                                   const char *user, const char *session_id,
+                                   const char *key, struct error *err);
+
+#endif
