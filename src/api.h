@@ -43,6 +43,40 @@ struct api_call {
     const char *session_named;
 };
 
+/* Maps a body member onto a `const struct json_value *` slot of a struct
+ * at `offset`; a member not in the table is 400 unknown_field. */
+struct api_body_field {
+    const char *name;
+    size_t offset;
+};
+
+bool api_decode_fields(const struct json_value *body,
+                       const struct api_body_field *fields, size_t n,
+                       void *out, struct error *err);
+/* limit/offset or page/size (never both), limit defaulting to
+ * default_limit. */
+bool api_paging(struct api_call *call, int64_t default_limit, int64_t *limit,
+                int64_t *offset, struct error *err);
+/* The {session_id} of the path. */
+const char *api_session_param(const struct api_call *call);
+/* status, ETag and the session as the body. */
+void api_respond_session(struct api_call *call, int status,
+                         const struct session *s);
+
+/* Handlers in api_message.c. */
+bool api_message_append(struct api_call *call, struct error *err);
+bool api_message_list(struct api_call *call, struct error *err);
+bool api_message_get(struct api_call *call, struct error *err);
+bool api_message_patch(struct api_call *call, struct error *err);
+bool api_message_delete(struct api_call *call, struct error *err);
+bool api_message_clear(struct api_call *call, struct error *err);
+bool api_message_context(struct api_call *call, struct error *err);
+bool api_message_conversation(struct api_call *call, struct error *err);
+bool api_message_memory_list(struct api_call *call, struct error *err);
+bool api_message_memory_get(struct api_call *call, struct error *err);
+bool api_message_memory_put(struct api_call *call, struct error *err);
+bool api_message_memory_delete(struct api_call *call, struct error *err);
+
 extern const struct route api_routes[];
 extern const size_t api_nroutes;
 
