@@ -164,6 +164,13 @@ app_handle(struct app *app, struct request *req, struct response *resp)
 
 fail:
     app->metrics_session = call.session_named;
+    if (resp->streamed) {
+        /* Status and headers are gone already: all that is left is to cut
+         * the body short, which a client parsing it will notice. */
+        log_error("%s %s failed mid-stream: %s", req->method_name,
+                  match.route ? match.route->pattern : "-", err.message);
+        return;
+    }
     /* The one place an error becomes a status, a body and its headers.
      * A database or internal failure is told to the log in detail and to
      * the client in general terms: driver messages name hosts and

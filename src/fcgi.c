@@ -19,7 +19,8 @@
 struct fcgi_conn {
     FCGX_Request req;
     int listen_fd;
-    bool active; /* a request is accepted and not yet finished */
+    bool active;    /* a request is accepted and not yet finished */
+    bool head_only; /* the current request is HEAD: no body is sent */
 };
 
 bool
@@ -357,9 +358,11 @@ fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
     req->body_len = len;
 }
 
-void
-fcgi_send(struct fcgi_conn *c, const struct request *req,
-          const struct response *resp)
+/* Status and headers; with_length adds Content-Length (not for a
+ * streamed body, whose length is not known yet). */
+static void
+fcgi_send_head(struct fcgi_conn *c, const struct response *resp,
+               bool with_length)
 {
     bool body = resp->status != 204 && resp->status != 304;
     char head[2048];
@@ -371,10 +374,12 @@ fcgi_send(struct fcgi_conn *c, const struct request *req,
                          resp->status, http_reason(resp->status));
     if (body)
         n += (size_t)snprintf(head + n, sizeof(head) - n,
-                              "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                              "Content-Type: %s\r\n",
                               resp->content_type ? resp->content_type
-                                                 : "application/json",
-                              resp->body.len);
+                                                 : "application/json");
+    if (body && with_length)
+        n += (size_t)snprintf(head + n, sizeof(head) - n,
+                              "Content-Length: %zu\r\n", resp->body.len);
     for (size_t i = 0; i < resp->nheaders && n < sizeof(head); i++)
         n += (size_t)snprintf(head + n, sizeof(head) - n, "%s: %s\r\n",
                               resp->headers[i].name, resp->headers[i].value);
@@ -384,12 +389,62 @@ fcgi_send(struct fcgi_conn *c, const struct request *req,
         log_error("response headers too long");
         n = (size_t)snprintf(head, sizeof(head),
                              "Status: 500 Internal Server Error\r\n");
-        body = false;
     }
     n += (size_t)snprintf(head + n, sizeof(head) - n, "\r\n");
     FCGX_PutStr(head, (int)n, c->req.out);
-    if (body && req->method != HTTP_HEAD && resp->body.len > 0)
-        FCGX_PutStr(resp->body.data, (int)resp->body.len, c->req.out);
+}
+
+static void
+fcgi_put(struct fcgi_conn *c, const char *data, size_t n)
+{
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
+
+        if (FCGX_PutStr(data, chunk, c->req.out) < 0)
+            return; /* the web server went away; FCGX_Finish_r tells */
+        data += chunk;
+        n -= (size_t)chunk;
+    }
+}
+
+void
+fcgi_send(struct fcgi_conn *c, const struct request *req,
+          const struct response *resp)
+{
+    bool body = resp->status != 204 && resp->status != 304 &&
+                req->method != HTTP_HEAD;
+
+    if (!resp->streamed)
+        fcgi_send_head(c, resp, true);
+    if (body && resp->body.len > 0)
+        fcgi_put(c, resp->body.data, resp->body.len);
+}
+
+static void
+sink_head(void *ctx, const struct response *r)
+{
+    struct fcgi_conn *c = ctx;
+
+    fcgi_send_head(c, r, false);
+}
+
+static void
+sink_body(void *ctx, const char *data, size_t n)
+{
+    struct fcgi_conn *c = ctx;
+
+    if (!c->head_only)
+        fcgi_put(c, data, n);
+}
+
+void
+fcgi_sink(struct fcgi_conn *c, const struct request *req,
+          struct response_sink *sink)
+{
+    c->head_only = req->method == HTTP_HEAD;
+    sink->head = sink_head;
+    sink->body = sink_body;
+    sink->ctx = c;
 }
 
 void

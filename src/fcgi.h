@@ -54,9 +54,13 @@ int fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask);
 void fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
                        struct arena *a, struct request *req);
 
-/* Sends status, headers and body (no body for HEAD). */
+/* Sends status, headers and body (no body for HEAD); for a streamed
+ * response, only the rest of the body. */
 void fcgi_send(struct fcgi_conn *c, const struct request *req,
                const struct response *resp);
+/* A sink that streams a response of this request through c. */
+void fcgi_sink(struct fcgi_conn *c, const struct request *req,
+               struct response_sink *sink);
 
 /* Ends the request: flushes and closes the connection so the web server
  * sees the response complete.  Work after this costs the client nothing. */

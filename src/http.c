@@ -57,6 +57,8 @@ response_init(struct response *r)
     r->status = 200;
     r->content_type = NULL;
     r->nheaders = 0;
+    r->streamed = false;
+    memset(&r->sink, 0, sizeof(r->sink));
     buf_init(&r->body);
 }
 
@@ -66,6 +68,25 @@ response_reset(struct response *r)
     r->status = 200;
     r->content_type = NULL;
     r->nheaders = 0;
+    r->streamed = false;
+    buf_reset(&r->body);
+}
+
+void
+response_stream_begin(struct response *r)
+{
+    if (r->streamed || r->sink.head == NULL)
+        return;
+    r->sink.head(r->sink.ctx, r);
+    r->streamed = true;
+}
+
+void
+response_stream_flush(struct response *r)
+{
+    if (!r->streamed || r->body.len == 0)
+        return;
+    r->sink.body(r->sink.ctx, r->body.data, r->body.len);
     buf_reset(&r->body);
 }
 

@@ -48,6 +48,15 @@ struct request {
 
 #define HTTP_MAX_HEADERS 8
 
+struct response;
+
+/* Where a streamed response goes: set once by the worker. */
+struct response_sink {
+    void (*head)(void *ctx, const struct response *r); /* status, headers */
+    void (*body)(void *ctx, const char *data, size_t n);
+    void *ctx;
+};
+
 struct response {
     int status;
     const char *content_type; /* NULL: application/json */
@@ -57,6 +66,13 @@ struct response {
     } headers[HTTP_MAX_HEADERS];
     size_t nheaders;
     struct buf body;
+    /* Streaming: a handler whose body could be large calls
+     * response_stream_begin() once status and headers are final, then
+     * response_stream_flush() whenever body holds a chunk; memory stays
+     * bounded by the chunk.  Once begun, status can no longer change: a
+     * failure mid-stream can only cut the body short (and is logged). */
+    struct response_sink sink;
+    bool streamed;
 };
 
 const char *http_method_name(enum http_method m);
@@ -68,6 +84,8 @@ void response_reset(struct response *r);
 void response_release(struct response *r);
 /* name and value are borrowed until the request ends (arena or literal). */
 void response_header(struct response *r, const char *name, const char *value);
+void response_stream_begin(struct response *r);
+void response_stream_flush(struct response *r);
 /* Replaces the body with the contract's error object. */
 void response_error(struct response *r, const struct error *err);
 

@@ -93,6 +93,7 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
         fcgi_read_request(conn, cfg, &arena, &req);
         req.started_us = clock_mono_us();
         req.started_ms = req.started_us / 1000;
+        fcgi_sink(conn, &req, &resp.sink);
         app_handle(&app, &req, &resp);
         fcgi_send(conn, &req, &resp);
         fcgi_finish(conn);
