@@ -15,6 +15,23 @@ encode_time(struct buf *b, int64_t ms)
     buf_addch(b, '"');
 }
 
+/* Closes a list's items array and adds the paging fields every list
+ * answers with. */
+static void
+encode_page_end(struct buf *b, size_t len, int64_t total, int64_t limit,
+                int64_t offset)
+{
+    buf_adds(b, "],\"total\":");
+    json_write_int(b, total);
+    buf_adds(b, ",\"limit\":");
+    json_write_int(b, limit);
+    buf_adds(b, ",\"offset\":");
+    json_write_int(b, offset);
+    buf_adds(b, ",\"has_more\":");
+    json_write_bool(b, offset + (int64_t)len < total);
+    buf_addch(b, '}');
+}
+
 void
 encode_session(struct buf *b, const struct session *s)
 {
@@ -71,15 +88,7 @@ encode_session_page(struct buf *b, const struct session_page *p,
             buf_addch(b, ',');
         encode_session(b, &p->items[i]);
     }
-    buf_adds(b, "],\"total\":");
-    json_write_int(b, p->total);
-    buf_adds(b, ",\"limit\":");
-    json_write_int(b, limit);
-    buf_adds(b, ",\"offset\":");
-    json_write_int(b, offset);
-    buf_adds(b, ",\"has_more\":");
-    json_write_bool(b, offset + (int64_t)p->len < p->total);
-    buf_addch(b, '}');
+    encode_page_end(b, p->len, p->total, limit, offset);
 }
 
 void
@@ -136,13 +145,5 @@ encode_message_page(struct buf *b, const struct message_page *p,
             buf_addch(b, ',');
         encode_message(b, &p->items[i]);
     }
-    buf_adds(b, "],\"total\":");
-    json_write_int(b, p->total);
-    buf_adds(b, ",\"limit\":");
-    json_write_int(b, limit);
-    buf_adds(b, ",\"offset\":");
-    json_write_int(b, offset);
-    buf_adds(b, ",\"has_more\":");
-    json_write_bool(b, offset + (int64_t)p->len < p->total);
-    buf_addch(b, '}');
+    encode_page_end(b, p->len, p->total, limit, offset);
 }
