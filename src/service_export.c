@@ -1,0 +1,222 @@
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "service_export.h"
+#include "status.h"
+#include "banned.h"
+
+/* --- export -------------------------------------------------------------- */
+
+void
+service_export_pages_init(struct service_export_pages *p, struct service *svc,
+                          const char *user, const struct session *s)
+{
+    memset(p, 0, sizeof(*p));
+    p->svc = svc;
+    p->user = user;
+    p->session_uuid = s->id;
+    arena_init(&p->arena, 0);
+    p->ctx.arena = &p->arena;
+}
+
+void
+service_export_pages_release(struct service_export_pages *p)
+{
+    arena_release(&p->arena);
+}
+
+bool
+service_export_pages_next(void *pages, int64_t after_seq, int64_t limit,
+                          struct message_page *page, struct error *err)
+{
+    struct service_export_pages *p = pages;
+    struct message_filter f;
+
+    memset(&f, 0, sizeof(f));
+    f.after_seq = after_seq;
+    f.before_seq = STORE_NO_SEQ;
+    f.role = -1;
+    f.created_after = f.created_before = STORE_NO_TIME;
+    f.no_total = true;
+    /* The previous page has been written out: its memory can go.  Each
+     * page gets a whole request deadline, since the export as a whole may
+     * take far longer than one request should. */
+    arena_reset(&p->arena);
+    p->ctx.deadline_ms =
+        clock_mono_ms() + (int64_t)p->svc->cfg->request_deadline_ms;
+    return store_message_list(p->svc->store, &p->ctx, p->user, &p->session_uuid,
+                              &f, limit, 0, page, err);
+}
+
+/* --- import -------------------------------------------------------------- */
+
+/* Gives an import step a deadline of its own, as export's pages have: an
+ * import may hold far more messages than one append. */
+static void
+extend_deadline(const struct service *svc, struct store_ctx *ctx)
+{
+    int64_t d = clock_mono_ms() + (int64_t)svc->cfg->request_deadline_ms;
+
+    if (d > ctx->deadline_ms)
+        ctx->deadline_ms = d;
+}
+
+/* status and is_active of the exported session. */
+static bool
+import_status(const struct import_input *in, enum session_status *out,
+              struct error *err)
+{
+    int st = -1;
+
+    *out = STATUS_ACTIVE;
+    if (in->status != NULL) {
+        if (in->status->type != JSON_STRING ||
+            (st = status_parse(in->status->u.s.ptr)) < 0)
+            return error_set(err, ERR_VALIDATION, "session.status",
+                             "status must be active, inactive, completed, "
+                             "failed or expired");
+        *out = (enum session_status)st;
+    }
+    /* is_active is known to be a bool (checked as on create). */
+    if (in->session.is_active != NULL) {
+        bool active = in->session.is_active->u.b;
+
+        if (st >= 0 && (st == STATUS_ACTIVE) != active)
+            return error_set(err, ERR_VALIDATION, "session.is_active",
+                             "is_active contradicts status");
+        if (st < 0)
+            *out = active ? STATUS_ACTIVE : STATUS_INACTIVE;
+    }
+    return true;
+}
+
+/* Removes what a failed import wrote: the session document if it may
+ * have gone in, then the messages.  Best effort with a deadline of its
+ * own (the failure may have been the deadline); what it cannot remove it
+ * logs, and it is unreachable anyway. */
+static void
+undo_import(struct service *svc, struct store_ctx *ctx, const char *user,
+            const struct session *s, bool session_maybe_in,
+            const struct message *msgs, size_t n)
+{
+    struct store_ctx undo = *ctx;
+    struct error e = ERROR_INIT;
+    struct uuid *ids;
+
+    undo.deadline_ms = clock_mono_ms() + svc->cfg->request_deadline_ms;
+    if (session_maybe_in &&
+        !store_session_delete(svc->store, &undo, user, &s->id, -1, &e) &&
+        e.code != ERR_NOT_FOUND)
+        log_warn("import failed; its session may remain: %s", e.message);
+    ids = arena_alloc(ctx->arena, (n > 0 ? n : 1) * sizeof(*ids));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = msgs[i].id;
+    for (size_t done = 0; done < n; done += SERVICE_IMPORT_BATCH) {
+        size_t k =
+            n - done < SERVICE_IMPORT_BATCH ? n - done : SERVICE_IMPORT_BATCH;
+
+        if (!store_message_delete_ids(svc->store, &undo, user, ids + done, k,
+                                      &e)) {
+            log_warn("import failed; %zu of its messages may remain as "
+                     "orphans: %s",
+                     n - done, e.message);
+            return;
+        }
+    }
+}
+
+bool
+service_export_import(struct service *svc, struct store_ctx *ctx,
+                      const char *user, const struct import_input *in,
+                      struct session *out, struct error *err)
+{
+    const struct config *cfg = svc->cfg;
+    char uuid_text[UUID_STR_LEN + 1];
+    struct message *msgs;
+    struct session s, existing;
+    int64_t now;
+
+    memset(&s, 0, sizeof(s));
+    if (in->n > SERVICE_IMPORT_MAX_MESSAGES)
+        return error_set(err, ERR_VALIDATION, "messages",
+                         "an import holds at most %d messages",
+                         SERVICE_IMPORT_MAX_MESSAGES);
+    if (!service_session_check_create(cfg, &in->session, &s, err)) {
+        if (err->param != NULL)
+            err->param = arena_printf(ctx->arena, "session.%s", err->param);
+        return false;
+    }
+    if (!import_status(in, &s.status, err))
+        return false;
+    msgs = arena_calloc(ctx->arena, (in->n > 0 ? in->n : 1) * sizeof(*msgs));
+    for (size_t i = 0; i < in->n; i++)
+        if (!service_message_decode(svc, ctx, true, i, &in->messages[i],
+                                    &msgs[i], err))
+            return false;
+
+    uuid_generate(&s.id);
+    if (s.session_id == NULL) {
+        uuid_format(&s.id, uuid_text);
+        s.session_id = arena_strdup(ctx->arena, uuid_text);
+    }
+    /* The insert of the session document at the end would find a taken
+     * session_id too; asking first spares writing every message for
+     * nothing in the common case. */
+    if (store_session_get(svc->store, ctx, user, s.session_id, &existing, err))
+        return error_set(err, ERR_CONFLICT, "session_id",
+                         "a session with this session_id already exists");
+    if (err->code != ERR_NOT_FOUND)
+        return false;
+    error_clear(err);
+
+    now = clock_now_ms();
+    for (size_t i = 0; i < in->n; i++) {
+        uuid_generate(&msgs[i].id);
+        msgs[i].session_uuid = s.id;
+        msgs[i].user_id = user;
+        msgs[i].session_id = s.session_id;
+        msgs[i].seq = (int64_t)i + 1;
+        msgs[i].client_message_id = NULL;
+        msgs[i].created_at = msgs[i].updated_at = now;
+    }
+    for (size_t done = 0; done < in->n; done += SERVICE_IMPORT_BATCH) {
+        size_t k = in->n - done < SERVICE_IMPORT_BATCH ? in->n - done
+                                                       : SERVICE_IMPORT_BATCH;
+
+        extend_deadline(svc, ctx);
+        if (!store_message_insert(svc->store, ctx, msgs + done, k, err)) {
+            struct error e = *err;
+
+            /* A failed ordered insert may have stored part of its batch:
+             * the ids not stored are simply not found by the delete. */
+            undo_import(svc, ctx, user, &s, false, msgs, done + k);
+            *err = e;
+            return false;
+        }
+    }
+
+    s.user_id = user;
+    s.metadata = in->session.metadata != NULL ? in->session.metadata
+                                              : json_new_object(ctx->arena, 0);
+    s.message_count = s.last_seq = (int64_t)in->n;
+    s.version = 1;
+    s.created_at = s.updated_at = s.last_activity_at = now;
+    extend_deadline(svc, ctx);
+    if (!store_session_insert(svc->store, ctx, &s, err)) {
+        struct error e = *err;
+
+        /* Anything but a duplicate may have been written with its reply
+         * lost: remove the document too, so no session is left whose
+         * messages are gone. */
+        undo_import(svc, ctx, user, &s, e.code != ERR_DUPLICATE, msgs, in->n);
+        if (e.code == ERR_DUPLICATE)
+            return error_set(err, ERR_CONFLICT, "session_id",
+                             "a session with this session_id already "
+                             "exists");
+        *err = e;
+        return false;
+    }
+    *out = s;
+    return true;
+}
