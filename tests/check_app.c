@@ -1,0 +1,292 @@
+/*
+ * check_app.c - the request flow's operational side over the fake store:
+ * the request id (the web server's when it is plain text, else one made
+ * here) is answered as X-Request-Id and carried by every log line of the
+ * request; every request is counted for /metrics under its route pattern;
+ * GET /metrics answers the Prometheus text format, or 404 in a process
+ * that keeps no metrics.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "arena.h"
+#include "capture.h"
+#include "clock.h"
+#include "config.h"
+#include "fake_store.h"
+#include "log.h"
+#include "metrics.h"
+#include "suites.h"
+
+static struct arena arena;
+static struct config cfg;
+static struct store *store;
+static struct app app;
+static struct request req;
+static struct response resp;
+static struct buf logged;
+static struct buf text;
+
+static void
+setup(void)
+{
+    struct error err = ERROR_INIT;
+
+    arena_init(&arena, 0);
+    setenv("PARLEY_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
+    ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
+    store = fake_store_new(NULL, NULL);
+    app_init(&app, &cfg, store, true);
+    response_init(&resp);
+    buf_init(&logged);
+    buf_init(&text);
+    log_set_level(LOG_INFO);
+}
+
+static void
+teardown(void)
+{
+    log_set_request(NULL);
+    metrics_release();
+    buf_release(&logged);
+    buf_release(&text);
+    response_release(&resp);
+    store_free(store);
+    config_release(&cfg);
+    arena_release(&arena);
+}
+
+/* Serves one request the way worker.c does, its log lines caught in
+ * `logged`. */
+static void
+serve(const char *method, const char *path, const char *query,
+      const char *request_id)
+{
+    arena_reset(&arena);
+    response_reset(&resp);
+    buf_reset(&logged);
+    memset(&req, 0, sizeof(req));
+    req.method = http_method_parse(method);
+    req.method_name = method;
+    req.path = path;
+    req.query = query;
+    req.request_id = request_id;
+    req.content_length = -1;
+    req.arena = &arena;
+    req.started_us = clock_mono_us();
+    req.started_ms = req.started_us / 1000;
+    capture_begin();
+    app_handle(&app, &req, &resp);
+    app_after(&app, &req, &resp);
+    log_set_request(NULL);
+    capture_end(&logged);
+}
+
+static const char *
+header(const char *name)
+{
+    for (size_t i = 0; i < resp.nheaders; i++)
+        if (strcmp(resp.headers[i].name, name) == 0)
+            return resp.headers[i].value;
+    return NULL;
+}
+
+/* Every line logged for the request carries `"req":"<id>"`; returns how
+ * many lines there were. */
+static int
+lines_all_carry(const char *id)
+{
+    char want[128];
+    int n = 0;
+
+    snprintf(want, sizeof(want), ",\"req\":\"%s\",", id);
+    for (char *p = logged.data; *p != '\0'; n++) {
+        char *end = strchr(p, '\n');
+
+        ck_assert_ptr_nonnull(end);
+        *end = '\0';
+        ck_assert_msg(strstr(p, want) != NULL, "line without %s: %s", want, p);
+        p = end + 1;
+    }
+    return n;
+}
+
+static bool
+is_hex_id(const char *s)
+{
+    if (s == NULL || strlen(s) != 16)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+START_TEST(test_app_request_id_from_server)
+{
+    /* nginx's $request_id: 32 hex digits. */
+    const char *id = "4f2a9c0e8b7d6a5f4e3d2c1b0a998877";
+
+    serve("GET", "/healthz", "", id);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_str_eq(header("X-Request-Id"), id);
+    ck_assert_int_eq(lines_all_carry(id), 1);
+    ck_assert_ptr_nonnull(strstr(logged.data, "\"msg\":\"GET /healthz 200 "));
+
+    /* Any plain-text id up to 64 characters is kept. */
+    serve("GET", "/healthz", "", "A-b_c.9");
+    ck_assert_str_eq(header("X-Request-Id"), "A-b_c.9");
+}
+END_TEST
+
+START_TEST(test_app_request_id_made)
+{
+    static const char *const bad[] = {
+        NULL,
+        "",
+        "has space",
+        "quote\"",
+        "new\nline",
+        "caf\xc3\xa9",
+        "0123456789012345678901234567890123456789012345678901234567890123"
+        "4", /* 65 */
+    };
+    char first[17];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        serve("GET", "/healthz", "", bad[i]);
+        ck_assert_msg(is_hex_id(header("X-Request-Id")), "case %zu: %s", i,
+                      header("X-Request-Id"));
+        ck_assert_int_eq(lines_all_carry(header("X-Request-Id")), 1);
+    }
+    snprintf(first, sizeof(first), "%s", header("X-Request-Id"));
+    serve("GET", "/healthz", "", NULL);
+    ck_assert_str_ne(header("X-Request-Id"), first);
+}
+END_TEST
+
+/* A request that logs more than its access line: a database failure is
+ * told to the log in detail, and that line carries the id too. */
+START_TEST(test_app_request_id_every_line)
+{
+    const char *id = "abc123";
+
+    fake_store_fail(store, FAKE_PING, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    serve("GET", "/readyz", "", id);
+    ck_assert_int_eq(resp.status, 503);
+    ck_assert_str_eq(header("X-Request-Id"), id);
+    ck_assert_int_eq(lines_all_carry(id), 2);
+    ck_assert_ptr_nonnull(strstr(logged.data, "\"level\":\"warn\""));
+    /* Outside the request, lines are "-" again. */
+    buf_reset(&logged);
+    capture_begin();
+    log_info("between requests");
+    capture_end(&logged);
+    ck_assert_int_eq(lines_all_carry("-"), 1);
+}
+END_TEST
+
+static const char *
+render(void)
+{
+    buf_reset(&text);
+    ck_assert(metrics_render(&text, api_routes, api_nroutes));
+    return text.data;
+}
+
+#define ck_has(t, s)                                                           \
+    ck_assert_msg(strstr((t), (s)) != NULL, "missing %s in:\n%s", (s), (t))
+
+START_TEST(test_app_metrics_counted)
+{
+    struct error err = ERROR_INIT;
+    const char *t;
+
+    ck_assert_int_eq(metrics_init(api_nroutes, &err), 0);
+    serve("GET", "/healthz", "", NULL);
+    serve("GET", "/healthz", "", NULL);
+    serve("HEAD", "/healthz", "", NULL);
+    serve("GET", "/nope", "", NULL);
+    serve("POST", "/healthz", "", NULL);
+    /* The pattern, not the path; and a 401 still counts. */
+    serve("GET", "/api/agent-sessions/s-1", "", NULL);
+    ck_assert_int_eq(resp.status, 401);
+    fake_store_fail(store, FAKE_PING, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    serve("GET", "/readyz", "", NULL);
+    t = render();
+    ck_has(t, "\nparley_http_requests_total{route=\"/healthz\",method=\"GET\","
+              "status=\"200\"} 2\n");
+    ck_has(t, "\nparley_http_requests_total{route=\"/healthz\",method=\"HEAD\","
+              "status=\"200\"} 1\n");
+    ck_has(t, "\nparley_http_requests_total{route=\"unmatched\","
+              "method=\"GET\",status=\"404\"} 1\n");
+    ck_has(t, "\nparley_http_requests_total{route=\"unmatched\","
+              "method=\"POST\",status=\"405\"} 1\n");
+    ck_has(t, "\nparley_http_requests_total{route=\"/api/agent-sessions/"
+              "{session_id}\",method=\"GET\",status=\"401\"} 1\n");
+    ck_has(t, "\nparley_http_requests_total{route=\"/readyz\",method=\"GET\","
+              "status=\"503\"} 1\n");
+    ck_has(t, "\nparley_http_request_duration_seconds_count{route=\"/healthz\","
+              "method=\"GET\"} 2\n");
+    ck_assert_ptr_null(strstr(t, "s-1"));
+    /* Three tries of the ping: two retries, one call that failed. */
+    ck_has(t, "\nparley_db_retries_total 2\n");
+    ck_has(t, "\nparley_db_errors_total{kind=\"unavailable\"} 1\n");
+}
+END_TEST
+
+START_TEST(test_app_metrics_route)
+{
+    struct error err = ERROR_INIT;
+
+    ck_assert_int_eq(metrics_init(api_nroutes, &err), 0);
+    serve("GET", "/healthz", "", NULL);
+    /* No token needed: the web server keeps the route private. */
+    serve("GET", "/metrics", "", NULL);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_str_eq(resp.content_type,
+                     "text/plain; version=0.0.4; charset=utf-8");
+    ck_has(resp.body.data, "# TYPE parley_http_requests_total counter\n");
+    ck_has(resp.body.data,
+           "\nparley_http_requests_total{route=\"/healthz\",method=\"GET\","
+           "status=\"200\"} 1\n");
+    ck_assert_ptr_nonnull(header("X-Request-Id"));
+
+    serve("GET", "/metrics", "format=json", NULL);
+    ck_assert_int_eq(resp.status, 400);
+    ck_assert_ptr_null(resp.content_type);
+    serve("POST", "/metrics", "", NULL);
+    ck_assert_int_eq(resp.status, 405);
+    ck_has(render(), "\nparley_http_requests_total{route=\"/metrics\","
+                     "method=\"GET\",status=\"200\"} 1\n");
+}
+END_TEST
+
+START_TEST(test_app_metrics_off)
+{
+    serve("GET", "/metrics", "", NULL);
+    ck_assert_int_eq(resp.status, 404);
+    ck_assert_ptr_null(resp.content_type);
+    ck_has(resp.body.data, "\"code\":\"not_found\"");
+}
+END_TEST
+
+Suite *
+app_suite(void)
+{
+    Suite *s = suite_create("app");
+    TCase *t = tcase_create("app");
+
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, test_app_request_id_from_server);
+    tcase_add_test(t, test_app_request_id_made);
+    tcase_add_test(t, test_app_request_id_every_line);
+    tcase_add_test(t, test_app_metrics_counted);
+    tcase_add_test(t, test_app_metrics_route);
+    tcase_add_test(t, test_app_metrics_off);
+    suite_add_tcase(s, t);
+    return s;
+}
