@@ -1,0 +1,458 @@
+/*
+ * fuzz_encode.c - the export encoders (JSON and CSV) and the streaming
+ * loop around them, on sessions and messages made from the input.
+ *
+ * The input is read as fields split at 0xff bytes and a few raw bytes
+ * (fuzz_util.h's reader).  Text fields are kept to what the store can
+ * hold (valid UTF-8 without NUL); metadata and extra_data are JSON texts
+ * that are used when they parse.  Properties:
+ *   - the JSON export parses, with exactly the keys "session" and
+ *     "messages", and gives back every field it was given (strings byte
+ *     for byte, metadata and extra_data as the same trees, null as null);
+ *     every message object has exactly the contract's ten keys;
+ *   - the CSV export parses under a strict RFC 4180 reader (CRLF rows,
+ *     quotes only around whole fields, doubled inside), has the header
+ *     row and one row of 7 fields per message, gives back every text
+ *     byte for byte, and keeps null (empty) apart from "" (quoted);
+ *   - export_run() with any page size and a sink that flushes writes
+ *     exactly what the encoders write directly; when the source fails
+ *     part-way the result no longer parses, in either format.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "clock.h"
+#include "error.h"
+#include "export.h"
+#include "fuzz_util.h"
+#include "json.h"
+#include "role.h"
+#include "store.h"
+#include "utf8.h"
+#include "uuid.h"
+#include "banned.h"
+
+#define MAX_MESSAGES 8
+
+struct input {
+    struct session s;
+    struct message m[MAX_MESSAGES];
+    size_t n;
+};
+
+static const char *
+maybe_text(struct fuzz_reader *r, struct arena *a)
+{
+    bool null = (fuzz_byte(r) & 1) != 0;
+    const char *t = fuzz_text(r, a, NULL);
+
+    return null ? NULL : t;
+}
+
+/* A JSON text from the input, or NULL when it does not parse (or
+ * want_object and it is no object). */
+static const struct json_value *
+maybe_json(struct fuzz_reader *r, struct arena *a, bool want_object)
+{
+    struct error err = ERROR_INIT;
+    size_t n;
+    const uint8_t *p = fuzz_field(r, &n);
+    const struct json_value *v = json_parse(a, (const char *)p, n, 16, &err);
+
+    if (v != NULL && want_object && v->type != JSON_OBJECT)
+        return NULL;
+    return v;
+}
+
+static void
+read_input(struct fuzz_reader *r, struct arena *a, struct input *in)
+{
+    struct session *s = &in->s;
+    double ms;
+    uint64_t bits;
+
+    memset(in, 0, sizeof(*in));
+    for (int i = 0; i < 16; i++)
+        s->id.b[i] = fuzz_byte(r);
+    s->user_id = "fuzz";
+    s->session_id = fuzz_text(r, a, NULL);
+    s->session_name = maybe_text(r, a);
+    s->description = maybe_text(r, a);
+    s->agent_name = maybe_text(r, a);
+    s->agent_instructions = maybe_text(r, a);
+    s->status = (enum session_status)(fuzz_byte(r) % STATUS_COUNT);
+    s->metadata = maybe_json(r, a, true);
+    if (s->metadata == NULL)
+        s->metadata = json_new_object(a, 0);
+    s->message_count = (int64_t)fuzz_u64(r);
+    s->request_count = (int64_t)fuzz_u64(r);
+    s->error_count = (int64_t)fuzz_u64(r);
+    bits = fuzz_u64(r);
+    memcpy(&ms, &bits, sizeof(ms));
+    s->total_processing_ms = isfinite(ms) ? ms : 0.0; /* stored ones are */
+    s->version = (int64_t)fuzz_u64(r);
+    s->created_at = (int64_t)fuzz_u64(r);
+    s->updated_at = (int64_t)fuzz_u64(r);
+    s->last_activity_at = (int64_t)fuzz_u64(r);
+
+    in->n = fuzz_byte(r) % (MAX_MESSAGES + 1);
+    for (size_t i = 0; i < in->n; i++) {
+        struct message *m = &in->m[i];
+
+        for (int k = 0; k < 16; k++)
+            m->id.b[k] = fuzz_byte(r);
+        m->session_uuid = s->id;
+        m->user_id = "fuzz";
+        m->session_id = s->session_id;
+        m->seq = (int64_t)i + 1;
+        m->role = (enum message_role)(fuzz_byte(r) % 4);
+        m->content = fuzz_text(r, a, NULL);
+        m->tool_call_id = maybe_text(r, a);
+        m->tool_name = maybe_text(r, a);
+        m->extra_data = (fuzz_byte(r) & 1) ? maybe_json(r, a, false) : NULL;
+        m->created_at = (int64_t)fuzz_u64(r);
+        m->updated_at = (int64_t)fuzz_u64(r);
+    }
+}
+
+/* --- JSON ---------------------------------------------------------------- */
+
+static void
+expect_text(const struct json_value *o, const char *key, const char *want)
+{
+    const struct json_value *v = json_get(o, key);
+
+    FUZZ_CHECK(v != NULL, "no \"%s\"", key);
+    if (want == NULL) {
+        FUZZ_CHECK(v->type == JSON_NULL, "\"%s\" is not null", key);
+        return;
+    }
+    FUZZ_CHECK(v->type == JSON_STRING && v->u.s.len == strlen(want) &&
+                   memcmp(v->u.s.ptr, want, v->u.s.len) == 0,
+               "\"%s\" changed", key);
+}
+
+static void
+expect_time(const struct json_value *o, const char *key)
+{
+    const struct json_value *v = json_get(o, key);
+    int64_t ms;
+
+    FUZZ_CHECK(v != NULL && v->type == JSON_STRING &&
+                   v->u.s.len == CLOCK_RFC3339_LEN &&
+                   clock_parse(v->u.s.ptr, &ms),
+               "\"%s\" is no timestamp", key);
+}
+
+static void
+check_json(struct arena *a, const struct input *in, const struct buf *out)
+{
+    static const char *const message_keys[] = {
+        "id",           "session_id", "seq",        "role",       "content",
+        "tool_call_id", "tool_name",  "extra_data", "created_at", "updated_at",
+    };
+    struct error err = ERROR_INIT;
+    const struct json_value *root, *s, *msgs;
+    char id[UUID_STR_LEN + 1];
+
+    root = json_parse(a, out->data, out->len, 64, &err);
+    FUZZ_CHECK(root != NULL, "JSON export does not parse: %s", err.message);
+    FUZZ_CHECK(root->type == JSON_OBJECT && root->u.o.len == 2,
+               "export is not {session, messages}");
+    s = json_get(root, "session");
+    msgs = json_get(root, "messages");
+    FUZZ_CHECK(s != NULL && s->type == JSON_OBJECT, "no session object");
+    FUZZ_CHECK(msgs != NULL && msgs->type == JSON_ARRAY, "no messages array");
+
+    uuid_format(&in->s.id, id);
+    expect_text(s, "id", id);
+    expect_text(s, "session_id", in->s.session_id);
+    expect_text(s, "session_name", in->s.session_name);
+    expect_text(s, "description", in->s.description);
+    expect_text(s, "agent_name", in->s.agent_name);
+    expect_text(s, "agent_instructions", in->s.agent_instructions);
+    expect_text(s, "status", status_name(in->s.status));
+    FUZZ_CHECK(json_get(s, "metadata") != NULL &&
+                   fuzz_json_same(json_get(s, "metadata"), in->s.metadata),
+               "metadata changed");
+    FUZZ_CHECK(json_get(s, "version") != NULL &&
+                   json_get(s, "version")->u.i == in->s.version,
+               "version changed");
+    expect_time(s, "created_at");
+    expect_time(s, "updated_at");
+    expect_time(s, "last_activity_at");
+
+    FUZZ_CHECK(msgs->u.a.len == in->n, "%zu messages written, %zu given",
+               msgs->u.a.len, in->n);
+    for (size_t i = 0; i < in->n; i++) {
+        const struct message *m = &in->m[i];
+        const struct json_value *o = msgs->u.a.items[i], *x;
+
+        FUZZ_CHECK(o->type == JSON_OBJECT && o->u.o.len == 10,
+                   "message %zu is not the contract's object", i);
+        for (size_t k = 0; k < 10; k++)
+            FUZZ_CHECK(json_get(o, message_keys[k]) != NULL,
+                       "message %zu has no %s", i, message_keys[k]);
+        uuid_format(&m->id, id);
+        expect_text(o, "id", id);
+        expect_text(o, "session_id", m->session_id);
+        expect_text(o, "role", role_name(m->role));
+        expect_text(o, "content", m->content);
+        expect_text(o, "tool_call_id", m->tool_call_id);
+        expect_text(o, "tool_name", m->tool_name);
+        FUZZ_CHECK(json_get(o, "seq")->type == JSON_INT &&
+                       json_get(o, "seq")->u.i == m->seq,
+                   "seq changed");
+        x = json_get(o, "extra_data");
+        if (m->extra_data == NULL)
+            FUZZ_CHECK(x->type == JSON_NULL, "extra_data not null");
+        else
+            FUZZ_CHECK(fuzz_json_same(x, m->extra_data), "extra_data changed");
+        expect_time(o, "created_at");
+        expect_time(o, "updated_at");
+    }
+}
+
+/* --- CSV ----------------------------------------------------------------- */
+
+struct csv_field {
+    const char *s; /* arena, NUL-terminated */
+    size_t len;
+    bool quoted;
+};
+
+#define CSV_COLS 7
+
+/* Reads one file strictly.  Returns the number of rows, or -1 when the
+ * text is not RFC 4180 (with CRLF rows and no trailing garbage). */
+static long
+csv_parse(struct arena *a, const char *t, size_t n,
+          struct csv_field rows[][CSV_COLS], size_t max_rows)
+{
+    size_t p = 0;
+    long nrows = 0;
+
+    while (p < n) {
+        size_t col = 0;
+
+        if ((size_t)nrows == max_rows)
+            return -1;
+        for (;;) {
+            struct csv_field f = {NULL, 0, false};
+            char *buf = arena_alloc(a, n - p + 1);
+
+            if (p < n && t[p] == '"') {
+                f.quoted = true;
+                p++;
+                for (;;) {
+                    if (p >= n)
+                        return -1; /* never closed */
+                    if (t[p] == '"') {
+                        if (p + 1 < n && t[p + 1] == '"') {
+                            buf[f.len++] = '"';
+                            p += 2;
+                            continue;
+                        }
+                        p++;
+                        break;
+                    }
+                    buf[f.len++] = t[p++];
+                }
+            } else {
+                while (p < n && t[p] != ',' && t[p] != '\r') {
+                    if (t[p] == '"' || t[p] == '\n')
+                        return -1;
+                    buf[f.len++] = t[p++];
+                }
+            }
+            buf[f.len] = '\0';
+            f.s = buf;
+            if (col == CSV_COLS)
+                return -1;
+            rows[nrows][col++] = f;
+            if (p < n && t[p] == ',') {
+                p++;
+                continue;
+            }
+            if (p + 1 < n && t[p] == '\r' && t[p + 1] == '\n') {
+                p += 2;
+                break;
+            }
+            return -1; /* a row must end in CRLF */
+        }
+        if (col != CSV_COLS)
+            return -1;
+        nrows++;
+    }
+    return nrows;
+}
+
+static void
+expect_field(const struct csv_field *f, const char *want, const char *what)
+{
+    if (want == NULL) {
+        FUZZ_CHECK(f->len == 0 && !f->quoted, "%s: null is not empty", what);
+        return;
+    }
+    FUZZ_CHECK(f->len == strlen(want) && memcmp(f->s, want, f->len) == 0,
+               "%s changed", what);
+    if (want[0] == '\0')
+        FUZZ_CHECK(f->quoted, "%s: \"\" not quoted, reads as null", what);
+}
+
+static void
+check_csv(struct arena *a, const struct input *in, const struct buf *out)
+{
+    static const char *const header[CSV_COLS] = {
+        "message_id", "role",       "content",    "tool_call_id",
+        "tool_name",  "created_at", "updated_at",
+    };
+    struct csv_field rows[MAX_MESSAGES + 1][CSV_COLS];
+    long nrows;
+    char id[UUID_STR_LEN + 1];
+
+    FUZZ_CHECK(utf8_valid(out->data, out->len), "CSV is not UTF-8");
+    nrows = csv_parse(a, out->data, out->len, rows, MAX_MESSAGES + 1);
+    FUZZ_CHECK(nrows == (long)in->n + 1, "CSV has %ld rows for %zu messages",
+               nrows, in->n);
+    for (size_t c = 0; c < CSV_COLS; c++)
+        expect_field(&rows[0][c], header[c], "header");
+    for (size_t i = 0; i < in->n; i++) {
+        const struct message *m = &in->m[i];
+        const struct csv_field *r = rows[i + 1];
+        int64_t ms;
+
+        uuid_format(&m->id, id);
+        expect_field(&r[0], id, "message_id");
+        expect_field(&r[1], role_name(m->role), "role");
+        expect_field(&r[2], m->content, "content");
+        expect_field(&r[3], m->tool_call_id, "tool_call_id");
+        expect_field(&r[4], m->tool_name, "tool_name");
+        FUZZ_CHECK(r[5].len == CLOCK_RFC3339_LEN && clock_parse(r[5].s, &ms),
+                   "created_at is no timestamp");
+        FUZZ_CHECK(r[6].len == CLOCK_RFC3339_LEN && clock_parse(r[6].s, &ms),
+                   "updated_at is no timestamp");
+    }
+}
+
+/* --- export_run ------------------------------------------------------------
+ */
+
+struct source {
+    const struct input *in;
+    int fail_at_call; /* 0: never */
+    int calls;
+};
+
+static bool
+source_next(void *ctx, int64_t after_seq, int64_t limit,
+            struct message_page *page, struct error *err)
+{
+    struct source *src = ctx;
+    size_t first = 0;
+
+    if (++src->calls == src->fail_at_call)
+        return error_set(err, ERR_UNAVAILABLE, NULL, "source failed");
+    while (first < src->in->n && src->in->m[first].seq <= after_seq)
+        first++;
+    page->items = (struct message *)(uintptr_t)(src->in->m + first);
+    page->len = src->in->n - first;
+    if ((int64_t)page->len > limit)
+        page->len = (size_t)limit;
+    page->total = -1;
+    return true;
+}
+
+static void
+sink_flush(void *ctx, struct buf *out)
+{
+    struct buf *all = ctx;
+
+    buf_add(all, out->data, out->len);
+    buf_reset(out);
+}
+
+/* Runs export_run; returns whether it succeeded, with everything the
+ * sink got in *all. */
+static bool
+run(enum export_format f, const struct input *in, int64_t page_size,
+    int fail_at_call, struct buf *all)
+{
+    struct source src = {in, fail_at_call, 0};
+    struct export_source source = {source_next, &src};
+    struct export_sink sink = {sink_flush, all};
+    struct buf out;
+    struct error err = ERROR_INIT;
+    bool ok;
+
+    buf_init(&out);
+    ok = export_run(f, &in->s, &source, page_size, &sink, &out, &err);
+    /* Everything went to the sink. */
+    FUZZ_CHECK(out.len == 0, "%zu bytes never flushed", out.len);
+    FUZZ_CHECK(ok || err.code == ERR_UNAVAILABLE, "failed with code %d",
+               err.code);
+    buf_release(&out);
+    return ok;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fuzz_reader r = {data, size};
+    struct arena a;
+    struct input in;
+    struct buf json, csv, got;
+    int64_t page_size;
+    int fail_at;
+
+    arena_init(&a, 16 * 1024);
+    buf_init(&json);
+    buf_init(&csv);
+    buf_init(&got);
+    page_size = fuzz_byte(&r) % 4; /* 0 is taken as 1 */
+    fail_at = fuzz_byte(&r) % 4;
+    read_input(&r, &a, &in);
+
+    export_json_head(&json, &in.s);
+    export_csv_header(&csv);
+    for (size_t i = 0; i < in.n; i++) {
+        export_json_message(&json, &in.m[i], i);
+        export_csv_row(&csv, &in.m[i]);
+    }
+    export_json_tail(&json);
+    check_json(&a, &in, &json);
+    check_csv(&a, &in, &csv);
+
+    FUZZ_CHECK(run(EXPORT_JSON, &in, page_size, 0, &got), "export_run failed");
+    FUZZ_CHECK(got.len == json.len &&
+                   memcmp(got.data, json.data, json.len) == 0,
+               "streamed JSON differs from the encoders' text");
+    buf_reset(&got);
+    FUZZ_CHECK(run(EXPORT_CSV, &in, page_size, 0, &got), "export_run failed");
+    FUZZ_CHECK(got.len == csv.len && memcmp(got.data, csv.data, csv.len) == 0,
+               "streamed CSV differs from the encoders' text");
+
+    if (fail_at > 0) {
+        struct error err = ERROR_INIT;
+        struct csv_field rows[MAX_MESSAGES + 1][CSV_COLS];
+
+        buf_reset(&got);
+        if (!run(EXPORT_JSON, &in, page_size, fail_at, &got))
+            FUZZ_CHECK(json_parse(&a, got.data, got.len, 64, &err) == NULL,
+                       "a JSON export cut short still parses");
+        buf_reset(&got);
+        if (!run(EXPORT_CSV, &in, page_size, fail_at, &got))
+            FUZZ_CHECK(
+                csv_parse(&a, got.data, got.len, rows, MAX_MESSAGES + 1) < 0,
+                "a CSV export cut short still parses");
+    }
+    buf_release(&got);
+    buf_release(&csv);
+    buf_release(&json);
+    arena_release(&a);
+    return 0;
+}
