@@ -160,7 +160,9 @@ devdb_install() {
 # devdb_start DIR [--dbpath P]: starts the dev DB (in memory, or persisted
 # under P) on a free loopback port, logging to DIR/devdb.log, and waits up to
 # 15 s for its ready line.  Sets PARLEY_DEVDB_URI (mongodb://127.0.0.1:PORT)
-# and PARLEY_DEVDB_PID.
+# and PARLEY_DEVDB_PID.  DEVDB_HOST, when set, is the address to bind
+# instead of 127.0.0.1 (tests/multihost.sh: an address of its own test
+# network).
 devdb_start() {
     local dir=$1
     shift
@@ -171,7 +173,7 @@ devdb_start() {
     : >"$out"
     # stdout carries only the ready line; keep it apart from the log.
     PARLEY_DEVDB_HOME=$home "$NODE" "$PARLEY_SRCDIR/scripts/devdb/devdb.mjs" \
-        --host 127.0.0.1 --port 0 "$@" </dev/null >"$out" 2>>"$log" &
+        --host "${DEVDB_HOST:-127.0.0.1}" --port 0 "$@" </dev/null >"$out" 2>>"$log" &
     PARLEY_DEVDB_PID=$!
     LIB_PIDS+=("$PARLEY_DEVDB_PID")
     LIB_NAMES+=(devdb)

@@ -32,6 +32,13 @@ enum api_handler {
     H_MEMORY_GET,
     H_MEMORY_PUT,
     H_MEMORY_DELETE,
+    H_METRICS,
+    H_EXPORT,
+    H_IMPORT,
+    H_STATS,
+    H_HEALTH,
+    H_ADMIN_CLEANUP,
+    H_ADMIN_ERASE_USER,
 };
 
 #define SESSIONS "/api/agent-sessions"
@@ -62,6 +69,13 @@ const struct route api_routes[] = {
     {HTTP_GET, ONE "/memory/{key}", H_MEMORY_GET, USER},
     {HTTP_PUT, ONE "/memory/{key}", H_MEMORY_PUT, USER | API_BODY_ANY},
     {HTTP_DELETE, ONE "/memory/{key}", H_MEMORY_DELETE, USER},
+    {HTTP_GET, "/metrics", H_METRICS, 0},
+    {HTTP_GET, ONE "/export", H_EXPORT, USER},
+    {HTTP_POST, SESSIONS "/import", H_IMPORT, USER | API_BODY},
+    {HTTP_GET, SESSIONS "/stats", H_STATS, USER},
+    {HTTP_GET, ONE "/health", H_HEALTH, USER},
+    {HTTP_POST, "/api/admin/cleanup", H_ADMIN_CLEANUP, USER},
+    {HTTP_DELETE, "/api/admin/users/{user_id}", H_ADMIN_ERASE_USER, USER},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
@@ -413,6 +427,13 @@ static const api_fn api_handlers[] = {
     [H_MEMORY_GET] = api_message_memory_get,
     [H_MEMORY_PUT] = api_message_memory_put,
     [H_MEMORY_DELETE] = api_message_memory_delete,
+    [H_METRICS] = api_metrics,
+    [H_EXPORT] = api_export_session,
+    [H_IMPORT] = api_export_import,
+    [H_STATS] = api_lifecycle_stats,
+    [H_HEALTH] = api_lifecycle_health,
+    [H_ADMIN_CLEANUP] = api_lifecycle_cleanup,
+    [H_ADMIN_ERASE_USER] = api_lifecycle_erase_user,
     [H_SESSION_ACTIVATE] = h_session_activate,
     [H_SESSION_DEACTIVATE] = h_session_deactivate,
 };

@@ -77,6 +77,24 @@ bool api_message_memory_get(struct api_call *call, struct error *err);
 bool api_message_memory_put(struct api_call *call, struct error *err);
 bool api_message_memory_delete(struct api_call *call, struct error *err);
 
+/* GET /metrics, in api_metrics.c: Prometheus text, no token (the web
+ * server keeps it off the public site). */
+bool api_metrics(struct api_call *call, struct error *err);
+
+/* Handlers in api_export.c: GET .../{session_id}/export (streamed) and
+ * POST /api/agent-sessions/import. */
+bool api_export_session(struct api_call *call, struct error *err);
+bool api_export_import(struct api_call *call, struct error *err);
+
+/* Handlers in api_lifecycle.c: GET /api/agent-sessions/stats,
+ * GET .../{session_id}/health, and the admin routes POST
+ * /api/admin/cleanup and DELETE /api/admin/users/{user_id} (403 without
+ * the admin role). */
+bool api_lifecycle_stats(struct api_call *call, struct error *err);
+bool api_lifecycle_health(struct api_call *call, struct error *err);
+bool api_lifecycle_cleanup(struct api_call *call, struct error *err);
+bool api_lifecycle_erase_user(struct api_call *call, struct error *err);
+
 extern const struct route api_routes[];
 extern const size_t api_nroutes;
 

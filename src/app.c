@@ -7,8 +7,10 @@
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "rng.h"
 #include "router.h"
+#include "tally.h"
 #include "banned.h"
 
 void
@@ -20,6 +22,19 @@ app_init(struct app *app, const struct config *cfg, struct store *store,
     app->indexes_ready = indexes_ready;
     app->metrics_user = NULL;
     app->metrics_session = NULL;
+    app->route_index = -1;
+    app->tally = tally_new();
+    app->auth_cache = auth_cache_new();
+}
+
+void
+app_release(struct app *app)
+{
+    app_flush_metrics(app, true);
+    tally_free(app->tally);
+    app->tally = NULL;
+    auth_cache_free(app->auth_cache);
+    app->auth_cache = NULL;
 }
 
 /* "application/json", any case, optionally followed by parameters. */
@@ -137,16 +152,18 @@ app_handle(struct app *app, struct request *req, struct response *resp)
     call.ctx.deadline_ms = req->started_ms + cfg->request_deadline_ms;
     call.indexes_ready = &app->indexes_ready;
 
+    app->route_index = -1;
     if (!router_match(api_routes, api_nroutes, req->method, req->path,
                       req->arena, &match, &err))
         goto fail;
+    app->route_index = (int)(match.route - api_routes);
     flags = match.route->flags;
     if ((flags & API_AUTH) &&
-        !auth_check(cfg, req->arena, req->authorization, clock_now_ms() / 1000,
-                    &call.user, &err))
+        !auth_check_cached(app->auth_cache, cfg, req->arena, req->authorization,
+                           clock_now_ms() / 1000, &call.user, &err))
         goto fail;
     /* From here on the request counts for the session it names, whatever
-     * its outcome (app_after writes the metrics). */
+     * its outcome (app_after counts it, app_flush_metrics writes it). */
     call.session_named = router_param(&match, "session_id");
     app->metrics_user = call.user.sub;
     if (!app_body(cfg, req, flags, &call.body, &err) ||
@@ -202,9 +219,21 @@ fail:
     }
 }
 
-/* Metrics are best effort and come after the response: a short deadline
- * and one try, so a slow database never holds a worker long here. */
+/* Per-session metrics are best effort and come after the response: a
+ * short deadline for a whole batch and no retry of a write that may have
+ * happened, so a slow database never holds a worker long here. */
 #define METRICS_DEADLINE_MS 250
+
+void
+app_flush_metrics(struct app *app, bool idle)
+{
+    int64_t now = clock_mono_ms();
+
+    if (tally_pending(app->tally) == 0 ||
+        (!idle && tally_wait_ms(app->tally, now) != 0))
+        return;
+    tally_flush(app->tally, app->store, now + METRICS_DEADLINE_MS);
+}
 
 void
 app_after(struct app *app, const struct request *req,
@@ -212,20 +241,19 @@ app_after(struct app *app, const struct request *req,
 {
     double elapsed_ms = (double)(clock_mono_us() - req->started_us) / 1000.0;
 
+    metrics_observe(app->route_index, req->method, resp->status,
+                    elapsed_ms / 1000.0);
     log_info("%s %s %d %.3f ms", req->method_name, req->path, resp->status,
              elapsed_ms);
-    if (app->metrics_user != NULL && app->metrics_session != NULL) {
-        struct error err = ERROR_INIT;
-        struct store_ctx ctx;
-
-        memset(&ctx, 0, sizeof(ctx));
-        ctx.arena = req->arena;
-        ctx.deadline_ms = clock_mono_ms() + METRICS_DEADLINE_MS;
-        if (!store_session_add_metrics(app->store, &ctx, app->metrics_user,
-                                       app->metrics_session,
-                                       resp->status >= 400,
-                                       elapsed_ms, &err))
-            log_debug("metrics not written: %s", err.message);
+    /* Counted now, written in a batch (tally.h): one database write per
+     * request cost as much as serving a GET.  A full table is written
+     * first; the worker normally flushes it before it gets that far. */
+    if (app->metrics_user != NULL && app->metrics_session != NULL &&
+        !tally_add(app->tally, app->metrics_user, app->metrics_session,
+                   resp->status >= 400, elapsed_ms, clock_mono_ms())) {
+        app_flush_metrics(app, true);
+        (void)tally_add(app->tally, app->metrics_user, app->metrics_session,
+                        resp->status >= 400, elapsed_ms, clock_mono_ms());
     }
     app->metrics_user = NULL;
     app->metrics_session = NULL;

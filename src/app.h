@@ -11,9 +11,11 @@
 
 #include <stdbool.h>
 
+#include "auth.h"
 #include "config.h"
 #include "http.h"
 #include "store.h"
+#include "tally.h"
 
 struct app {
     const struct config *cfg;
@@ -23,13 +25,31 @@ struct app {
      * named, or NULLs.  Arena memory of the current request. */
     const char *metrics_user;
     const char *metrics_session;
+    /* The matched route's row in api_routes, or -1, for the Prometheus
+     * counters (metrics.h). */
+    int route_index;
+    /* Per-session metrics counted by app_after() and not yet written
+     * (tally.h).  Owned: app_release() writes what is left and frees it. */
+    struct tally *tally;
+    /* Tokens this worker has verified (auth.h).  Owned. */
+    struct auth_cache *auth_cache;
 };
 
 void app_init(struct app *app, const struct config *cfg, struct store *store,
               bool indexes_ready);
+/* Writes the pending per-session metrics and frees what app_init() made
+ * (not the store). */
+void app_release(struct app *app);
 void app_handle(struct app *app, struct request *req, struct response *resp);
-/* Work done after the response went out (the client does not wait). */
+/* Work done after the response went out (the client does not wait).
+ * The request's per-session metrics go to app->tally, not yet to the
+ * database: see app_flush_metrics(). */
 void app_after(struct app *app, const struct request *req,
                const struct response *resp);
+/* Writes the tallied per-session metrics if there are any and either
+ * idle (the worker has nothing else to do: no connection is waiting) or
+ * they are due (tally_wait_ms() says 0).  After the response, so the
+ * client never waits for it. */
+void app_flush_metrics(struct app *app, bool idle);
 
 #endif

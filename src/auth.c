@@ -19,6 +19,7 @@
  */
 #include <jwt.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -275,7 +276,7 @@ auth_check_header(const struct config *cfg, const struct json_value *h,
 static bool
 auth_check_claims(const struct config *cfg, const struct json_value *p,
                   int64_t now, const struct json_value **sub_out, bool *admin,
-                  struct error *err)
+                  int64_t *exp_out, struct error *err)
 {
     const struct json_value *exp = json_get(p, "exp");
     const struct json_value *nbf = json_get(p, "nbf");
@@ -342,32 +343,35 @@ auth_check_claims(const struct config *cfg, const struct json_value *p,
         for (size_t i = 0; i < roles->u.a.len && !*admin; i++)
             *admin = auth_str_eq(roles->u.a.items[i], "admin");
     *sub_out = sub;
+    *exp_out = exp->u.i;
     return true;
 }
 
-bool
-auth_check(const struct config *cfg, struct arena *a, const char *authorization,
-           int64_t now, struct auth_user *user, struct error *err)
+/* An empty key would make libjwt skip the signature; config_load() never
+ * allows one, so meeting it here is a bug, not a bad token. */
+static bool
+auth_key_usable(const struct config *cfg, struct error *err)
+{
+    if (cfg->jwt_key == NULL || cfg->jwt_key_len == 0 ||
+        cfg->jwt_key_len > INT_MAX || auth_pin_name(cfg->jwt_pin) == NULL)
+        return error_set(err, ERR_INTERNAL, NULL,
+                         "no usable JWT key configured");
+    return true;
+}
+
+/* Everything after the key and syntax checks: token is the compact token
+ * auth_split() found, parts its part lengths.  On success fills *user
+ * from the arena and *exp with the exp claim. */
+static bool
+auth_verify(const struct config *cfg, struct arena *a, const char *token,
+            const size_t parts[3], int64_t now, struct auth_user *user,
+            int64_t *exp, struct error *err)
 {
     jwt_t *jwt = NULL;
-    const char *token = NULL;
-    size_t parts[3] = {0, 0, 0};
     const struct json_value *header = NULL, *payload = NULL, *sub = NULL;
     bool admin = false;
     bool ok = false;
 
-    user->sub = NULL;
-    user->admin = false;
-
-    /* An empty key would make libjwt skip the signature; config_load()
-     * never allows one, so meeting it here is a bug, not a bad token. */
-    if (cfg->jwt_key == NULL || cfg->jwt_key_len == 0 ||
-        cfg->jwt_key_len > INT_MAX || auth_pin_name(cfg->jwt_pin) == NULL) {
-        error_set(err, ERR_INTERNAL, NULL, "no usable JWT key configured");
-        goto done;
-    }
-    if (!auth_split(authorization, &token, parts, err))
-        goto done;
     header = auth_decode_part(a, token, parts[0], "header", err);
     if (header == NULL || !auth_check_header(cfg, header, err))
         goto done;
@@ -393,7 +397,7 @@ auth_check(const struct config *cfg, struct arena *a, const char *authorization,
 
     /* The claims come from our decoding of the signed payload text, not
      * from libjwt's, so their JSON types are ours to judge. */
-    if (!auth_check_claims(cfg, payload, now, &sub, &admin, err))
+    if (!auth_check_claims(cfg, payload, now, &sub, &admin, exp, err))
         goto done;
 
     user->sub = arena_strndup(a, sub->u.s.ptr, sub->u.s.len);
@@ -402,6 +406,206 @@ auth_check(const struct config *cfg, struct arena *a, const char *authorization,
 done:
     jwt_free(jwt);
     return ok;
+}
+
+bool
+auth_check(const struct config *cfg, struct arena *a, const char *authorization,
+           int64_t now, struct auth_user *user, struct error *err)
+{
+    const char *token = NULL;
+    size_t parts[3] = {0, 0, 0};
+    int64_t exp = 0;
+
+    user->sub = NULL;
+    user->admin = false;
+    return auth_key_usable(cfg, err) &&
+           auth_split(authorization, &token, parts, err) &&
+           auth_verify(cfg, a, token, parts, now, user, &exp, err);
+}
+
+/* --- the cache of verified tokens -------------------------------------- */
+
+struct auth_cache_entry {
+    char *token; /* malloc'd; NULL: the slot is empty */
+    size_t token_len;
+    char *sub; /* malloc'd */
+    bool admin;
+    int64_t verified; /* wall-clock second of the full check */
+    int64_t until;    /* last second the answer holds */
+};
+
+struct auth_cache {
+    struct auth_cache_entry slots[AUTH_CACHE_SLOTS];
+    /* The settings the entries were verified under; key NULL: none yet. */
+    char *key;
+    size_t key_len;
+    enum jwt_alg_pin pin;
+    int leeway;
+    char *issuer;
+    char *audience;
+    uint64_t hits;
+};
+
+struct auth_cache *
+auth_cache_new(void)
+{
+    struct auth_cache *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        abort();
+    return c;
+}
+
+static char *
+auth_memdup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d == NULL)
+        abort();
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* A token is a credential and the key a secret: neither is left behind
+ * in freed memory. */
+static void
+auth_cache_slot_clear(struct auth_cache_entry *e)
+{
+    if (e->token != NULL)
+        OPENSSL_cleanse(e->token, e->token_len);
+    free(e->token);
+    free(e->sub);
+    memset(e, 0, sizeof(*e));
+}
+
+static void
+auth_cache_clear(struct auth_cache *c)
+{
+    for (size_t i = 0; i < AUTH_CACHE_SLOTS; i++)
+        auth_cache_slot_clear(&c->slots[i]);
+    if (c->key != NULL)
+        OPENSSL_cleanse(c->key, c->key_len);
+    free(c->key);
+    free(c->issuer);
+    free(c->audience);
+    c->key = NULL;
+    c->key_len = 0;
+    c->issuer = NULL;
+    c->audience = NULL;
+}
+
+uint64_t
+auth_cache_hits(const struct auth_cache *c)
+{
+    return c->hits;
+}
+
+void
+auth_cache_free(struct auth_cache *c)
+{
+    if (c == NULL)
+        return;
+    auth_cache_clear(c);
+    free(c);
+}
+
+static bool
+auth_same_text(const char *cached, const char *configured)
+{
+    return strcmp(cached, configured != NULL ? configured : "") == 0;
+}
+
+/* Makes sure the entries were verified under cfg's settings: if not, they
+ * are dropped and cfg's settings recorded.  Compared by value, not by the
+ * config's address, so that a config freed and another made at the same
+ * address cannot inherit answers. */
+static void
+auth_cache_settings(struct auth_cache *c, const struct config *cfg)
+{
+    if (c->key != NULL && c->key_len == cfg->jwt_key_len &&
+        memcmp(c->key, cfg->jwt_key, c->key_len) == 0 &&
+        c->pin == cfg->jwt_pin && c->leeway == cfg->jwt_leeway &&
+        auth_same_text(c->issuer, cfg->jwt_issuer) &&
+        auth_same_text(c->audience, cfg->jwt_audience))
+        return;
+    auth_cache_clear(c);
+    c->key = auth_memdup(cfg->jwt_key, cfg->jwt_key_len);
+    c->key_len = cfg->jwt_key_len;
+    c->pin = cfg->jwt_pin;
+    c->leeway = cfg->jwt_leeway;
+    c->issuer = auth_memdup(cfg->jwt_issuer ? cfg->jwt_issuer : "",
+                            cfg->jwt_issuer ? strlen(cfg->jwt_issuer) : 0);
+    c->audience =
+        auth_memdup(cfg->jwt_audience ? cfg->jwt_audience : "",
+                    cfg->jwt_audience ? strlen(cfg->jwt_audience) : 0);
+}
+
+/* FNV-1a: only spreads tokens over the slots.  A client that makes its
+ * tokens collide only evicts its own entries or costs others a full
+ * check; correctness rests on the full compare, never on the hash. */
+static size_t
+auth_cache_slot(const char *token, size_t n)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)token[i];
+        h *= UINT64_C(1099511628211);
+    }
+    return (size_t)(h % AUTH_CACHE_SLOTS);
+}
+
+bool
+auth_check_cached(struct auth_cache *c, const struct config *cfg,
+                  struct arena *a, const char *authorization, int64_t now,
+                  struct auth_user *user, struct error *err)
+{
+    const char *token = NULL;
+    size_t parts[3] = {0, 0, 0}, n;
+    struct auth_cache_entry *e;
+    int64_t exp = 0, leeway;
+
+    if (c == NULL)
+        return auth_check(cfg, a, authorization, now, user, err);
+    user->sub = NULL;
+    user->admin = false;
+    if (!auth_key_usable(cfg, err) ||
+        !auth_split(authorization, &token, parts, err))
+        return false;
+    n = parts[0] + parts[1] + parts[2] + 2;
+    auth_cache_settings(c, cfg);
+    e = &c->slots[auth_cache_slot(token, n)];
+    /* Constant time, so that timing cannot tell how much of a cached
+     * token a guess got right. */
+    if (e->token != NULL && e->token_len == n &&
+        CRYPTO_memcmp(e->token, token, n) == 0) {
+        if (now >= e->verified && now <= e->until) {
+            user->sub = arena_strdup(a, e->sub);
+            user->admin = e->admin;
+            c->hits++;
+            return true;
+        }
+        auth_cache_slot_clear(e); /* expired: the full check says why */
+    }
+
+    if (!auth_verify(cfg, a, token, parts, now, user, &exp, err))
+        return false;
+    /* until = min(exp + leeway, now + AUTH_CACHE_TTL), without overflow
+     * whatever the token says; exp + leeway >= now, or it was expired. */
+    leeway = cfg->jwt_leeway > 0 ? cfg->jwt_leeway : 0;
+    auth_cache_slot_clear(e);
+    e->token = auth_memdup(token, n);
+    e->token_len = n;
+    e->sub = auth_memdup(user->sub, strlen(user->sub));
+    e->admin = user->admin;
+    e->verified = now;
+    e->until =
+        now <= INT64_MAX - AUTH_CACHE_TTL ? now + AUTH_CACHE_TTL : INT64_MAX;
+    if (exp <= INT64_MAX - leeway && exp + leeway < e->until)
+        e->until = exp + leeway;
+    return true;
 }
 
 char *

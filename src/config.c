@@ -86,6 +86,7 @@ static const struct config_entry config_table[] = {
     I(idle_timeout, 1800, 0, 315360000),
     I(max_inactive_time, 86400, 0, 315360000),
     I(max_session_age, 604800, 0, 315360000),
+    S(sweeper_lock_file, ""),
 };
 
 #undef S
@@ -278,6 +279,31 @@ read_small_file(const char *path, size_t max, size_t *len, struct error *err)
     return data;
 }
 
+/* An unset sweeper_lock_file goes next to the unix socket: a directory
+ * parley writes anyway, as private as the socket, and the same for every
+ * process started with this configuration (cron's `parley cleanup`
+ * included).  Without a socket there is only /tmp. */
+static void
+config_default_lock(struct config *c)
+{
+    const char *dir = "/tmp", *sock, *slash;
+    int dir_len = 4;
+    char *path = NULL;
+
+    if (c->sweeper_lock_file[0] != '\0')
+        return;
+    if (strncmp(c->listen, "unix:", 5) == 0) {
+        sock = c->listen + 5;
+        slash = strrchr(sock, '/');
+        dir = slash == NULL ? "." : sock;
+        dir_len = slash == NULL ? 1 : (int)(slash - sock);
+    }
+    if (asprintf(&path, "%.*s/parley-sweeper.lock", dir_len, dir) < 0)
+        abort();
+    free(c->sweeper_lock_file);
+    c->sweeper_lock_file = path;
+}
+
 /* Checks what no single row can: the key for the pinned algorithm, the
  * listen address's form, the retry bounds' order. */
 static int
@@ -311,6 +337,7 @@ config_check(struct config *c, struct error *err)
                   "agent_backend must be echo");
         return -1;
     }
+    config_default_lock(c);
     free(c->jwt_key);
     c->jwt_key = NULL;
     if (strcmp(c->jwt_algorithm, "HS256") == 0) {

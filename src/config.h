@@ -75,6 +75,10 @@ struct config {
     int idle_timeout;
     int max_inactive_time;
     int max_session_age;
+    /* flock(2)ed by every sweep on this host; "" (the default) becomes
+     * parley-sweeper.lock next to the unix socket, or
+     * /tmp/parley-sweeper.lock without one (config_load resolves it). */
+    char *sweeper_lock_file;
 
     /* derived by config_load(), not settable */
     enum jwt_alg_pin jwt_pin;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -224,12 +225,16 @@ fcgi_conn_free(struct fcgi_conn *c)
 }
 
 int
-fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask)
+fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask, int timeout_ms)
 {
     for (;;) {
         struct pollfd pfd = {.fd = c->listen_fd, .events = POLLIN};
-        int rc = ppoll(&pfd, 1, NULL, wait_mask);
+        struct timespec ts = {timeout_ms / 1000,
+                              (long)(timeout_ms % 1000) * 1000000L};
+        int rc = ppoll(&pfd, 1, timeout_ms < 0 ? NULL : &ts, wait_mask);
 
+        if (rc == 0)
+            return 0; /* timed out */
         if (rc < 0) {
             if (errno == EINTR)
                 return 0;
@@ -246,10 +251,16 @@ fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask)
             return 1;
         }
         /* Another worker won the race (EAGAIN), or the peer gave up
-         * between connect and accept: wait again. */
+         * between connect and accept: wait again, or, for a caller with
+         * a timeout (work of its own pending), return to it, so that
+         * waking for a connection someone else took never restarts its
+         * clock. */
         if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -ECONNABORTED ||
-            rc == -EINTR || rc == -EPROTO)
+            rc == -EINTR || rc == -EPROTO) {
+            if (timeout_ms >= 0)
+                return 0;
             continue;
+        }
         log_error("FastCGI accept failed: %d", rc);
         return -1;
     }

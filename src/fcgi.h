@@ -43,10 +43,13 @@ struct fcgi_conn;
 struct fcgi_conn *fcgi_conn_new(int listen_fd);
 void fcgi_conn_free(struct fcgi_conn *c);
 
-/* Waits for the next request.  Returns 1 with a request accepted, 0 when
- * a signal in wait_mask's complement arrived (the caller checks its
- * flags), -1 on a fatal error. */
-int fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask);
+/* Waits for the next request, at most timeout_ms (-1: no limit).
+ * Returns 1 with a request accepted; 0 when a signal in wait_mask's
+ * complement arrived (the caller checks its flags), when timeout_ms
+ * passed, or, with a timeout, when another worker took the connection
+ * this one woke for (the caller has the idle moment it asked for); -1 on
+ * a fatal error. */
+int fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask, int timeout_ms);
 
 /* Fills req from the accepted request: parameters, headers we use, and
  * the body (read whole, up to cfg->max_body_bytes; beyond that the rest is

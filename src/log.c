@@ -1,9 +1,10 @@
 /*
  * log.c - JSON lines on stderr.
  *
- * The level and the current request id are process-wide: logging is the
- * one place where threading a context through every call would cost more
- * clarity than it buys (redis keeps its verbosity global the same way).
+ * The level (per process) and the current request id (per thread) are
+ * globals: logging is the one place where threading a context through
+ * every call would cost more clarity than it buys (redis keeps its
+ * verbosity global the same way).
  * Each line is formatted into one buffer and written with one write(2),
  * so lines from different workers sharing stderr never interleave.
  */
@@ -18,7 +19,10 @@
 #include "banned.h"
 
 static enum log_level log_min = LOG_INFO;
-static const char *log_request = NULL;
+/* Per thread: libmongoc's monitoring threads log through us too, and
+ * their lines belong to no request (they must neither borrow the serving
+ * thread's id nor read it while the request's arena is reset). */
+static _Thread_local const char *log_request = NULL;
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
 

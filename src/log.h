@@ -18,7 +18,8 @@ enum log_level {
 /* Returns -1 for an unknown level name. */
 int log_level_parse(const char *name);
 void log_set_level(enum log_level level);
-/* Borrowed: the pointer must stay valid until log_set_request(NULL). */
+/* For the calling thread only (other threads log "-").  Borrowed: the
+ * pointer must stay valid until log_set_request(NULL). */
 void log_set_request(const char *request_id);
 
 void log_msg(enum log_level level, const char *fmt, ...)

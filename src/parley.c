@@ -5,6 +5,9 @@
  *   parley check-config [-c FILE]     load, check and print the settings
  *   parley token --sub USER [--ttl S] [--admin] [-c FILE]
  *                                     mint an HS256 token (development)
+ *   parley cleanup [-c FILE]          one sweeper pass (cron); prints its
+ *                                     counts as JSON; exit 0, 1 on failure,
+ *                                     75 when another sweep holds the lock
  *
  * Without -c, $PARLEY_CONFIG names the file; without either, the
  * built-in defaults and PARLEY_* variables are all there is.
@@ -19,7 +22,9 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "store_mongo.h"
 #include "supervisor.h"
+#include "sweeper.h"
 #include "banned.h"
 
 static void
@@ -29,6 +34,7 @@ usage(FILE *out)
             "usage: parley serve [-c FILE]\n"
             "       parley check-config [-c FILE]\n"
             "       parley token --sub USER [--ttl SECONDS] [--admin] [-c FILE]\n"
+            "       parley cleanup [-c FILE]\n"
             "       parley --help | --version\n"
             "\n"
             "Stores AI-agent conversation sessions and messages behind a web\n"
@@ -69,6 +75,39 @@ cmd_token(struct config *cfg, const char *sub, long long ttl, bool admin)
     printf("%s\n", token);
     free(token);
     return 0;
+}
+
+/* One sweeper pass under the host lock, the counts as JSON on stdout:
+ * cron's way to sweep where no supervisor runs, and safe beside one. */
+static int
+cmd_cleanup(const struct config *cfg)
+{
+    struct error err = ERROR_INIT;
+    struct sweep_counts counts;
+    struct buf out;
+    int rc;
+
+    /* The counts go to stdout; cron mails whatever reaches stderr, so
+     * that gets warnings and errors only, unless debugging. */
+    if (log_level_parse(cfg->log_level) == LOG_INFO)
+        log_set_level(LOG_WARN);
+    store_mongo_global_init();
+    rc = sweeper_once(cfg, &counts, &err);
+    store_mongo_global_cleanup();
+    if (rc == SWEEPER_EXIT_BUSY) {
+        fprintf(stderr, "parley: another sweep holds %s; try later\n",
+                cfg->sweeper_lock_file);
+        return rc;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "parley: cleanup failed: %s\n", err.message);
+        return rc;
+    }
+    buf_init(&out);
+    sweeper_format(&out, &counts);
+    printf("%s\n", out.data);
+    buf_release(&out);
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int
@@ -164,6 +203,13 @@ main(int argc, char **argv)
         if (load(&cfg, path) != 0)
             return 1;
         rc = cmd_token(&cfg, sub, ttl, admin);
+        config_release(&cfg);
+        return rc;
+    }
+    if (strcmp(cmd, "cleanup") == 0) {
+        if (load(&cfg, path) != 0)
+            return 1;
+        rc = cmd_cleanup(&cfg);
         config_release(&cfg);
         return rc;
     }

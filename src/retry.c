@@ -37,6 +37,7 @@ retry_policy_init(struct retry_policy *p, const struct config *cfg)
         cfg->db_retry_max_attempts > 0 ? cfg->db_retry_max_attempts : 1;
     p->base_ms = cfg->db_retry_base_ms > 0 ? cfg->db_retry_base_ms : 0;
     p->max_ms = cfg->db_retry_max_ms > 0 ? cfg->db_retry_max_ms : 0;
+    p->try_ms = 0; /* the store knows its driver's timeouts */
     p->now_ms = real_now_ms;
     p->sleep_ms = real_sleep_ms;
     p->random_upto = real_random_upto;
@@ -87,6 +88,7 @@ retry_run(const struct retry_policy *p, int64_t deadline_ms, bool idempotent,
     struct retry_stats local_stats = {0};
     struct error local_err = ERROR_INIT;
     int max_attempts = p->max_attempts > 0 ? p->max_attempts : 1;
+    int64_t try_ms = p->try_ms > 0 ? p->try_ms : 0;
 
     if (stats == NULL)
         stats = &local_stats;
@@ -115,8 +117,9 @@ retry_run(const struct retry_policy *p, int64_t deadline_ms, bool idempotent,
             (int64_t)p->random_upto(p->env, (uint64_t)retry_backoff_cap(p, n));
         now = p->now_ms(p->env);
         /* A sleep that would end at or past the deadline leaves no time
-         * for the next try, so it is not worth taking. */
-        if (now >= deadline_ms || wait >= deadline_ms - now)
+         * for the next try, so it is not worth taking; nor is a try that
+         * may still be running when the deadline passes. */
+        if (now >= deadline_ms || wait + try_ms >= deadline_ms - now)
             return give_up(err, "request deadline reached", stats->attempts);
         p->sleep_ms(p->env, wait);
         stats->slept_ms += wait;

@@ -10,7 +10,8 @@
  * duplicate key, a validation or auth failure) returns at once.
  *
  * The request deadline (a monotonic time in ms) bounds the whole: no try
- * starts after it, and a sleep that would end past it is not taken.  A
+ * starts after it, and a sleep that would end past it is not taken; with
+ * try_ms set, neither is a retry that could not end by the deadline.  A
  * retryable failure that is not retried becomes ERR_UNAVAILABLE (503 with
  * Retry-After), keeping the store's message for the log.
  *
@@ -29,6 +30,11 @@ struct retry_policy {
     int max_attempts; /* >= 1 */
     int base_ms;
     int max_ms;
+    /* The longest one try can take, 0 if not known.  A try cannot be cut
+     * short once started (the driver has no per-call deadline), so a retry
+     * is started only if its sleep and the whole try fit before the
+     * deadline; a first try always starts. */
+    int64_t try_ms;
     int64_t (*now_ms)(void *env);           /* monotonic */
     void (*sleep_ms)(void *env, int64_t ms);
     uint64_t (*random_upto)(void *env, uint64_t n); /* uniform in [0, n] */

@@ -46,37 +46,45 @@ check_metadata(const struct config *cfg, const struct json_value *v,
 }
 
 bool
-service_session_create(struct service *svc, struct store_ctx *ctx,
-                       const char *user, const struct session_create *in,
-                       struct session *out, bool *created, struct error *err)
+service_session_check_create(const struct config *cfg,
+                             const struct session_create *in, struct session *s,
+                             struct error *err)
 {
-    const struct config *cfg = svc->cfg;
-    bool if_exists_return = false;
-    char uuid_text[UUID_STR_LEN + 1];
-    struct session s;
-
-    memset(&s, 0, sizeof(s));
-    *created = false;
     if (in->session_id != NULL) {
         if (in->session_id->type != JSON_STRING)
             return error_set(err, ERR_VALIDATION, "session_id",
                              "session_id must be a string");
         if (!validate_session_id(in->session_id->u.s.ptr, err))
             return false;
-        s.session_id = in->session_id->u.s.ptr;
+        s->session_id = in->session_id->u.s.ptr;
     }
-    if (!nullable_text("session_name", in->session_name,
-                       (size_t)cfg->max_name_chars, 0, &s.session_name, err) ||
-        !nullable_text("description", in->description, 0,
-                       (size_t)cfg->max_description_bytes, &s.description,
-                       err) ||
-        !nullable_text("agent_name", in->agent_name,
-                       (size_t)cfg->max_name_chars, 0, &s.agent_name, err) ||
-        !nullable_text("agent_instructions", in->agent_instructions, 0,
-                       (size_t)cfg->max_instructions_bytes,
-                       &s.agent_instructions, err) ||
-        !check_metadata(cfg, in->metadata, err) ||
-        !check_bool("is_active", in->is_active, err))
+    return nullable_text("session_name", in->session_name,
+                         (size_t)cfg->max_name_chars, 0, &s->session_name,
+                         err) &&
+           nullable_text("description", in->description, 0,
+                         (size_t)cfg->max_description_bytes, &s->description,
+                         err) &&
+           nullable_text("agent_name", in->agent_name,
+                         (size_t)cfg->max_name_chars, 0, &s->agent_name, err) &&
+           nullable_text("agent_instructions", in->agent_instructions, 0,
+                         (size_t)cfg->max_instructions_bytes,
+                         &s->agent_instructions, err) &&
+           check_metadata(cfg, in->metadata, err) &&
+           check_bool("is_active", in->is_active, err);
+}
+
+bool
+service_session_create(struct service *svc, struct store_ctx *ctx,
+                       const char *user, const struct session_create *in,
+                       struct session *out, bool *created, struct error *err)
+{
+    bool if_exists_return = false;
+    char uuid_text[UUID_STR_LEN + 1];
+    struct session s;
+
+    memset(&s, 0, sizeof(s));
+    *created = false;
+    if (!service_session_check_create(svc->cfg, in, &s, err))
         return false;
     if (in->if_exists != NULL) {
         const struct json_value *v = in->if_exists;

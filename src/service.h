@@ -51,6 +51,13 @@ struct session_patch {
 #define IF_MATCH_ANY (-1)
 #define IF_MATCH_NEVER (-2)
 
+/* The checks create makes on the client's fields (all but if_exists),
+ * shared with import: sets s->session_id (when given), session_name,
+ * description, agent_name and agent_instructions from in, and leaves the
+ * rest of s alone.  Errors name the field ("session_name"). */
+bool service_session_check_create(const struct config *cfg,
+                                  const struct session_create *in,
+                                  struct session *s, struct error *err);
 /* *created tells 201 from 200 (if_exists = "return"). */
 bool service_session_create(struct service *svc, struct store_ctx *ctx,
                             const char *user, const struct session_create *in,

@@ -57,11 +57,12 @@ optional_text(struct store_ctx *ctx, bool batch, size_t i, const char *field,
            (*out = v->u.s.ptr, true);
 }
 
-/* Checks one message's fields against the contract and fills m. */
-static bool
-decode_message(struct service *svc, struct store_ctx *ctx, bool batch,
-               size_t i, const struct message_input *in, struct message *m,
-               struct error *err)
+/* Checks one message's fields against the contract and fills m (import
+ * uses it too). */
+bool
+service_message_decode(struct service *svc, struct store_ctx *ctx, bool batch,
+                       size_t i, const struct message_input *in,
+                       struct message *m, struct error *err)
 {
     const struct config *cfg = svc->cfg;
     int role;
@@ -113,7 +114,7 @@ decode_batch(struct service *svc, struct store_ctx *ctx,
              struct message *msgs, struct error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!decode_message(svc, ctx, batch, i, &in[i], &msgs[i], err))
+        if (!service_message_decode(svc, ctx, batch, i, &in[i], &msgs[i], err))
             return false;
         for (size_t j = 0; j < i && msgs[i].client_message_id; j++)
             if (msgs[j].client_message_id &&
@@ -197,6 +198,10 @@ release_keys(struct service *svc, struct store_ctx *ctx, const char *user,
 {
     struct error ignored = ERROR_INIT;
 
+    /* Not when a stalled database would hold the answer past the
+     * deadline: a key left claimed is taken over once it is stale. */
+    if (!store_try_fits(svc->store, ctx))
+        return;
     for (size_t i = 0; i < n; i++)
         if (claimed[i])
             store_idem_release(svc->store, ctx, user, &msgs[i].session_uuid,
@@ -214,6 +219,15 @@ undo_append(struct service *svc, struct store_ctx *ctx, const char *user,
     struct error e = ERROR_INIT;
     struct uuid *ids = arena_alloc(ctx->arena, n * sizeof(*ids));
 
+    /* The store has just failed: a cleanup that could not end by the
+     * deadline is not started, so the client has its 503 in time.  What
+     * stays is what a failed cleanup leaves: the keys name these
+     * messages, so a retry with a key replays one that was stored, or
+     * takes the key over once it is stale. */
+    if (!store_try_fits(svc->store, ctx)) {
+        log_warn("no time left to remove a failed batch of %zu", n);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         ids[i] = msgs[i].id;
     if (!store_message_delete_ids(svc->store, ctx, user, ids, n, &e))

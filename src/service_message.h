@@ -36,6 +36,14 @@ struct message_input {
     const struct json_value *client_message_id;
 };
 
+/* Checks message i's fields as an append does and fills m's role,
+ * content, tool_call_id, tool_name, extra_data and client_message_id
+ * (borrowed from in).  batch: errors name "messages[i].field" instead of
+ * "field". */
+bool service_message_decode(struct service *svc, struct store_ctx *ctx,
+                            bool batch, size_t i,
+                            const struct message_input *in, struct message *m,
+                            struct error *err);
 /* Appends in[0..n).  batch: the request used {"messages": [...]}, which
  * changes parameter names in errors and forbids the header key.
  * idem_header: the Idempotency-Key header or NULL.  On success *out holds

@@ -1,5 +1,6 @@
 #include <stddef.h>
 
+#include "metrics.h"
 #include "store.h"
 #include "banned.h"
 
@@ -24,8 +25,25 @@ static bool
 run(struct store *s, struct store_ctx *ctx, bool idempotent, retry_op op,
     void *arg, struct error *err)
 {
-    return retry_run(&s->policy, ctx->deadline_ms, idempotent, op, arg,
-                     &ctx->stats, err);
+    struct error local_err = ERROR_INIT;
+    bool ok;
+
+    if (err == NULL)
+        err = &local_err;
+    ok = retry_run(&s->policy, ctx->deadline_ms, idempotent, op, arg,
+                   &ctx->stats, err);
+    /* Every database call ends here: the one place to count it. */
+    metrics_db(ctx->stats.attempts > 1 ? ctx->stats.attempts - 1 : 0,
+               ok ? ERR_NONE : err->code);
+    return ok;
+}
+
+bool
+store_try_fits(const struct store *s, const struct store_ctx *ctx)
+{
+    int64_t try_ms = s->policy.try_ms > 0 ? s->policy.try_ms : 0;
+
+    return s->policy.now_ms(s->policy.env) + try_ms < ctx->deadline_ms;
 }
 
 struct no_args {
@@ -333,7 +351,8 @@ struct add_metrics_args {
     struct store *s;
     const char *user;
     const char *session_id;
-    int errors;
+    int64_t requests;
+    int64_t errors;
     double ms;
 };
 
@@ -342,16 +361,17 @@ add_metrics_op(void *arg, struct error *err)
 {
     struct add_metrics_args *a = arg;
 
-    return a->s->backend->session_add_metrics(a->s, a->user, a->session_id,
-                                              a->errors, a->ms, err);
+    return a->s->backend->session_add_metrics(
+        a->s, a->user, a->session_id, a->requests, a->errors, a->ms, err);
 }
 
 bool
 store_session_add_metrics(struct store *s, struct store_ctx *ctx,
-                          const char *user, const char *session_id, int errors,
-                          double ms, struct error *err)
+                          const char *user, const char *session_id,
+                          int64_t requests, int64_t errors, double ms,
+                          struct error *err)
 {
-    struct add_metrics_args a = {s, user, session_id, errors, ms};
+    struct add_metrics_args a = {s, user, session_id, requests, errors, ms};
 
     return run(s, ctx, false, add_metrics_op, &a, err);
 }
@@ -817,6 +837,132 @@ store_memory_delete(struct store *s, struct store_ctx *ctx, const char *user,
                             key, NULL,       0,    NULL};
 
     return run(s, ctx, false, memory_delete_op, &a, err);
+}
+
+/* ---- sweeper, stats, erasure ------------------------------------------- */
+
+struct sweep_args {
+    struct store *s;
+    struct arena *arena;
+    enum sweep_rule rule;
+    const struct sweep_candidate *c;
+    int64_t cutoff;
+    int64_t now;
+    int64_t limit;
+    struct sweep_candidate **out;
+    size_t *n;
+    bool *changed;
+};
+
+static bool
+sweep_candidates_op(void *arg, struct error *err)
+{
+    struct sweep_args *a = arg;
+
+    return a->s->backend->sweep_candidates(a->s, a->arena, a->rule, a->cutoff,
+                                           a->limit, a->out, a->n, err);
+}
+
+bool
+store_sweep_candidates(struct store *s, struct store_ctx *ctx,
+                       enum sweep_rule rule, int64_t cutoff, int64_t limit,
+                       struct sweep_candidate **out, size_t *n,
+                       struct error *err)
+{
+    struct sweep_args a = {s, ctx->arena, rule, NULL, cutoff,
+                           0, limit,      out,  n,    NULL};
+
+    return run(s, ctx, true, sweep_candidates_op, &a, err);
+}
+
+static bool
+sweep_expire_op(void *arg, struct error *err)
+{
+    struct sweep_args *a = arg;
+
+    return a->s->backend->sweep_expire_one(a->s, a->c, a->cutoff, a->now,
+                                           a->changed, err);
+}
+
+bool
+store_sweep_expire_one(struct store *s, struct store_ctx *ctx,
+                       const struct sweep_candidate *c, int64_t cutoff,
+                       int64_t now, bool *changed, struct error *err)
+{
+    struct sweep_args a = {s,   ctx->arena, SWEEP_IDLE, c,    cutoff,
+                           now, 0,          NULL,       NULL, changed};
+
+    return run(s, ctx, true, sweep_expire_op, &a, err);
+}
+
+static bool
+sweep_delete_op(void *arg, struct error *err)
+{
+    struct sweep_args *a = arg;
+
+    return a->s->backend->sweep_delete_one(a->s, a->rule, a->c, a->cutoff,
+                                           a->changed, err);
+}
+
+bool
+store_sweep_delete_one(struct store *s, struct store_ctx *ctx,
+                       enum sweep_rule rule, const struct sweep_candidate *c,
+                       int64_t cutoff, bool *deleted, struct error *err)
+{
+    struct sweep_args a = {s, ctx->arena, rule, c,    cutoff,
+                           0, 0,          NULL, NULL, deleted};
+
+    return run(s, ctx, true, sweep_delete_op, &a, err);
+}
+
+struct stats_args {
+    struct store *s;
+    const char *user;
+    struct session_stats *out;
+};
+
+static bool
+session_stats_op(void *arg, struct error *err)
+{
+    struct stats_args *a = arg;
+
+    return a->s->backend->session_stats(a->s, a->user, a->out, err);
+}
+
+bool
+store_session_stats(struct store *s, struct store_ctx *ctx, const char *user,
+                    struct session_stats *out, struct error *err)
+{
+    struct stats_args a = {s, user, out};
+
+    return run(s, ctx, true, session_stats_op, &a, err);
+}
+
+struct user_delete_args {
+    struct store *s;
+    enum store_collection coll;
+    const char *user;
+    int64_t limit;
+    int64_t *deleted;
+};
+
+static bool
+user_delete_batch_op(void *arg, struct error *err)
+{
+    struct user_delete_args *a = arg;
+
+    return a->s->backend->user_delete_batch(a->s, a->coll, a->user, a->limit,
+                                            a->deleted, err);
+}
+
+bool
+store_user_delete_batch(struct store *s, struct store_ctx *ctx,
+                        enum store_collection coll, const char *user,
+                        int64_t limit, int64_t *deleted, struct error *err)
+{
+    struct user_delete_args a = {s, coll, user, limit, deleted};
+
+    return run(s, ctx, true, user_delete_batch_op, &a, err);
 }
 
 void

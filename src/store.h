@@ -166,6 +166,40 @@ struct idem_key {
     int64_t created_at;
 };
 
+/* The sweeper's rules (sweeper.h).  Each selects sessions on an index:
+ *   SWEEP_AGE       created_at < cutoff                  ("created")
+ *   SWEEP_INACTIVE  status != active, last_activity_at < cutoff and
+ *                   updated_at < cutoff                  ("status_activity")
+ *   SWEEP_IDLE      status == active, last_activity_at < cutoff
+ *                                                        ("status_activity") */
+enum sweep_rule {
+    SWEEP_AGE,
+    SWEEP_INACTIVE,
+    SWEEP_IDLE,
+};
+
+/* A session a rule selected; user_id is arena memory. */
+struct sweep_candidate {
+    struct uuid id;
+    const char *user_id;
+};
+
+/* What GET /api/agent-sessions/stats counts, by one aggregation. */
+struct session_stats {
+    int64_t total_sessions;
+    int64_t by_status[STATUS_COUNT]; /* indexed by enum session_status */
+    int64_t total_messages;          /* the sum of message_count */
+};
+
+/* The collections a user's data lives in (user erasure). */
+enum store_collection {
+    STORE_SESSIONS,
+    STORE_MESSAGES,
+    STORE_MEMORY,
+    STORE_IDEMPOTENCY,
+    STORE_TOMBSTONES,
+};
+
 /* Per-request context of every store call. */
 struct store_ctx {
     struct arena *arena;
@@ -231,12 +265,13 @@ struct store_backend {
     bool (*session_touch)(struct store *s, const char *user,
                           const struct uuid *id, int64_t delta, int64_t now,
                           struct error *err);
-    /* $inc metrics.request_count by 1, metrics.error_count by errors and
-     * metrics.total_processing_ms by ms on {user_id, session_id}; a
-     * session that does not exist is not an error. */
+    /* $inc metrics.request_count by requests, metrics.error_count by
+     * errors and metrics.total_processing_ms by ms on {user_id,
+     * session_id} (a worker batches its requests: tally.h); a session
+     * that does not exist is not an error. */
     bool (*session_add_metrics)(struct store *s, const char *user,
-                                const char *session_id, int errors, double ms,
-                                struct error *err);
+                                const char *session_id, int64_t requests,
+                                int64_t errors, double ms, struct error *err);
 
     /* Ordered insert of msgs[0..n) (ids made by the caller). On
      * ERR_DUPLICATE or any failure *inserted says how many went in. */
@@ -315,6 +350,51 @@ struct store_backend {
                           const struct uuid *session_uuid, const char *key,
                           struct error *err);
 
+    /* Sweeper.  Up to limit sessions the rule selects at cutoff (ms),
+     * found on the rule's index (named with a hint) and read as _id and
+     * user_id only; an array in a's memory. */
+    bool (*sweep_candidates)(struct store *s, struct arena *a,
+                             enum sweep_rule rule, int64_t cutoff,
+                             int64_t limit, struct sweep_candidate **out,
+                             size_t *n, struct error *err);
+    /* update_one {_id, user_id, status: "active", last_activity_at <
+     * cutoff}: $set status "expired" and updated_at now, $inc version 1
+     * (last_activity_at stays).  *changed: this call modified it. */
+    bool (*sweep_expire_one)(struct store *s, const struct sweep_candidate *c,
+                             int64_t cutoff, int64_t now, bool *changed,
+                             struct error *err);
+    /* delete_one {_id, user_id} plus rule's condition at cutoff (AGE or
+     * INACTIVE), so a session that no longer qualifies stays.
+     * *deleted: this call deleted it. */
+    bool (*sweep_delete_one)(struct store *s, enum sweep_rule rule,
+                             const struct sweep_candidate *c, int64_t cutoff,
+                             bool *deleted, struct error *err);
+    /* One aggregation over the sessions of user (NULL: every user). */
+    bool (*session_stats)(struct store *s, const char *user,
+                          struct session_stats *out, struct error *err);
+    /* Deletes up to limit documents of user from one collection (their
+     * _ids found on a user_id index, then one delete_many);
+     * *deleted = how many went. */
+    bool (*user_delete_batch)(struct store *s, enum store_collection coll,
+                              const char *user, int64_t limit,
+                              int64_t *deleted, struct error *err);
+
+    /* Tombstones: {_id: session UUID, user_id, at: datetime}, one per
+     * session being deleted or imported, so the sweeper can finish what a
+     * crash cut short.  put upserts {_id, user_id} with at = now (a repeat
+     * refreshes at); delete removes {_id, user_id}, and one that is not
+     * there is no error. */
+    bool (*tombstone_put)(struct store *s, const char *user,
+                          const struct uuid *id, int64_t now,
+                          struct error *err);
+    bool (*tombstone_delete)(struct store *s, const char *user,
+                             const struct uuid *id, struct error *err);
+    /* Up to limit tombstones with at < cutoff (ms), oldest first, on the
+     * "at" index (hinted); an array in a's memory. */
+    bool (*tombstone_list)(struct store *s, struct arena *a, int64_t cutoff,
+                           int64_t limit, struct sweep_candidate **out,
+                           size_t *n, struct error *err);
+
     void (*free)(struct store *s);
 };
 
@@ -323,6 +403,12 @@ struct store {
     void *impl; /* the backend's own state */
     struct retry_policy policy;
 };
+
+/* True if one try of s, started now, can end before ctx's deadline (see
+ * retry_policy.try_ms).  For work worth doing only then: cleanup after a
+ * failure, which a stalled database would otherwise hold past the
+ * deadline. */
+bool store_try_fits(const struct store *s, const struct store_ctx *ctx);
 
 /* The retrying calls the service uses.  Same contracts as the backend
  * operations, plus: a retryable failure that outlives the attempts or the
@@ -337,6 +423,9 @@ bool store_session_insert(struct store *s, struct store_ctx *ctx,
 bool store_session_get(struct store *s, struct store_ctx *ctx,
                        const char *user, const char *session_id,
                        struct session *out, struct error *err);
+bool store_session_get_by_id(struct store *s, struct store_ctx *ctx,
+                             const char *user, const struct uuid *id,
+                             struct session *out, struct error *err);
 bool store_session_list(struct store *s, struct store_ctx *ctx,
                         const char *user, const struct session_filter *f,
                         int64_t limit, int64_t offset, struct session_page *out,
@@ -370,7 +459,8 @@ bool store_session_touch(struct store *s, struct store_ctx *ctx,
                          int64_t now, struct error *err);
 bool store_session_add_metrics(struct store *s, struct store_ctx *ctx,
                                const char *user, const char *session_id,
-                               int errors, double ms, struct error *err);
+                               int64_t requests, int64_t errors, double ms,
+                               struct error *err);
 bool store_message_insert(struct store *s, struct store_ctx *ctx,
                           const struct message *msgs, size_t n,
                           struct error *err);
@@ -428,6 +518,43 @@ bool store_memory_put(struct store *s, struct store_ctx *ctx, const char *user,
 bool store_memory_delete(struct store *s, struct store_ctx *ctx,
                          const char *user, const struct uuid *session_uuid,
                          const char *key, struct error *err);
+/* Sweeper, stats and erasure.  sweep_candidates, session_stats and
+ * user_delete_batch are retried on RETRY_IDEMPOTENT errors too (reads;
+ * deleting again finds what is left).  sweep_expire_one and
+ * sweep_delete_one are as well: their filters re-check the rule, so a
+ * repeat can never apply twice, but a repeat after a try whose reply was
+ * lost reports "not changed" for the change that try made;
+ * ctx->stats.attempts > 1 tells the caller that may have happened. */
+bool store_sweep_candidates(struct store *s, struct store_ctx *ctx,
+                            enum sweep_rule rule, int64_t cutoff,
+                            int64_t limit, struct sweep_candidate **out,
+                            size_t *n, struct error *err);
+bool store_sweep_expire_one(struct store *s, struct store_ctx *ctx,
+                            const struct sweep_candidate *c, int64_t cutoff,
+                            int64_t now, bool *changed, struct error *err);
+bool store_sweep_delete_one(struct store *s, struct store_ctx *ctx,
+                            enum sweep_rule rule,
+                            const struct sweep_candidate *c, int64_t cutoff,
+                            bool *deleted, struct error *err);
+bool store_session_stats(struct store *s, struct store_ctx *ctx,
+                         const char *user, struct session_stats *out,
+                         struct error *err);
+bool store_user_delete_batch(struct store *s, struct store_ctx *ctx,
+                             enum store_collection coll, const char *user,
+                             int64_t limit, int64_t *deleted,
+                             struct error *err);
+/* Tombstones; all three are retried on RETRY_IDEMPOTENT errors too (an
+ * upsert, a delete whose repeat is no error, a read). */
+bool store_tombstone_put(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *id, int64_t now,
+                         struct error *err);
+bool store_tombstone_delete(struct store *s, struct store_ctx *ctx,
+                            const char *user, const struct uuid *id,
+                            struct error *err);
+bool store_tombstone_list(struct store *s, struct store_ctx *ctx,
+                          int64_t cutoff, int64_t limit,
+                          struct sweep_candidate **out, size_t *n,
+                          struct error *err);
 void store_free(struct store *s);
 
 #endif

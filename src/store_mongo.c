@@ -39,11 +39,13 @@
  *             user_status_updated  {user_id: 1, status: 1, updated_at: -1}
  *             status_activity      {status: 1, last_activity_at: 1}
  *             user_created         {user_id: 1, created_at: -1}
+ *             created              {created_at: 1} (the sweeper's age rule)
  *   messages  session_seq          {session_uuid: 1, seq: 1} unique
  *             user_session_seq     {user_id: 1, session_uuid: 1, seq: 1}
  *             (it replaces user_session {user_id: 1, session_uuid: 1},
  *             which ensure_indexes drops)
  *   memory    session_key          {session_uuid: 1, key: 1} unique
+ *             user_session         {user_id: 1, session_uuid: 1} (erasure)
  *   idempotency keys
  *             user_session         {user_id: 1, session_uuid: 1}
  *
@@ -51,9 +53,20 @@
  * BSON value, so nothing a client sends can become a query operator.
  * Numbers are read with bson_iter_as_int64() because other tools (and the
  * development server) may hand an int64 back as int32 or double.
+ *
+ * The README's shard keys are sessions {user_id: 1} and {session_uuid: 1}
+ * for the other three: every request-path filter on those collections
+ * carries session_uuid at the top level (the compound _ids repeat it), so
+ * each operation goes to one shard and the memory upsert names the whole
+ * key.  Keep it so when adding a query.
+ *
+ * No operation passes its own read preference, read concern or write
+ * concern: the URI's apply to all of them (store_mongo_describe()).
  */
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -78,8 +91,21 @@
 
 #define MONGO_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The store's four collections, as indexes into mongo_store.colls. */
+enum mongo_coll {
+    MONGO_SESSIONS,
+    MONGO_MESSAGES,
+    MONGO_MEMORY,
+    MONGO_IDEMPOTENCY,
+    MONGO_NCOLLS
+};
+
 struct mongo_store {
     mongoc_client_pool_t *pool;
+    /* One client popped at first use and kept until store_free(), with
+     * its handles on the four collections: see mongo_client(). */
+    mongoc_client_t *client;
+    mongoc_collection_t *colls[MONGO_NCOLLS];
     char *database;
     char *sessions;
     char *messages;
@@ -779,10 +805,52 @@ mongo_impl(struct store *s)
     return s->impl;
 }
 
+/*
+ * The store's client.  A store is used by one thread (a worker, the
+ * sweeper, the supervisor before it forks), one operation at a time, so
+ * instead of a pop and a push around every operation (each a lock and a
+ * look at the pool's topology) it pops one client at first use and keeps
+ * it; store_free() pushes it back.  The pool stays: its background
+ * monitoring notices a failed or changed server at once, where a
+ * single-threaded client would wait out a 5 s cooldown after a failed
+ * check.  The kept client is still the pool's: it reconnects as any
+ * pooled client does.
+ */
+static mongoc_client_t *
+mongo_client(struct mongo_store *m)
+{
+    if (m->client == NULL)
+        m->client = mongoc_client_pool_pop(m->pool);
+    return m->client;
+}
+
+/* The kept client's handle on collection `name`, which is one of the
+ * store's four (every caller passes m->sessions, m->messages, m->memory
+ * or m->idempotency), made at first use.  Borrowed: callers never destroy
+ * it; store_free() does. */
 static mongoc_collection_t *
 mongo_collection(struct store *s, mongoc_client_t *client, const char *name)
 {
-    return mongoc_client_get_collection(client, mongo_impl(s)->database, name);
+    struct mongo_store *m = mongo_impl(s);
+    const char *names[MONGO_NCOLLS] = {
+        [MONGO_SESSIONS] = m->sessions,
+        [MONGO_MESSAGES] = m->messages,
+        [MONGO_MEMORY] = m->memory,
+        [MONGO_IDEMPOTENCY] = m->idempotency,
+    };
+
+    for (size_t i = 0; i < MONGO_NCOLLS; i++) {
+        if (name != names[i] && strcmp(name, names[i]) != 0)
+            continue;
+        if (m->colls[i] == NULL)
+            m->colls[i] =
+                mongoc_client_get_collection(client, m->database, names[i]);
+        return m->colls[i];
+    }
+    /* A collection the store does not own would have no one to free its
+     * handle: a bug, caught on the first test that reaches it. */
+    log_error("store: unknown collection %s", name);
+    abort();
 }
 
 /* A count of a write's reply (deletedCount, matchedCount, ...); -1 if the
@@ -812,7 +880,7 @@ mongo_deleted_count(const bson_t *reply)
 static bool
 mongo_ping(struct store *s, struct error *err)
 {
-    mongoc_client_t *client = mongoc_client_pool_pop(mongo_impl(s)->pool);
+    mongoc_client_t *client = mongo_client(mongo_impl(s));
     bson_t cmd = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
     bson_error_t e;
@@ -824,7 +892,6 @@ mongo_ping(struct store *s, struct error *err)
         mongo_classify("ping", &e, &reply, err);
     bson_destroy(&reply);
     bson_destroy(&cmd);
-    mongoc_client_pool_push(mongo_impl(s)->pool, client);
     return ok;
 }
 
@@ -847,6 +914,7 @@ static const struct mongo_index mongo_session_indexes[] = {
      {{"user_id", 1}, {"status", 1}, {"updated_at", -1}}},
     {"status_activity", false, {{"status", 1}, {"last_activity_at", 1}}},
     {"user_created", false, {{"user_id", 1}, {"created_at", -1}}},
+    {"created", false, {{"created_at", 1}}},
 };
 
 /* user_session_seq serves every user-scoped message query: the list (a
@@ -860,6 +928,9 @@ static const struct mongo_index mongo_message_indexes[] = {
 
 static const struct mongo_index mongo_memory_indexes[] = {
     {"session_key", true, {{"session_uuid", 1}, {"key", 1}}},
+    /* A user's erasure finds every entry of the user, including those a
+     * cut-short purge left behind. */
+    {"user_session", false, {{"user_id", 1}, {"session_uuid", 1}}},
 };
 
 /* For purge; lookups go by _id. */
@@ -949,7 +1020,7 @@ static bool
 mongo_ensure_indexes(struct store *s, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_database_t *db = mongoc_client_get_database(client, m->database);
     bool ok = mongo_create_indexes(db, m->sessions, mongo_session_indexes,
                                    MONGO_COUNT(mongo_session_indexes), err) &&
@@ -962,7 +1033,6 @@ mongo_ensure_indexes(struct store *s, struct error *err)
                                    MONGO_COUNT(mongo_idem_indexes), err);
 
     mongoc_database_destroy(db);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -971,7 +1041,7 @@ mongo_session_insert(struct store *s, const struct session *sess,
                      struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t doc = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
@@ -986,8 +1056,6 @@ mongo_session_insert(struct store *s, const struct session *sess,
 done:
     bson_destroy(&reply);
     bson_destroy(&doc);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -997,7 +1065,7 @@ mongo_find_session(struct store *s, struct arena *a, const bson_t *filter,
                    struct session *out, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t opts = BSON_INITIALIZER;
     mongoc_cursor_t *cursor = NULL;
@@ -1018,8 +1086,6 @@ mongo_find_session(struct store *s, struct arena *a, const bson_t *filter,
     }
     mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1160,7 +1226,7 @@ mongo_session_list(struct store *s, struct arena *a, const char *user,
                    int64_t offset, struct session_page *out, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
@@ -1234,8 +1300,6 @@ done:
     bson_destroy(&count_reply);
     bson_destroy(&opts);
     bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1246,7 +1310,7 @@ mongo_session_update(struct store *s, struct arena *a, const char *user,
                      struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
     bson_t query = BSON_INITIALIZER;
@@ -1314,8 +1378,6 @@ done:
     bson_destroy(&update);
     bson_destroy(&query);
     mongoc_find_and_modify_opts_destroy(fam);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1324,7 +1386,7 @@ mongo_session_delete(struct store *s, const char *user, const struct uuid *id,
                      int64_t version, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t query = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
@@ -1341,8 +1403,6 @@ mongo_session_delete(struct store *s, const char *user, const struct uuid *id,
         ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
     bson_destroy(&reply);
     bson_destroy(&query);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1368,7 +1428,6 @@ mongo_delete_by_session(struct store *s, mongoc_client_t *client,
         *deleted = mongo_deleted_count(&reply);
     bson_destroy(&reply);
     bson_destroy(&query);
-    mongoc_collection_destroy(coll);
     return ok;
 }
 
@@ -1377,7 +1436,7 @@ mongo_session_purge(struct store *s, const char *user, const struct uuid *id,
                     int64_t *messages_deleted, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     int64_t n = 0;
     bool ok =
         mongo_delete_by_session(s, client, m->messages, "purge messages", user,
@@ -1389,7 +1448,6 @@ mongo_session_purge(struct store *s, const char *user, const struct uuid *id,
 
     if (messages_deleted != NULL)
         *messages_deleted = ok ? n : 0;
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1404,7 +1462,7 @@ mongo_update_one(struct store *s, const char *collection, const char *op,
                  int64_t *matched, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, collection);
     bson_t opts = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
@@ -1420,8 +1478,6 @@ mongo_update_one(struct store *s, const char *collection, const char *op,
         *matched = mongo_reply_count(&reply, "matchedCount");
     bson_destroy(&reply);
     bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1432,7 +1488,7 @@ mongo_delete(struct store *s, const char *collection, const char *op,
              struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, collection);
     bson_t reply = BSON_INITIALIZER;
     bson_error_t e;
@@ -1445,8 +1501,6 @@ mongo_delete(struct store *s, const char *collection, const char *op,
     else if (deleted != NULL)
         *deleted = mongo_deleted_count(&reply);
     bson_destroy(&reply);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1458,7 +1512,7 @@ mongo_find_one(struct store *s, const char *collection, const char *op,
                struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, collection);
     bson_t opts = BSON_INITIALIZER;
     mongoc_cursor_t *cursor = NULL;
@@ -1481,8 +1535,6 @@ mongo_find_one(struct store *s, const char *collection, const char *op,
     }
     mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1494,7 +1546,7 @@ mongo_find_and_modify(struct store *s, const char *collection, const char *op,
                       bool *found, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, collection);
     mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
     bson_t reply = BSON_INITIALIZER;
@@ -1527,8 +1579,6 @@ mongo_find_and_modify(struct store *s, const char *collection, const char *op,
 done:
     bson_destroy(&reply);
     mongoc_find_and_modify_opts_destroy(fam);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1608,8 +1658,8 @@ mongo_session_touch(struct store *s, const char *user, const struct uuid *id,
  * $inc alone. */
 static bool
 mongo_session_add_metrics(struct store *s, const char *user,
-                          const char *session_id, int errors, double ms,
-                          struct error *err)
+                          const char *session_id, int64_t requests,
+                          int64_t errors, double ms, struct error *err)
 {
     bson_t query = BSON_INITIALIZER;
     bson_t update = BSON_INITIALIZER;
@@ -1622,7 +1672,7 @@ mongo_session_add_metrics(struct store *s, const char *user,
     bson_append_utf8(&query, "user_id", -1, user, -1);
     bson_append_utf8(&query, "session_id", -1, session_id, -1);
     bson_append_document_begin(&update, "$inc", -1, &inc);
-    bson_append_int64(&inc, "metrics.request_count", -1, 1);
+    bson_append_int64(&inc, "metrics.request_count", -1, requests);
     bson_append_int64(&inc, "metrics.error_count", -1, errors);
     bson_append_double(&inc, "metrics.total_processing_ms", -1, ms);
     bson_append_document_end(&update, &inc);
@@ -1833,7 +1883,7 @@ mongo_message_insert(struct store *s, const struct message *msgs, size_t n,
         ok = true;
         goto done;
     }
-    client = mongoc_client_pool_pop(m->pool);
+    client = mongo_client(m);
     coll = mongo_collection(s, client, m->messages);
     /* Ordered (the default): the server stops at the first failure, so
      * msgs[0..count) are in and the rest are not. */
@@ -1858,9 +1908,6 @@ done:
     free(docs);
     free(ptrs);
     bson_destroy(&reply);
-    mongoc_collection_destroy(coll);
-    if (client != NULL)
-        mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -1959,7 +2006,7 @@ mongo_message_list(struct store *s, struct arena *a, const char *user,
                    int64_t offset, struct message_page *out, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->messages);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
@@ -2035,8 +2082,6 @@ done:
     bson_destroy(&count_reply);
     bson_destroy(&opts);
     bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -2105,20 +2150,22 @@ mongo_message_clear(struct store *s, const char *user,
                     struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     int64_t n = 0;
     bool ok = mongo_delete_by_session(s, client, m->messages, "clear messages",
                                       user, session_uuid, &n, err);
 
     if (deleted != NULL)
         *deleted = ok ? n : 0;
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
 /* ---- idempotency keys ------------------------------------------------- */
 
-/* {_id: {u, s, k}, user_id}: the key document of one client key. */
+/* {_id: {u, s, k}, user_id, session_uuid}: the key document of one
+ * client key.  session_uuid repeats _id.s at the top level so that, with
+ * the collection sharded on {session_uuid: 1}, every key operation names
+ * its shard (see the README's sharding section). */
 static void
 mongo_idem_filter(bson_t *q, const char *user, const struct uuid *session_uuid,
                   const char *key)
@@ -2131,6 +2178,7 @@ mongo_idem_filter(bson_t *q, const char *user, const struct uuid *session_uuid,
     bson_append_utf8(&id, "k", -1, key, -1);
     bson_append_document_end(q, &id);
     bson_append_utf8(q, "user_id", -1, user, -1);
+    mongo_append_uuid(q, "session_uuid", session_uuid);
 }
 
 static bool
@@ -2139,7 +2187,7 @@ mongo_idem_claim(struct store *s, const char *user,
                  const struct idem_key *k, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->idempotency);
     bson_t doc = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
@@ -2147,7 +2195,6 @@ mongo_idem_claim(struct store *s, const char *user,
     bool ok;
 
     mongo_idem_filter(&doc, user, session_uuid, key);
-    mongo_append_uuid(&doc, "session_uuid", session_uuid);
     mongo_append_uuid(&doc, "message_id", &k->message_id);
     bson_append_int64(&doc, "seq", -1, k->seq);
     bson_append_date_time(&doc, "created_at", -1, k->created_at);
@@ -2156,8 +2203,6 @@ mongo_idem_claim(struct store *s, const char *user,
         mongo_classify("claim idempotency key", &e, &reply, err);
     bson_destroy(&reply);
     bson_destroy(&doc);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -2297,7 +2342,10 @@ mongo_idem_release(struct store *s, const char *user,
 
 /* ---- memory ----------------------------------------------------------- */
 
-/* {_id: {s, k}, user_id}: one memory entry. */
+/* {_id: {s, k}, user_id, session_uuid}: one memory entry.  session_uuid
+ * repeats _id.s at the top level: with the collection sharded on
+ * {session_uuid: 1}, an upsert must name the whole shard key, and every
+ * other operation is then sent to one shard. */
 static void
 mongo_memory_filter(bson_t *q, const char *user,
                     const struct uuid *session_uuid, const char *key)
@@ -2309,6 +2357,7 @@ mongo_memory_filter(bson_t *q, const char *user,
     bson_append_utf8(&id, "k", -1, key, -1);
     bson_append_document_end(q, &id);
     bson_append_utf8(q, "user_id", -1, user, -1);
+    mongo_append_uuid(q, "session_uuid", session_uuid);
 }
 
 /* The value field of a memory document as JSON; a missing one is null. */
@@ -2328,7 +2377,7 @@ mongo_memory_list(struct store *s, struct arena *a, const char *user,
                   struct json_value **out_object, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->memory);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
@@ -2375,8 +2424,6 @@ done:
     mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
     bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, client);
     return ok;
 }
 
@@ -2425,8 +2472,10 @@ mongo_memory_put(struct store *s, const char *user,
         goto done;
     }
     bson_append_date_time(&set, "updated_at", -1, now);
-    bson_append_utf8(&set, "user_id", -1, user, -1);
-    mongo_append_uuid(&set, "session_uuid", session_uuid);
+    /* user_id and session_uuid come from the filter's equalities when the
+     * upsert inserts, and never change after: leaving them out of $set
+     * keeps a put from ever touching the shard key of a sharded
+     * collection. */
     bson_append_utf8(&set, "key", -1, key, -1);
     bson_append_document_end(&update, &set);
     /* Two upserts of a new key can both miss and both insert; MongoDB
@@ -2462,6 +2511,360 @@ mongo_memory_delete(struct store *s, const char *user,
     return ok;
 }
 
+/* ---- sweeper ----------------------------------------------------------- */
+
+/* The index each rule's candidate query must use; see store.h.  The hint
+ * makes a real server use it or fail, never fall back to a collection
+ * scan (the development server ignores hints). */
+static const char *
+mongo_sweep_index(enum sweep_rule rule)
+{
+    return rule == SWEEP_AGE ? "created" : "status_activity";
+}
+
+/* The rule's condition.  The candidate query and the per-document write
+ * both use it, so a write re-checks exactly what selected the session. */
+static void
+mongo_sweep_filter(bson_t *q, enum sweep_rule rule, int64_t cutoff)
+{
+    bson_t doc;
+
+    switch (rule) {
+    case SWEEP_AGE:
+        mongo_append_range(q, "created_at", STORE_NO_TIME, cutoff);
+        break;
+    case SWEEP_INACTIVE:
+        bson_append_document_begin(q, "status", -1, &doc);
+        bson_append_utf8(&doc, "$ne", -1, status_name(STATUS_ACTIVE), -1);
+        bson_append_document_end(q, &doc);
+        mongo_append_range(q, "last_activity_at", STORE_NO_TIME, cutoff);
+        mongo_append_range(q, "updated_at", STORE_NO_TIME, cutoff);
+        break;
+    case SWEEP_IDLE:
+        bson_append_utf8(q, "status", -1, status_name(STATUS_ACTIVE), -1);
+        mongo_append_range(q, "last_activity_at", STORE_NO_TIME, cutoff);
+        break;
+    }
+}
+
+static bool
+mongo_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
+                       int64_t cutoff, int64_t limit,
+                       struct sweep_candidate **out, size_t *n,
+                       struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t proj;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    bool ok = false;
+
+    *out = NULL;
+    *n = 0;
+    if (limit < 1) {
+        ok = true;
+        goto done;
+    }
+    *out = arena_alloc(a, (size_t)limit * sizeof(**out));
+    mongo_sweep_filter(&filter, rule, cutoff);
+    bson_append_document_begin(&opts, "projection", -1, &proj);
+    bson_append_int32(&proj, "_id", -1, 1);
+    bson_append_int32(&proj, "user_id", -1, 1);
+    bson_append_document_end(&opts, &proj);
+    bson_append_utf8(&opts, "hint", -1, mongo_sweep_index(rule), -1);
+    bson_append_int64(&opts, "limit", -1, limit);
+    bson_append_int64(&opts, "batchSize", -1, limit);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
+        struct sweep_candidate *c = &(*out)[*n];
+        bson_iter_t it;
+        bool have_id = false, have_user = false;
+
+        if (!bson_iter_init(&it, doc)) {
+            mongo_fail(err, "sweep candidates", "malformed document");
+            goto done;
+        }
+        while (bson_iter_next(&it)) {
+            if (strcmp(bson_iter_key(&it), "_id") == 0)
+                have_id = mongo_get_uuid(&it, &c->id);
+            else if (strcmp(bson_iter_key(&it), "user_id") == 0)
+                have_user = mongo_get_string(a, &it, false, &c->user_id);
+        }
+        /* A document we did not write is not ours to delete. */
+        if (have_id && have_user)
+            (*n)++;
+    }
+    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify("sweep candidates", &e, reply, err);
+        goto done;
+    }
+    ok = true;
+done:
+    if (!ok)
+        *n = 0;
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
+static bool
+mongo_sweep_expire_one(struct store *s, const struct sweep_candidate *c,
+                       int64_t cutoff, int64_t now, bool *changed,
+                       struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_t set, inc;
+    bson_error_t e;
+    bool ok;
+
+    *changed = false;
+    mongo_id_filter(&query, c->user_id, &c->id);
+    mongo_sweep_filter(&query, SWEEP_IDLE, cutoff);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    bson_append_utf8(&set, "status", -1, status_name(STATUS_EXPIRED), -1);
+    bson_append_date_time(&set, "updated_at", -1, now);
+    bson_append_document_end(&update, &set);
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "version", -1, 1);
+    bson_append_document_end(&update, &inc);
+    ok = mongoc_collection_update_one(coll, &query, &update, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("expire session", &e, &reply, err);
+    else
+        *changed = mongo_reply_count(&reply, "modifiedCount") > 0;
+    bson_destroy(&reply);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_sweep_delete_one(struct store *s, enum sweep_rule rule,
+                       const struct sweep_candidate *c, int64_t cutoff,
+                       bool *deleted, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    int64_t n = 0;
+    bool ok;
+
+    *deleted = false;
+    if (rule == SWEEP_IDLE) {
+        bson_destroy(&query);
+        return mongo_fail(err, "sweep delete", "the idle rule deletes nothing");
+    }
+    mongo_id_filter(&query, c->user_id, &c->id);
+    mongo_sweep_filter(&query, rule, cutoff);
+    ok = mongo_delete(s, mongo_impl(s)->sessions, "sweep delete", &query, false,
+                      &n, err);
+    if (ok)
+        *deleted = n > 0;
+    bson_destroy(&query);
+    return ok;
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+/*
+ * [{$match: {user_id}}, {$group: {_id: "$status", n: {$sum: 1},
+ * messages: {$sum: "$message_count"}}}]: five groups at most come back,
+ * whatever the number of sessions.  The match runs on user_status_updated
+ * ({user_id, status, ...}); without a user (an admin's all=true) every
+ * session is read, which is what was asked for.
+ */
+static bool
+mongo_session_stats(struct store *s, const char *user,
+                    struct session_stats *out, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t pipeline = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t stages, stage, body, field;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    int i = 0;
+    bool ok = false;
+
+    memset(out, 0, sizeof(*out));
+    bson_append_array_begin(&pipeline, "pipeline", -1, &stages);
+    if (user != NULL) {
+        bson_append_document_begin(&stages, i++ == 0 ? "0" : "1", -1, &stage);
+        bson_append_document_begin(&stage, "$match", -1, &body);
+        bson_append_utf8(&body, "user_id", -1, user, -1);
+        bson_append_document_end(&stage, &body);
+        bson_append_document_end(&stages, &stage);
+        bson_append_utf8(&opts, "hint", -1, "user_status_updated", -1);
+    }
+    bson_append_document_begin(&stages, i++ == 0 ? "0" : "1", -1, &stage);
+    bson_append_document_begin(&stage, "$group", -1, &body);
+    bson_append_utf8(&body, "_id", -1, "$status", -1);
+    bson_append_document_begin(&body, "n", -1, &field);
+    bson_append_int32(&field, "$sum", -1, 1);
+    bson_append_document_end(&body, &field);
+    bson_append_document_begin(&body, "messages", -1, &field);
+    bson_append_utf8(&field, "$sum", -1, "$message_count", -1);
+    bson_append_document_end(&body, &field);
+    bson_append_document_end(&stage, &body);
+    bson_append_document_end(&stages, &stage);
+    bson_append_array_end(&pipeline, &stages);
+
+    cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, &pipeline,
+                                         &opts, NULL);
+    while (mongoc_cursor_next(cursor, &doc)) {
+        bson_iter_t it;
+        int status = -1;
+        int64_t count = 0, messages = 0;
+
+        if (!bson_iter_init(&it, doc)) {
+            mongo_fail(err, "session stats", "malformed document");
+            goto done;
+        }
+        while (bson_iter_next(&it)) {
+            const char *key = bson_iter_key(&it);
+
+            if (strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_UTF8(&it))
+                status = status_parse(bson_iter_utf8(&it, NULL));
+            else if (strcmp(key, "n") == 0 && BSON_ITER_HOLDS_NUMBER(&it))
+                count = bson_iter_as_int64(&it);
+            else if (strcmp(key, "messages") == 0 &&
+                     BSON_ITER_HOLDS_NUMBER(&it))
+                messages = bson_iter_as_int64(&it);
+        }
+        /* A status we do not know (a document not written by us) still
+         * counts in the totals. */
+        out->total_sessions += count;
+        out->total_messages += messages;
+        if (status >= 0)
+            out->by_status[status] += count;
+    }
+    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify("session stats", &e, reply, err);
+        goto done;
+    }
+    ok = true;
+done:
+    if (!ok)
+        memset(out, 0, sizeof(*out));
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&pipeline);
+    return ok;
+}
+
+/* ---- user erasure ------------------------------------------------------ */
+
+/*
+ * One batch: the _ids of up to limit documents of user, found on the
+ * collection's user_id index (hinted), then delete_many {_id: {$in: ids},
+ * user_id}.  Two steps rather than one unbounded delete_many, so no single
+ * command runs longer than a batch.
+ */
+static bool
+mongo_user_delete_batch(struct store *s, enum store_collection which,
+                        const char *user, int64_t limit, int64_t *deleted,
+                        struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    const char *name = m->sessions, *hint = "user_session_id";
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = NULL;
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t query = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_t proj, in, ids;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *cursor_reply = NULL;
+    bson_error_t e;
+    uint32_t found = 0;
+    bool ok = false;
+
+    *deleted = 0;
+    switch (which) {
+    case STORE_SESSIONS:
+        break;
+    case STORE_MESSAGES:
+        name = m->messages;
+        hint = "user_session_seq";
+        break;
+    case STORE_MEMORY:
+        name = m->memory;
+        hint = "user_session";
+        break;
+    case STORE_IDEMPOTENCY:
+        name = m->idempotency;
+        hint = "user_session";
+        break;
+    }
+    coll = mongo_collection(s, client, name);
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    bson_append_document_begin(&opts, "projection", -1, &proj);
+    bson_append_int32(&proj, "_id", -1, 1);
+    bson_append_document_end(&opts, &proj);
+    bson_append_utf8(&opts, "hint", -1, hint, -1);
+    bson_append_int64(&opts, "limit", -1, limit);
+    bson_append_int64(&opts, "batchSize", -1, limit);
+
+    bson_append_document_begin(&query, "_id", -1, &in);
+    bson_append_array_begin(&in, "$in", -1, &ids);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    while ((int64_t)found < limit && mongoc_cursor_next(cursor, &doc)) {
+        bson_iter_t it;
+        char idx[16];
+        const char *ikey;
+
+        if (bson_iter_init_find(&it, doc, "_id")) {
+            bson_uint32_to_string(found, &ikey, idx, sizeof(idx));
+            if (!bson_append_iter(&ids, ikey, -1, &it)) {
+                bson_append_array_end(&in, &ids);
+                bson_append_document_end(&query, &in);
+                mongo_fail(err, "erase user", "batch too large");
+                goto done;
+            }
+            found++;
+        }
+    }
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(&query, &in);
+    if (mongoc_cursor_error_document(cursor, &e, &cursor_reply)) {
+        mongo_classify("erase user: find", &e, cursor_reply, err);
+        goto done;
+    }
+    if (found == 0) {
+        ok = true;
+        goto done;
+    }
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    ok = mongoc_collection_delete_many(coll, &query, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("erase user: delete", &e, &reply, err);
+    else
+        *deleted = mongo_deleted_count(&reply);
+done:
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&reply);
+    bson_destroy(&query);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
 static void
 mongo_free(struct store *s)
 {
@@ -2471,6 +2874,10 @@ mongo_free(struct store *s)
         return;
     m = mongo_impl(s);
     if (m != NULL) {
+        for (size_t i = 0; i < MONGO_NCOLLS; i++)
+            mongoc_collection_destroy(m->colls[i]);
+        if (m->client != NULL)
+            mongoc_client_pool_push(m->pool, m->client);
         if (m->pool != NULL)
             mongoc_client_pool_destroy(m->pool);
         free(m->database);
@@ -2513,6 +2920,11 @@ static const struct store_backend mongo_backend = {
     .memory_get = mongo_memory_get,
     .memory_put = mongo_memory_put,
     .memory_delete = mongo_memory_delete,
+    .sweep_candidates = mongo_sweep_candidates,
+    .sweep_expire_one = mongo_sweep_expire_one,
+    .sweep_delete_one = mongo_sweep_delete_one,
+    .session_stats = mongo_session_stats,
+    .user_delete_batch = mongo_user_delete_batch,
     .free = mongo_free,
 };
 
@@ -2538,6 +2950,10 @@ store_mongo_new(const struct config *cfg, struct error *err)
     int attempts =
         cfg->db_retry_max_attempts > 0 ? cfg->db_retry_max_attempts : 1;
     int32_t per_try = cfg->request_deadline_ms / attempts;
+    static const char *const waits[] = {MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                        MONGOC_URI_CONNECTTIMEOUTMS,
+                                        MONGOC_URI_SOCKETTIMEOUTMS};
+    int64_t try_ms = 0;
 
     if (s == NULL || m == NULL)
         goto nomem;
@@ -2559,18 +2975,39 @@ store_mongo_new(const struct config *cfg, struct error *err)
         goto fail;
     }
     /* One try gets its share of the request's deadline to find a server
-     * and connect, so retry_run() has time for the others.  A reply may
-     * wait half the deadline: libmongoc retries a read or write once by
-     * itself after a network error (retryReads/retryWrites), so a stalled
-     * server costs two socket timeouts, still within the deadline. */
+     * and connect, so retry_run() has time for the others; a reply (or a
+     * new connection's handshake) may wait half the deadline.  Reads are
+     * retried by retry_run() alone (retryReads off unless the URI turns it
+     * on): the driver's own retry would wait a second time inside one
+     * try, where no deadline sees it.  Writes keep retryWrites: on a
+     * replica set its one retry carries the transaction number that makes
+     * a retried $inc or update exactly-once. */
     if (per_try < 100)
         per_try = 100;
     mongo_default_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, per_try);
     mongo_default_timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, per_try);
     mongo_default_timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS,
                           cfg->request_deadline_ms / 2);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS) &&
+        !mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false))
+        log_warn("mongodb: could not set %s", MONGOC_URI_RETRYREADS);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(uri, "parley");
+    /* So a try waits once, for at most the longest of these: retry_run()
+     * starts a retry only if that much time is left (try_ms), and a
+     * stalled server is answered 503 by the deadline.  A URI timeout of 0
+     * (none) or one beyond the deadline leaves retries ungated, as its
+     * author chose. */
+    for (size_t i = 0; i < MONGO_COUNT(waits); i++) {
+        int32_t ms = mongoc_uri_get_option_as_int32(uri, waits[i], 0);
+
+        if (ms <= 0 || ms >= cfg->request_deadline_ms) {
+            try_ms = 0;
+            break;
+        }
+        if (ms > try_ms)
+            try_ms = ms;
+    }
 
     m->pool = mongoc_client_pool_new_with_error(uri, &e);
     if (m->pool == NULL) {
@@ -2583,6 +3020,7 @@ store_mongo_new(const struct config *cfg, struct error *err)
     mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
     mongoc_uri_destroy(uri);
     retry_policy_init(&s->policy, cfg);
+    s->policy.try_ms = try_ms;
     return s;
 
 nomem:
@@ -2596,4 +3034,124 @@ fail:
         free(m);
     }
     return NULL;
+}
+
+/* ---- effective settings ------------------------------------------------ */
+
+static const char *
+mongo_read_mode_name(mongoc_read_mode_t mode)
+{
+    switch (mode) {
+    case MONGOC_READ_PRIMARY:
+        return "primary";
+    case MONGOC_READ_PRIMARY_PREFERRED:
+        return "primaryPreferred";
+    case MONGOC_READ_SECONDARY:
+        return "secondary";
+    case MONGOC_READ_SECONDARY_PREFERRED:
+        return "secondaryPreferred";
+    case MONGOC_READ_NEAREST:
+        return "nearest";
+    }
+    return "unknown";
+}
+
+/* Appends printf-style text to out[n] at *o, stopping (terminated) when
+ * out is full. */
+static void mongo_describe_add(char *out, size_t n, size_t *o, const char *fmt,
+                               ...) BSON_GNUC_PRINTF(4, 5);
+
+static void
+mongo_describe_add(char *out, size_t n, size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    int w;
+
+    if (*o + 1 >= n)
+        return;
+    va_start(ap, fmt);
+    w = vsnprintf(out + *o, n - *o, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *o = (size_t)w < n - *o ? *o + (size_t)w : n - 1;
+}
+
+void
+store_mongo_describe(struct store *s, char *out, size_t n)
+{
+    struct mongo_store *m = mongo_impl(s);
+    /* A pooled client and one of its collections carry exactly what every
+     * operation above runs with (none passes its own read preference,
+     * read concern or write concern). */
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    const mongoc_uri_t *uri = mongoc_client_get_uri(client);
+    const mongoc_host_list_t *hosts = mongoc_uri_get_hosts(uri);
+    const mongoc_read_prefs_t *rp = mongoc_collection_get_read_prefs(coll);
+    const mongoc_write_concern_t *wc =
+        mongoc_collection_get_write_concern(coll);
+    const mongoc_read_concern_t *rc = mongoc_collection_get_read_concern(coll);
+    const char *rs = mongoc_uri_get_replica_set(uri);
+    const char *level = mongoc_read_concern_get_level(rc);
+    int32_t w = mongoc_write_concern_get_w(wc);
+    int64_t staleness = mongoc_read_prefs_get_max_staleness_seconds(rp);
+    size_t o = 0;
+
+    if (n == 0)
+        goto done;
+    out[0] = '\0';
+    mongo_describe_add(out, n, &o, "hosts=");
+    for (const mongoc_host_list_t *h = hosts; h != NULL; h = h->next)
+        mongo_describe_add(out, n, &o, "%s%s", h == hosts ? "" : ",",
+                           h->host_and_port);
+    mongo_describe_add(out, n, &o, " replicaSet=%s",
+                       rs != NULL ? rs : "(none)");
+    mongo_describe_add(out, n, &o, " tls=%s",
+                       mongoc_uri_get_tls(uri) ? "true" : "false");
+    mongo_describe_add(out, n, &o, " readPreference=%s",
+                       mongo_read_mode_name(mongoc_read_prefs_get_mode(rp)));
+    if (staleness > 0)
+        mongo_describe_add(out, n, &o, " maxStalenessSeconds=%lld",
+                           (long long)staleness);
+    if (w == MONGOC_WRITE_CONCERN_W_MAJORITY)
+        mongo_describe_add(out, n, &o, " w=majority");
+    else if (w == MONGOC_WRITE_CONCERN_W_TAG)
+        mongo_describe_add(out, n, &o, " w=%s",
+                           mongoc_write_concern_get_wtag(wc));
+    else if (w == MONGOC_WRITE_CONCERN_W_DEFAULT)
+        mongo_describe_add(out, n, &o, " w=default");
+    else
+        mongo_describe_add(out, n, &o, " w=%d", (int)w);
+    mongo_describe_add(out, n, &o, " journal=%s",
+                       !mongoc_write_concern_journal_is_set(wc) ? "default"
+                       : mongoc_write_concern_get_journal(wc)   ? "true"
+                                                                : "false");
+    if (mongoc_write_concern_get_wtimeout_int64(wc) > 0)
+        mongo_describe_add(
+            out, n, &o, " wtimeoutMS=%lld",
+            (long long)mongoc_write_concern_get_wtimeout_int64(wc));
+    mongo_describe_add(out, n, &o, " readConcernLevel=%s",
+                       level != NULL ? level : "default");
+    /* The fallbacks below are libmongoc's own defaults (retryable reads and
+     * writes on, 30 s server selection); store_mongo_new() sets the three
+     * timeouts whenever the URI does not, so they show what it chose. */
+    mongo_describe_add(
+        out, n, &o, " retryWrites=%s retryReads=%s",
+        mongoc_uri_get_option_as_bool(uri, MONGOC_URI_RETRYWRITES, true)
+            ? "true"
+            : "false",
+        mongoc_uri_get_option_as_bool(uri, MONGOC_URI_RETRYREADS, true)
+            ? "true"
+            : "false");
+    mongo_describe_add(
+        out, n, &o,
+        " serverSelectionTimeoutMS=%d connectTimeoutMS=%d socketTimeoutMS=%d",
+        (int)mongoc_uri_get_option_as_int32(
+            uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000),
+        (int)mongoc_uri_get_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS,
+                                            MONGOC_DEFAULT_CONNECTTIMEOUTMS),
+        (int)mongoc_uri_get_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+                                            MONGOC_DEFAULT_SOCKETTIMEOUTMS));
+done:
+    return; /* a label must label a statement (clang refuses "done: }") */
 }

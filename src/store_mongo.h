@@ -6,8 +6,11 @@
  * clients must not cross a fork).  Unless the URI sets them,
  * serverSelectionTimeoutMS, connectTimeoutMS and socketTimeoutMS are
  * derived from request_deadline_ms (selection and connect: the deadline
- * over the attempts; socket: half the deadline, because the driver
- * retries once by itself) so a single try never outlives the request.  Error classification (see error.h's enum retry_class):
+ * over the attempts; socket: half the deadline), retryReads is off (reads
+ * are retried by retry_run(), within the deadline), and the store's
+ * retry policy gets the longest of the three as its try_ms, so no retry
+ * starts that could outlive the request.  Error classification (see
+ * error.h's enum retry_class):
  *   RETRY_SAFE       server selection failure, connect failure, the
  *                    RetryableWriteError label, not-primary and shutdown
  *                    codes (10107 13435 13436 189 91 11600 11602 ...)
@@ -30,5 +33,20 @@ void store_mongo_global_cleanup(void);
 /* Makes a store on cfg's URI and collections.  Does not contact the
  * server.  Returns NULL with err set if the URI is invalid. */
 struct store *store_mongo_new(const struct config *cfg, struct error *err);
+
+/* Writes into out[n] (truncated to fit, always terminated) the settings
+ * every operation of s runs with, as libmongoc resolved them from the URI
+ * and the defaults above, e.g.
+ *
+ *   hosts=db1:27017,db2:27017 replicaSet=rs0 tls=false
+ *   readPreference=primary w=majority journal=true readConcernLevel=default
+ *   retryWrites=true retryReads=true serverSelectionTimeoutMS=1333
+ *   connectTimeoutMS=1333 socketTimeoutMS=2000
+ *
+ * (one line; maxStalenessSeconds and wtimeoutMS appear when set).  No
+ * credentials.  Does not wait for the server, but takes a client from the
+ * pool, which starts the pool's monitoring: call it where the store is
+ * about to be used anyway, before any fork. */
+void store_mongo_describe(struct store *s, char *out, size_t n);
 
 #endif

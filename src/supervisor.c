@@ -7,12 +7,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
+#include "api.h"
 #include "clock.h"
 #include "fcgi.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "store_mongo.h"
 #include "supervisor.h"
+#include "sweeper.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -20,6 +27,14 @@
 #define QUICK_DEATH_MS 2000
 #define RESPAWN_MIN_MS 100
 #define RESPAWN_MAX_MS 10000
+/* The first sweep comes this soon after start (or after one interval, if
+ * shorter), so hosts restarted more often than cleanup_interval still
+ * sweep. */
+#define SWEEP_FIRST_MS 60000
+/* A sweeper child still running after its interval (at least a minute, at
+ * most ten) is stuck, not busy: each pass is capped (sweeper.h). */
+#define SWEEP_MIN_RUN_MS 60000
+#define SWEEP_MAX_RUN_MS 600000
 
 struct child {
     pid_t pid;          /* 0: free slot; -1: waiting to be respawned */
@@ -39,6 +54,11 @@ struct supervisor {
     bool draining;
     int64_t kill_at_ms; /* SIGKILL deadline for draining/retired children */
     int64_t retire_kill_at_ms;
+    /* The sweeper child: never a worker, never respawned, at most one. */
+    pid_t sweeper_pid; /* 0: none running */
+    int64_t sweeper_started_ms;
+    int64_t sweeper_kill_ms; /* SIGKILL it if it runs past this */
+    int64_t next_sweep_ms;   /* monotonic; 0: cleanup_interval is 0 */
 };
 
 /* Signals are taken with sigtimedwait, but a signal whose disposition is
@@ -80,12 +100,18 @@ supervisor_indexes(const struct config *cfg)
     struct store *store = store_mongo_new(cfg, &err);
     struct arena arena;
     struct store_ctx ctx;
+    char settings[512];
     bool ok;
 
     if (store == NULL) {
         log_error("database: %s", err.message);
         return -1;
     }
+    /* What the driver made of the URI (replica set, read preference,
+     * write concern, retries, timeouts), so an operator can see it was
+     * taken as meant. */
+    store_mongo_describe(store, settings, sizeof(settings));
+    log_info("database settings: %s", settings);
     arena_init(&arena, 4096);
     memset(&ctx, 0, sizeof(ctx));
     ctx.arena = &arena;
@@ -117,7 +143,12 @@ supervisor_spawn(struct supervisor *sv, struct child *ch)
         int status = worker_main(sv->cfg, sv->listener.fd, sv->indexes_ready);
 
         /* _exit: the parent's atexit handlers and stdio buffers are not
-         * the child's to run. */
+         * the child's to run.  That skips LeakSanitizer's at-exit check
+         * too, so a sanitizer build runs it here: a worker that leaks
+         * then dies with a report on stderr. */
+#ifdef __SANITIZE_ADDRESS__
+        __lsan_do_leak_check();
+#endif
         _exit(status);
     }
     ch->pid = pid;
@@ -188,6 +219,21 @@ supervisor_reap(struct supervisor *sv)
         int64_t now = clock_mono_ms();
         struct child *ch = NULL;
 
+        if (pid == sv->sweeper_pid) {
+            /* Not a worker: nothing to respawn; the schedule starts the
+             * next one. */
+            if (WIFSIGNALED(status))
+                log_warn("sweeper %ld killed by signal %d", (long)pid,
+                         WTERMSIG(status));
+            else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+                log_warn("sweeper %ld exited with status %d", (long)pid,
+                         WEXITSTATUS(status));
+            else
+                log_debug("sweeper %ld done in %lld ms", (long)pid,
+                          (long long)(now - sv->sweeper_started_ms));
+            sv->sweeper_pid = 0;
+            continue;
+        }
         for (int i = 0; i < MAX_CHILDREN; i++)
             if (sv->children[i].pid == pid)
                 ch = &sv->children[i];
@@ -239,6 +285,73 @@ supervisor_respawn_due(struct supervisor *sv, int64_t now)
     }
 }
 
+/* When the next sweep is due, from now: after `first_ms` at most (start,
+ * reload), else after one interval. */
+static void
+supervisor_schedule_sweep(struct supervisor *sv, int64_t now, int64_t first_ms)
+{
+    int64_t interval = (int64_t)sv->cfg->cleanup_interval * 1000;
+
+    if (interval <= 0) {
+        sv->next_sweep_ms = 0;
+        return;
+    }
+    sv->next_sweep_ms = now + (first_ms < interval ? first_ms : interval);
+}
+
+/*
+ * Starts the sweeper child when a sweep is due, and kills one that
+ * overran.  The child makes its own store after the fork (sweeper_main);
+ * a sweep due while the previous child lives is skipped, not queued, and
+ * the host lock keeps cron's `parley cleanup` from overlapping it.
+ */
+static void
+supervisor_sweep(struct supervisor *sv, int64_t now)
+{
+    int64_t run_ms = (int64_t)sv->cfg->cleanup_interval * 1000;
+    pid_t pid;
+    int status;
+
+    if (sv->sweeper_pid > 0 && now >= sv->sweeper_kill_ms) {
+        log_warn("sweeper %ld still running after %lld ms: killing it",
+                 (long)sv->sweeper_pid,
+                 (long long)(now - sv->sweeper_started_ms));
+        kill(sv->sweeper_pid, SIGKILL);
+        sv->sweeper_kill_ms = now + 1000; /* and again, until reaped */
+    }
+    if (sv->next_sweep_ms == 0 || now < sv->next_sweep_ms)
+        return;
+    supervisor_schedule_sweep(sv, now, INT64_MAX);
+    if (sv->sweeper_pid > 0) {
+        log_info("sweep due while sweeper %ld still runs: skipped",
+                 (long)sv->sweeper_pid);
+        return;
+    }
+    pid = fork();
+    if (pid < 0) {
+        log_error("fork (sweeper): %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        /* The sweeper serves nothing: without the listening socket it
+         * cannot hold the address past the supervisor. */
+        close(sv->listener.fd);
+        status = sweeper_main(sv->cfg);
+#ifdef __SANITIZE_ADDRESS__
+        __lsan_do_leak_check(); /* _exit skips it: see supervisor_spawn */
+#endif
+        _exit(status);
+    }
+    if (run_ms < SWEEP_MIN_RUN_MS)
+        run_ms = SWEEP_MIN_RUN_MS;
+    if (run_ms > SWEEP_MAX_RUN_MS)
+        run_ms = SWEEP_MAX_RUN_MS;
+    sv->sweeper_pid = pid;
+    sv->sweeper_started_ms = now;
+    sv->sweeper_kill_ms = now + run_ms;
+    log_debug("sweeper %ld started", (long)pid);
+}
+
 static void
 supervisor_reload(struct supervisor *sv)
 {
@@ -269,6 +382,31 @@ supervisor_reload(struct supervisor *sv)
     supervisor_start_generation(sv);
     supervisor_signal_all(sv, SIGTERM, true);
     sv->retire_kill_at_ms = clock_mono_ms() + sv->cfg->shutdown_timeout * 1000;
+    /* A running sweeper finishes with the old settings; the next one
+     * follows the new cleanup_interval. */
+    supervisor_schedule_sweep(sv, clock_mono_ms(), SWEEP_FIRST_MS);
+}
+
+/*
+ * At the start of a drain, the unix socket's name goes first: a client
+ * connecting from then on is refused at once (nginx answers 502) instead
+ * of joining the accept queue.  A worker takes SIGTERM only when it finds
+ * that queue empty (fcgi.h), which under a steady load it never would:
+ * with no newcomers it serves what was queued, then goes, and no request
+ * that reached parley is cut off by the shutdown timeout.  (A TCP or
+ * inherited socket has no name to take away; it drains only in a lull.)
+ */
+static void
+supervisor_unlink_socket(struct supervisor *sv)
+{
+    if (sv->listener.unix_path == NULL)
+        return;
+    if (unlink(sv->listener.unix_path) < 0)
+        log_warn("cannot remove %s: %s", sv->listener.unix_path,
+                 strerror(errno));
+    /* Removed once: a restarted parley may own the name by exit time. */
+    free(sv->listener.unix_path);
+    sv->listener.unix_path = NULL;
 }
 
 static int64_t
@@ -281,6 +419,10 @@ supervisor_next_wake(const struct supervisor *sv, int64_t now)
             next = sv->children[i].respawn_at_ms;
     if (sv->draining && sv->kill_at_ms < next)
         next = sv->kill_at_ms;
+    if (!sv->draining && sv->next_sweep_ms != 0 && sv->next_sweep_ms < next)
+        next = sv->next_sweep_ms;
+    if (sv->sweeper_pid > 0 && sv->sweeper_kill_ms < next)
+        next = sv->sweeper_kill_ms;
     return next > now ? next : now;
 }
 
@@ -319,6 +461,10 @@ supervisor_run(struct config *cfg, const char *config_path)
         log_error("%s", err.message);
         goto done;
     }
+    /* Before any fork, so that every worker ever started counts into the
+     * same region.  Serving without metrics beats not serving. */
+    if (metrics_init(api_nroutes, &err) != 0)
+        log_warn("%s; /metrics will answer 404", err.message);
     switch (supervisor_indexes(cfg)) {
     case -1:
         goto done; /* a bad URI will not get better by retrying */
@@ -332,6 +478,8 @@ supervisor_run(struct config *cfg, const char *config_path)
     log_info("parley %s serving on %s with %d workers", PACKAGE_VERSION,
              cfg->listen[0] ? cfg->listen : "fd 0", cfg->workers);
     supervisor_start_generation(sv);
+    metrics_set_workers(supervisor_count(sv, false));
+    supervisor_schedule_sweep(sv, clock_mono_ms(), SWEEP_FIRST_MS);
 
     for (;;) {
         int64_t now = clock_mono_ms(), wake;
@@ -339,7 +487,8 @@ supervisor_run(struct config *cfg, const char *config_path)
         siginfo_t info;
         int sig;
 
-        if (sv->draining && supervisor_count(sv, false) == 0)
+        if (sv->draining && supervisor_count(sv, false) == 0 &&
+            sv->sweeper_pid == 0)
             break;
         wake = supervisor_next_wake(sv, now) - now;
         ts.tv_sec = (time_t)(wake / 1000);
@@ -357,7 +506,11 @@ supervisor_run(struct config *cfg, const char *config_path)
                          cfg->shutdown_timeout);
                 sv->draining = true;
                 sv->kill_at_ms = now + cfg->shutdown_timeout * 1000;
+                supervisor_unlink_socket(sv);
                 supervisor_signal_all(sv, SIGTERM, false);
+                /* The sweeper stops between two sessions. */
+                if (sv->sweeper_pid > 0)
+                    kill(sv->sweeper_pid, SIGTERM);
             }
             break;
         case SIGHUP:
@@ -371,10 +524,13 @@ supervisor_run(struct config *cfg, const char *config_path)
          * and idempotent, so do it on every wake. */
         supervisor_reap(sv);
         if (sv->draining && now >= sv->kill_at_ms &&
-            supervisor_count(sv, false) > 0) {
-            log_warn("shutdown timeout: killing %d workers",
-                     supervisor_count(sv, false));
+            (supervisor_count(sv, false) > 0 || sv->sweeper_pid > 0)) {
+            log_warn("shutdown timeout: killing %d workers%s",
+                     supervisor_count(sv, false),
+                     sv->sweeper_pid > 0 ? " and the sweeper" : "");
             supervisor_signal_all(sv, SIGKILL, false);
+            if (sv->sweeper_pid > 0)
+                kill(sv->sweeper_pid, SIGKILL);
             sv->kill_at_ms = now + 1000;
         }
         if (!sv->draining && sv->retire_kill_at_ms != 0 &&
@@ -383,8 +539,11 @@ supervisor_run(struct config *cfg, const char *config_path)
                 supervisor_signal_all(sv, SIGKILL, true);
             sv->retire_kill_at_ms = 0;
         }
-        if (!sv->draining)
+        if (!sv->draining) {
             supervisor_respawn_due(sv, now);
+            supervisor_sweep(sv, now);
+        }
+        metrics_set_workers(supervisor_count(sv, false));
     }
     log_info("stopped");
     rc = 0;
@@ -393,6 +552,7 @@ done:
     if (cfg->pid_file[0] != '\0' && rc == 0)
         unlink(cfg->pid_file);
     store_mongo_global_cleanup();
+    metrics_release();
     config_release(cfg);
     free(sv);
     return rc;

@@ -15,6 +15,11 @@
  *   SIGHUP   re-read the configuration and replace the workers
  *            gracefully: start a new generation, then drain the old one.
  *            listen cannot change without a restart.
+ * Every cleanup_interval seconds (the first time after at most a minute;
+ * 0: never) it forks one short-lived sweeper child (sweeper_main), never
+ * more than one at a time and never respawned; one still running when the
+ * next is due makes that one skip, one running past its interval (1 to 10
+ * minutes) is killed, and a drain stops it with the workers.
  */
 #ifndef PARLEY_SUPERVISOR_H
 #define PARLEY_SUPERVISOR_H

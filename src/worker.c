@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "rng.h"
 #include "store_mongo.h"
+#include "tally.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -51,6 +53,16 @@ worker_signals(sigset_t *idle_mask)
     sigemptyset(idle_mask);
 }
 
+/* True if a connection is queued on the listening socket right now.  A
+ * worker that sees none is about to go idle. */
+static bool
+worker_conn_waiting(int listen_fd)
+{
+    struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
+}
+
 int
 worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
 {
@@ -84,12 +96,18 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
     app_init(&app, cfg, store, indexes_ready);
 
     while (!worker_stop) {
-        int rc = fcgi_accept(conn, &idle_mask);
+        /* Per-session metrics not yet written (tally.h) bound the sleep. */
+        int rc = fcgi_accept(conn, &idle_mask,
+                             tally_wait_ms(app.tally, clock_mono_ms()));
 
         if (rc < 0)
             break;
-        if (rc == 0)
-            continue; /* a signal: the loop condition decides */
+        if (rc == 0) {
+            /* A signal (the loop condition decides), the metrics' time
+             * limit, or a connection another worker took: idle anyway. */
+            app_flush_metrics(&app, true);
+            continue;
+        }
         fcgi_read_request(conn, cfg, &arena, &req);
         req.started_us = clock_mono_us();
         req.started_ms = req.started_us / 1000;
@@ -101,8 +119,16 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
         log_set_request(NULL);
         response_reset(&resp);
         arena_reset(&arena);
+        /* A busy worker (another connection already queued) writes the
+         * metrics in batches, when they are due; one about to go idle
+         * writes them now, so a client sending one request at a time
+         * sees them counted on its next request. */
+        if (tally_pending(app.tally) > 0)
+            app_flush_metrics(&app, !worker_conn_waiting(listen_fd));
     }
     status = worker_stop ? 0 : 1;
+    /* Drains the pending metrics: SIGTERM loses none. */
+    app_release(&app);
     response_release(&resp);
     arena_release(&arena);
 done:

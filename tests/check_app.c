@@ -50,6 +50,7 @@ static void
 teardown(void)
 {
     log_set_request(NULL);
+    app_release(&app);
     metrics_release();
     buf_release(&logged);
     buf_release(&text);

@@ -1078,6 +1078,259 @@ START_TEST(mint_refusals)
 }
 END_TEST
 
+/* --- the cache of verified tokens ---------------------------------------- */
+
+/* Checks tok at `now` through cache k; the user and error are left in
+ * *u and *e. */
+static bool
+cached_at(struct auth_cache *k, const struct config *c, const char *tok,
+          int64_t now, struct auth_user *u, struct error *e)
+{
+    error_clear(e);
+    u->sub = "untouched";
+    u->admin = true;
+    return auth_check_cached(k, c, &ta, arena_printf(&ta, "Bearer %s", tok),
+                             now, u, e);
+}
+
+/* Accepted as want_sub/want_admin, from the cache if want_hit (a NULL
+ * cache counts no hits). */
+#define CACHED_OK(k, c, tok, now, want_sub, want_admin, want_hit)              \
+    do {                                                                       \
+        struct auth_user u_;                                                   \
+        struct error e_;                                                       \
+        uint64_t hits_ = (k) ? auth_cache_hits(k) : 0;                         \
+        bool ok_ = cached_at((k), (c), (tok), (now), &u_, &e_);                \
+        ck_assert_msg(ok_, "rejected: %s", e_.message);                        \
+        ck_assert_int_eq(e_.code, ERR_NONE);                                   \
+        ck_assert_str_eq(u_.sub, (want_sub));                                  \
+        ck_assert(u_.admin == (want_admin));                                   \
+        if ((k) != NULL)                                                       \
+            ck_assert_uint_eq(auth_cache_hits(k),                              \
+                              hits_ + ((want_hit) ? 1 : 0));                   \
+    } while (0)
+
+#define CACHED_REJECT(k, c, tok, now, want_msg)                                \
+    do {                                                                       \
+        struct auth_user u_;                                                   \
+        struct error e_;                                                       \
+        uint64_t hits_ = auth_cache_hits(k);                                   \
+        bool ok_ = cached_at((k), (c), (tok), (now), &u_, &e_);                \
+        ck_assert(!ok_);                                                       \
+        ck_assert_int_eq(e_.code, ERR_UNAUTHORIZED);                           \
+        ck_assert_str_eq(e_.message, (want_msg));                              \
+        ck_assert_ptr_null(u_.sub);                                            \
+        ck_assert(!u_.admin);                                                  \
+        ck_assert_uint_eq(auth_cache_hits(k), hits_);                          \
+    } while (0)
+
+START_TEST(cache_hits)
+{
+    struct config c = cfg_hs();
+    struct auth_cache *k = auth_cache_new();
+    char *user = hs_token(HDR_HS256, claims(""));
+    char *admin = hs_token(HDR_HS256, claims("\"roles\":[\"admin\"]"));
+    struct auth_user u;
+    struct error e = ERROR_INIT;
+    const char *first;
+
+    CACHED_OK(k, &c, user, NOW, "alice", false, false);
+    CACHED_OK(k, &c, user, NOW, "alice", false, true);
+    CACHED_OK(k, &c, admin, NOW, "alice", true, false);
+    CACHED_OK(k, &c, admin, NOW + 1, "alice", true, true);
+    CACHED_OK(k, &c, user, NOW + 2, "alice", false, true);
+
+    /* Each answer's sub is the request's own arena copy. */
+    ck_assert(cached_at(k, &c, user, NOW, &u, &e));
+    first = u.sub;
+    ck_assert(cached_at(k, &c, user, NOW, &u, &e));
+    ck_assert_ptr_ne(first, u.sub);
+    ck_assert_str_eq(u.sub, "alice");
+
+    /* The header is still checked on a hit. */
+    ck_assert(!auth_check_cached(
+        k, &c, &ta, arena_printf(&ta, "Basic %s", user), NOW, &u, &e));
+    ck_assert_str_eq(e.message, "Authorization scheme must be Bearer");
+    ck_assert(!auth_check_cached(
+        k, &c, &ta, arena_printf(&ta, "Bearer %s ", user), NOW, &u, &e));
+    ck_assert_str_eq(e.message, "token is not base64url");
+
+    /* No cache: the plain check. */
+    CACHED_OK(NULL, &c, user, NOW, "alice", false, false);
+    auth_cache_free(k);
+    auth_cache_free(NULL);
+}
+END_TEST
+
+START_TEST(cache_expires_on_time)
+{
+    struct config c = cfg_hs();
+    struct auth_cache *k = auth_cache_new();
+    char *tok = hs_token(HDR_HS256,
+                         arena_printf(&ta, "{\"sub\":\"alice\",\"exp\":%lld}",
+                                      (long long)(NOW + 100)));
+    char *strict;
+
+    /* exp + leeway = NOW + 160; an entry answers for AUTH_CACHE_TTL. */
+    CACHED_OK(k, &c, tok, NOW, "alice", false, false);
+    CACHED_OK(k, &c, tok, NOW + AUTH_CACHE_TTL, "alice", false, true);
+    CACHED_OK(k, &c, tok, NOW + AUTH_CACHE_TTL + 1, "alice", false, false);
+    CACHED_OK(k, &c, tok, NOW + 2 * AUTH_CACHE_TTL + 1, "alice", false, true);
+    /* The next entry ends where the token does. */
+    CACHED_OK(k, &c, tok, NOW + 2 * AUTH_CACHE_TTL + 2, "alice", false, false);
+    CACHED_OK(k, &c, tok, NOW + 160, "alice", false, true);
+    CACHED_REJECT(k, &c, tok, NOW + 161, "token expired");
+    CACHED_REJECT(k, &c, tok, NOW + 161, "token expired");
+
+    /* Without leeway, on the second exp names. */
+    c.jwt_leeway = 0;
+    strict =
+        hs_token(HDR_HS256, arena_printf(&ta, "{\"sub\":\"bob\",\"exp\":%lld}",
+                                         (long long)(NOW + 5)));
+    CACHED_OK(k, &c, strict, NOW, "bob", false, false);
+    CACHED_OK(k, &c, strict, NOW + 5, "bob", false, true);
+    CACHED_REJECT(k, &c, strict, NOW + 6, "token expired");
+    auth_cache_free(k);
+}
+END_TEST
+
+START_TEST(cache_clock_stepped_back)
+{
+    struct config c = cfg_hs();
+    struct auth_cache *k = auth_cache_new();
+    char *tok = hs_token(
+        HDR_HS256, claims(arena_printf(&ta, "\"iat\":%lld", (long long)NOW)));
+
+    CACHED_OK(k, &c, tok, NOW, "alice", false, false);
+    /* Before the verification, iat is not known to be past: a full
+     * check, which the leeway still lets through ... */
+    CACHED_OK(k, &c, tok, NOW - 60, "alice", false, false);
+    CACHED_OK(k, &c, tok, NOW - 60, "alice", false, true);
+    /* ... and no further. */
+    CACHED_REJECT(k, &c, tok, NOW - 61, "token issued in the future");
+    auth_cache_free(k);
+}
+END_TEST
+
+START_TEST(cache_other_key_misses)
+{
+    struct config a = cfg_hs();
+    struct config b =
+        cfg_with(JWT_PIN_HS256, OTHER_SECRET, strlen(OTHER_SECRET));
+    struct auth_cache *k = auth_cache_new();
+    char *tok_a = hs_token(HDR_HS256, claims(""));
+    char *tok_b = hs_token_key(OTHER_SECRET, strlen(OTHER_SECRET), HDR_HS256,
+                               claims("\"roles\":[\"admin\"]"));
+    char same[] = SECRET;
+    struct config copy = cfg_with(JWT_PIN_HS256, same, strlen(same));
+
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, false);
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, true);
+    CACHED_REJECT(k, &b, tok_a, NOW, "bad signature");
+    CACHED_OK(k, &b, tok_b, NOW, "alice", true, false);
+    CACHED_OK(k, &b, tok_b, NOW, "alice", true, true);
+    CACHED_REJECT(k, &a, tok_b, NOW, "bad signature");
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, false);
+
+    /* The same key bytes elsewhere are the same key ... */
+    CACHED_OK(k, &copy, tok_a, NOW, "alice", false, true);
+    /* ... and a key changed in place is another one. */
+    same[0] = 'X';
+    CACHED_REJECT(k, &copy, tok_a, NOW, "bad signature");
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, false);
+
+    /* So are other claim rules: issuer, audience, leeway, algorithm. */
+    b = a;
+    b.jwt_audience = "parley";
+    CACHED_REJECT(k, &b, tok_a, NOW, "missing aud claim");
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, false);
+    b = a;
+    b.jwt_issuer = "https://issuer.example";
+    CACHED_REJECT(k, &b, tok_a, NOW, "missing iss claim");
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, false);
+    b = a;
+    b.jwt_leeway = 0;
+    CACHED_OK(k, &a, tok_a, NOW + 3600 + 30, "alice", false, false);
+    CACHED_REJECT(k, &b, tok_a, NOW + 3600 + 30, "token expired");
+    b = a;
+    b.jwt_pin = JWT_PIN_RS256;
+    CACHED_OK(k, &a, tok_a, NOW, "alice", false, false);
+    CACHED_REJECT(k, &b, tok_a, NOW, "algorithm not allowed");
+    auth_cache_free(k);
+}
+END_TEST
+
+START_TEST(cache_modified_token_misses)
+{
+    struct config c = cfg_hs();
+    struct auth_cache *k = auth_cache_new();
+    char *tok = hs_token(HDR_HS256, claims(""));
+    char *dot = strrchr(tok, '.');
+    char *t;
+
+    CACHED_OK(k, &c, tok, NOW, "alice", false, false);
+    CACHED_OK(k, &c, tok, NOW, "alice", false, true);
+
+    /* One character of the signature, of the payload, one more or one
+     * fewer at the end: none of them is the cached token. */
+    t = arena_strdup(&ta, tok);
+    t[dot - tok + 5] = t[dot - tok + 5] == 'A' ? 'B' : 'A';
+    CACHED_REJECT(k, &c, t, NOW, "bad signature");
+    t = arena_strdup(&ta, tok);
+    t[dot - tok - 3] = t[dot - tok - 3] == 'A' ? 'B' : 'A';
+    {
+        struct auth_user u;
+        struct error e;
+
+        ck_assert(!cached_at(k, &c, t, NOW, &u, &e));
+        ck_assert_int_eq(e.code, ERR_UNAUTHORIZED);
+    }
+    CACHED_REJECT(k, &c, arena_printf(&ta, "%sA", tok), NOW, "bad signature");
+    t = arena_strdup(&ta, tok);
+    t[strlen(t) - 1] = '\0';
+    {
+        struct auth_user u;
+        struct error e;
+
+        ck_assert(!cached_at(k, &c, t, NOW, &u, &e));
+        ck_assert_int_eq(e.code, ERR_UNAUTHORIZED);
+    }
+    /* The original is still there. */
+    CACHED_OK(k, &c, tok, NOW, "alice", false, true);
+    auth_cache_free(k);
+}
+END_TEST
+
+START_TEST(cache_many_tokens)
+{
+    struct config c = cfg_hs();
+    struct auth_cache *k = auth_cache_new();
+    enum { N = 3 * AUTH_CACHE_SLOTS };
+    char *toks[N], *subs[N];
+
+    /* More tokens than slots: whatever shares a slot, each answer is its
+     * own token's. */
+    for (int i = 0; i < N; i++) {
+        subs[i] = arena_printf(&ta, "user-%d", i);
+        toks[i] = hs_token(HDR_HS256,
+                           arena_printf(&ta, "{\"sub\":\"%s\",\"exp\":%lld}",
+                                        subs[i], (long long)(NOW + 3600)));
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < N; i++) {
+            struct auth_user u;
+            struct error e = ERROR_INIT;
+
+            ck_assert(cached_at(k, &c, toks[i], NOW, &u, &e));
+            ck_assert_str_eq(u.sub, subs[i]);
+            ck_assert(!u.admin);
+            /* The one just checked is always a hit. */
+            CACHED_OK(k, &c, toks[i], NOW, subs[i], false, true);
+        }
+    auth_cache_free(k);
+}
+END_TEST
+
 Suite *
 auth_suite(void)
 {
@@ -1087,7 +1340,8 @@ auth_suite(void)
     TCase *sig = tcase_create("signature");
     TCase *claim = tcase_create("claims");
     TCase *mint = tcase_create("mint");
-    TCase *all[] = {header, token, sig, claim, mint};
+    TCase *cache = tcase_create("cache");
+    TCase *all[] = {header, token, sig, claim, mint, cache};
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         tcase_add_checked_fixture(all[i], setup, teardown);
@@ -1132,5 +1386,12 @@ auth_suite(void)
     tcase_add_test(mint, mint_with_iss_and_aud);
     tcase_add_test(mint, mint_multibyte_sub);
     tcase_add_test(mint, mint_refusals);
+
+    tcase_add_test(cache, cache_hits);
+    tcase_add_test(cache, cache_expires_on_time);
+    tcase_add_test(cache, cache_clock_stepped_back);
+    tcase_add_test(cache, cache_other_key_misses);
+    tcase_add_test(cache, cache_modified_token_misses);
+    tcase_add_test(cache, cache_many_tokens);
     return s;
 }

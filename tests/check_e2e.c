@@ -3,7 +3,8 @@
  * database, real sockets.
  *
  * tests/e2e.sh starts the three and runs this program with
- *   PARLEY_E2E_URL     http://127.0.0.1:PORT (nginx)
+ *   PARLEY_E2E_URL     http://127.0.0.1:PORT (nginx; tests/apache.sh and
+ *                      tests/spawn_fcgi.sh run it against other fronts)
  *   PARLEY_E2E_CONFIG  the config file parley was started with
  *   PARLEY_E2E_SECRET  its HS256 secret (overrides the file's)
  *   PARLEY_E2E_BIN     the parley binary (for `parley token`)
@@ -1883,7 +1884,11 @@ e2e_suite(void)
     t = tcase(s, "bola", 60);
     tcase_add_test(t, test_bola);
 
+    /* Tagged "nginx": the limiter is nginx's (parley-http.conf); the
+     * Apache configs have none, so tests/apache.sh runs the suite with
+     * CK_EXCLUDE_TAGS=nginx. */
     t = tcase(s, "ratelimit", 120);
+    tcase_set_tags(t, "nginx");
     tcase_add_test(t, test_rate_limit);
 
     return s;
@@ -1901,6 +1906,9 @@ main(void)
     }
     sr = srunner_create(e2e_suite());
     srunner_add_suite(sr, e2e_messages_suite());
+    srunner_add_suite(sr, e2e_export_suite());
+    srunner_add_suite(sr, e2e_admin_suite());
+    srunner_add_suite(sr, e2e_attack_suite());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

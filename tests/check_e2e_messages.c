@@ -480,6 +480,15 @@ START_TEST(test_message_append_fields)
     ck_assert_str_eq(jstr(m, "tool_call_id"), "$ne");
     ck_assert_str_eq(jstr(m, "tool_name"), "a.b");
 
+    /* Content must never reach parley's log: tests/e2e.sh greps the log
+     * for this marker after the suite, sent as stored and refused. */
+    m = say(&u, sid, "user", "PARLEY-SECRET-CONTENT-MARKER stored");
+    ck_assert_int_eq(jint(m, "seq"), ++seq);
+    r = api(&u, "POST", msgs_path(sid),
+            "{\"role\":\"nobody\",\"content\":"
+            "\"PARLEY-SECRET-CONTENT-MARKER refused\"}");
+    assert_error(r, 400, "validation_error", "role");
+
     /* client_message_id is never shown (the shape check), and works */
     m = append(&u, sid,
                "{\"role\":\"user\",\"content\":\"keyed\","

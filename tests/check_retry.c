@@ -339,6 +339,74 @@ START_TEST(test_slow_try_uses_up_deadline)
 }
 END_TEST
 
+/* try_ms: a retry starts only if it could end by the deadline; the first
+ * try always starts, however little time is left. */
+START_TEST(test_retry_that_may_outlive_deadline_is_not_started)
+{
+    struct fake_clock c = {.random = FAKE_RANDOM_ZERO, .op_ms = 60};
+    struct retry_policy p;
+    struct script s = {-1, ERR_UNAVAILABLE, RETRY_SAFE, 0, &c, {0}};
+    struct retry_stats st = {0};
+    struct error err = ERROR_INIT;
+
+    /* Tries start at 0 and 60 (60 + 60 < 150); one at 120 could run to
+     * 180, past 150, so it is not started. */
+    fake_clock_policy(&p, &c, 10, 100, 1000);
+    p.try_ms = 60;
+    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert_int_eq(s.calls, 2);
+    ck_assert_int_eq(s.call_at[1], 60);
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_ptr_nonnull(strstr(err.message, "deadline"));
+
+    /* A try ending exactly at the deadline leaves no time: not started. */
+    c.now = 0;
+    s.calls = 0;
+    ck_assert(!retry_run(&p, 120, true, script_op, &s, &st, &err));
+    ck_assert_int_eq(s.calls, 1);
+
+    /* The first try starts even when try_ms exceeds what is left. */
+    c.now = 0;
+    s.calls = 0;
+    p.try_ms = 1000;
+    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert_int_eq(s.calls, 1);
+    s.calls = 0;
+    s.fail_times = 0;
+    ck_assert(retry_run(&p, 2000, true, script_op, &s, &st, &err));
+    ck_assert_int_eq(s.calls, 1);
+}
+END_TEST
+
+/* store_try_fits(): a try of try_ms must end before the deadline, on the
+ * policy's clock; with try_ms 0, any time before the deadline will do. */
+START_TEST(test_store_try_fits)
+{
+    struct fake_clock c = {.now = 1000};
+    struct retry_policy p;
+    struct store *s;
+    struct store_ctx ctx;
+
+    memset(&ctx, 0, sizeof(ctx));
+    fake_clock_policy(&p, &c, 3, 10, 100);
+    p.try_ms = 200;
+    s = fake_store_new(&p, &c);
+    ctx.deadline_ms = 1201;
+    ck_assert(store_try_fits(s, &ctx));
+    ctx.deadline_ms = 1200;
+    ck_assert(!store_try_fits(s, &ctx));
+    store_free(s);
+
+    p.try_ms = 0;
+    s = fake_store_new(&p, &c);
+    ctx.deadline_ms = 1001;
+    ck_assert(store_try_fits(s, &ctx));
+    ctx.deadline_ms = 1000;
+    ck_assert(!store_try_fits(s, &ctx));
+    store_free(s);
+}
+END_TEST
+
 /* A sleep that overshoots, as a real one may. */
 static void
 late_sleep(void *env, int64_t ms)
@@ -487,6 +555,7 @@ START_TEST(test_policy_init_from_config)
     ck_assert_int_eq(p.max_attempts, 4);
     ck_assert_int_eq(p.base_ms, 25);
     ck_assert_int_eq(p.max_ms, 800);
+    ck_assert_int_eq(p.try_ms, 0);
     ck_assert_ptr_nonnull(p.now_ms);
     ck_assert_ptr_nonnull(p.sleep_ms);
     ck_assert_ptr_nonnull(p.random_upto);
@@ -595,6 +664,10 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     const char *user = "alice";
     const struct uuid *sid = &fx->sess.id;
     int64_t deleted = -1;
+    struct sweep_candidate cand = {fx->sess.id, "alice"}, *cands = NULL;
+    struct session_stats stats;
+    size_t ncands = 0;
+    bool changed = false;
 
     change.fields = SET_SESSION_NAME;
     change.session_name = "renamed";
@@ -626,7 +699,7 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_TOUCH:
         return store_session_touch(s, ctx, user, sid, 1, 2000, err);
     case FAKE_ADD_METRICS:
-        return store_session_add_metrics(s, ctx, user, "s1", 0, 1.5, err);
+        return store_session_add_metrics(s, ctx, user, "s1", 1, 0, 1.5, err);
     case FAKE_MESSAGE_INSERT:
         fake_message(&msg, &fx->arena, &fx->sess, 2, ROLE_ASSISTANT, "two",
                      1500);
@@ -666,6 +739,19 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_memory_put(s, ctx, user, sid, "m2", value, 2000, err);
     case FAKE_MEMORY_DELETE:
         return store_memory_delete(s, ctx, user, sid, "m1", err);
+    case FAKE_SWEEP_CANDIDATES:
+        return store_sweep_candidates(s, ctx, SWEEP_AGE, 5000, 10, &cands,
+                                      &ncands, err);
+    case FAKE_SWEEP_EXPIRE:
+        return store_sweep_expire_one(s, ctx, &cand, 5000, 2000, &changed, err);
+    case FAKE_SWEEP_DELETE:
+        return store_sweep_delete_one(s, ctx, SWEEP_AGE, &cand, 5000, &changed,
+                                      err);
+    case FAKE_SESSION_STATS:
+        return store_session_stats(s, ctx, user, &stats, err);
+    case FAKE_USER_DELETE_BATCH:
+        return store_user_delete_batch(s, ctx, STORE_MESSAGES, user, 10,
+                                       &deleted, err);
     case FAKE_OP_COUNT:
         break;
     }
@@ -701,6 +787,11 @@ static const enum fake_op wrapped[] = {
     FAKE_MEMORY_GET,
     FAKE_MEMORY_PUT,
     FAKE_MEMORY_DELETE,
+    FAKE_SWEEP_CANDIDATES,
+    FAKE_SWEEP_EXPIRE,
+    FAKE_SWEEP_DELETE,
+    FAKE_SESSION_STATS,
+    FAKE_USER_DELETE_BATCH,
 };
 #define NWRAPPED ((int)(sizeof(wrapped) / sizeof(wrapped[0])))
 
@@ -1069,30 +1160,33 @@ START_TEST(test_touch_and_metrics)
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     ck_assert_int_eq(op_calls(&fx, FAKE_TOUCH), 2);
 
-    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1,
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 1,
                                         2.5, &err));
-    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 0,
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 0,
                                         1.25, &err));
+    /* A worker's batch: several requests in one update. */
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 3, 2,
+                                        0.25, &err));
     /* A session that is gone (or another user's) is no error. */
     ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "gone", 1,
+                                        1, 1.0, &err));
+    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "bob", "s1", 1, 1,
                                         1.0, &err));
-    ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "bob", "s1", 1, 1.0,
-                                        &err));
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
-    ck_assert_int_eq(got.request_count, 2);
-    ck_assert_int_eq(got.error_count, 1);
-    ck_assert(got.total_processing_ms == 3.75);
+    ck_assert_int_eq(got.request_count, 5);
+    ck_assert_int_eq(got.error_count, 3);
+    ck_assert(got.total_processing_ms == 4.0);
     ck_assert_int_eq(got.version, 1);
 
     /* Counting twice would be wrong, so a lost reply is not retried. */
     fake_store_fail(fx.store, FAKE_ADD_METRICS, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
-    ck_assert(!store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 0,
+    ck_assert(!store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 0,
                                          1.0, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
-    ck_assert_int_eq(got.request_count, 3);
-    ck_assert_int_eq(op_calls(&fx, FAKE_ADD_METRICS), 5);
+    ck_assert_int_eq(got.request_count, 6);
+    ck_assert_int_eq(op_calls(&fx, FAKE_ADD_METRICS), 6);
     fixture_release(&fx);
 }
 END_TEST
@@ -1667,6 +1761,8 @@ retry_suite(void)
     tcase_add_test(tc, test_sleep_that_would_cross_deadline_is_not_taken);
     tcase_add_test(tc, test_sleep_ending_at_deadline_is_not_taken);
     tcase_add_test(tc, test_slow_try_uses_up_deadline);
+    tcase_add_test(tc, test_retry_that_may_outlive_deadline_is_not_started);
+    tcase_add_test(tc, test_store_try_fits);
     tcase_add_test(tc, test_no_try_after_overshooting_sleep);
     tcase_add_test(tc, test_deadline_never_crossed);
     tcase_add_test(tc, test_backoff_cap_no_overflow);

@@ -64,11 +64,12 @@ START_TEST(test_replica_set_options_honoured)
              "&readPreference=primary",
              got, sizeof(got));
     /* 4000 ms / 3 attempts = 1333 ms to select and connect; half the
-     * deadline for a reply. */
+     * deadline for a reply.  Reads are retried by parley's wrapper, not
+     * the driver, unless the URI says otherwise. */
     ck_assert_str_eq(
         got, "hosts=127.0.0.1:1,127.0.0.1:2,127.0.0.1:3 replicaSet=rs0 "
              "tls=false readPreference=primary w=majority journal=true "
-             "readConcernLevel=default retryWrites=true retryReads=true "
+             "readConcernLevel=default retryWrites=true retryReads=false "
              "serverSelectionTimeoutMS=1333 connectTimeoutMS=1333 "
              "socketTimeoutMS=2000");
 }
@@ -97,7 +98,8 @@ START_TEST(test_other_choices_honoured)
 }
 END_TEST
 
-/* A bare URI gets the driver's defaults and parley's derived timeouts. */
+/* A bare URI gets the driver's defaults and parley's derived timeouts,
+ * with retryReads off. */
 START_TEST(test_defaults)
 {
     struct error err = ERROR_INIT;
@@ -109,8 +111,18 @@ START_TEST(test_defaults)
     ck_assert_str_eq(got, "hosts=127.0.0.1:1 replicaSet=(none) tls=false "
                           "readPreference=primary w=default journal=default "
                           "readConcernLevel=default retryWrites=true "
-                          "retryReads=true serverSelectionTimeoutMS=3000 "
+                          "retryReads=false serverSelectionTimeoutMS=3000 "
                           "connectTimeoutMS=3000 socketTimeoutMS=3000");
+}
+END_TEST
+
+/* retryReads is off only by default: a URI that turns it on has it. */
+START_TEST(test_retry_reads_honoured)
+{
+    char got[512];
+
+    describe("mongodb://127.0.0.1:1/?retryReads=true", got, sizeof(got));
+    ck_assert_ptr_nonnull(strstr(got, " retryReads=true "));
 }
 END_TEST
 
@@ -184,6 +196,7 @@ store_mongo_suite(void)
     tcase_add_test(tc, test_replica_set_options_honoured);
     tcase_add_test(tc, test_other_choices_honoured);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_retry_reads_honoured);
     tcase_add_test(tc, test_no_credentials);
     tcase_add_test(tc, test_truncates);
     tcase_add_test(tc, test_bad_options_refused);

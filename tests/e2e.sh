@@ -55,6 +55,17 @@ done
 on_exit() {
     local rc=$?
     stop_processes
+    # A sanitizer build (configure --enable-sanitizers) reports to parley's
+    # stderr, which is its log, and LeakSanitizer only as a worker exits:
+    # so the log is read once everything has stopped, and a report fails
+    # the suite whatever the tests said.
+    local san="ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:"
+    if [ -n "$PARLEY_TMP" ] && [ -f "$PARLEY_TMP/parley.log" ] &&
+        grep -qE "$san" "$PARLEY_TMP/parley.log"; then
+        lib_log "sanitizer report in parley's log:"
+        grep -E -A 30 "$san" "$PARLEY_TMP/parley.log" | head -n 300 >&2
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
         lib_log "failed ($rc); temp dir $PARLEY_TMP"
         lib_tail "$PARLEY_TMP/parley.log" 60
@@ -81,7 +92,7 @@ workers = 4
 mongodb_uri = $PARLEY_DEVDB_URI
 mongodb_database = parley_e2e_$(random_hex 8)
 jwt_secret = $secret
-log_level = warn
+log_level = info
 EOF
 )
 "$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
@@ -111,5 +122,17 @@ PARLEY_E2E_URL=$url \
 if [ "$rc" -eq 0 ] && ! lib_check_children; then
     lib_fail "a server exited during the suite"
     rc=1
+fi
+
+# Logs never hold a token, the secret or message content.  The suite sends
+# all three (log_level info logs every request; check_e2e_messages.c sends
+# the marker as content); "eyJ" starts every JWT's header.
+if [ "$rc" -eq 0 ]; then
+    for bad in "$secret" PARLEY-SECRET-CONTENT-MARKER eyJ; do
+        if grep -qF -- "$bad" "$PARLEY_TMP/parley.log"; then
+            lib_fail "parley.log holds a secret, a token or content (${bad:0:12}...)"
+            rc=1
+        fi
+    done
 fi
 exit "$rc"

@@ -48,6 +48,12 @@ struct fake_impl {
     int calls[FAKE_OP_COUNT];
     int ncalls;
     int64_t call_at[FAKE_MAX_RECORDED];
+    struct {
+        enum fake_op op;
+        int nth;
+        void (*fn)(void *arg);
+        void *arg;
+    } hook;
 };
 
 static const char *const op_names[FAKE_OP_COUNT] = {
@@ -79,6 +85,11 @@ static const char *const op_names[FAKE_OP_COUNT] = {
     [FAKE_MEMORY_GET] = "memory_get",
     [FAKE_MEMORY_PUT] = "memory_put",
     [FAKE_MEMORY_DELETE] = "memory_delete",
+    [FAKE_SWEEP_CANDIDATES] = "sweep_candidates",
+    [FAKE_SWEEP_EXPIRE] = "sweep_expire_one",
+    [FAKE_SWEEP_DELETE] = "sweep_delete_one",
+    [FAKE_SESSION_STATS] = "session_stats",
+    [FAKE_USER_DELETE_BATCH] = "user_delete_batch",
 };
 
 /* --- the fake clock ------------------------------------------------------ */
@@ -126,6 +137,7 @@ fake_clock_policy(struct retry_policy *p, struct fake_clock *c,
     p->max_attempts = max_attempts;
     p->base_ms = base_ms;
     p->max_ms = max_ms;
+    p->try_ms = 0;
     p->now_ms = clock_now;
     p->sleep_ms = clock_sleep;
     p->random_upto = clock_random;
@@ -239,6 +251,12 @@ begin(struct store *s, enum fake_op op, struct fake_step *step)
     struct fake_impl *f = impl(s);
 
     f->calls[op]++;
+    if (f->hook.fn != NULL && f->hook.op == op && f->hook.nth == f->calls[op]) {
+        void (*fn)(void *arg) = f->hook.fn;
+
+        f->hook.fn = NULL; /* once, and not again from inside fn */
+        fn(f->hook.arg);
+    }
     if (f->ncalls < FAKE_MAX_RECORDED)
         f->call_at[f->ncalls] = f->clock != NULL ? f->clock->now : 0;
     f->ncalls++;
@@ -292,6 +310,18 @@ fake_store_fail_insert(struct store *s, size_t stored, size_t reported,
         abort();
     f->steps[op][f->nsteps[op]++] =
         (struct fake_step){1, code, retry, true, true, stored, reported};
+}
+
+void
+fake_store_on_call(struct store *s, enum fake_op op, int nth,
+                   void (*fn)(void *arg), void *arg)
+{
+    struct fake_impl *f = impl(s);
+
+    f->hook.op = op;
+    f->hook.nth = nth;
+    f->hook.fn = fn;
+    f->hook.arg = arg;
 }
 
 int
@@ -723,7 +753,7 @@ fake_touch(struct store *s, const char *user, const struct uuid *id,
 
 static bool
 fake_add_metrics(struct store *s, const char *user, const char *session_id,
-                 int errors, double ms, struct error *err)
+                 int64_t requests, int64_t errors, double ms, struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_ADD_METRICS, &step);
@@ -732,7 +762,7 @@ fake_add_metrics(struct store *s, const char *user, const char *session_id,
     if (failing && !step.applied)
         return end(FAKE_ADD_METRICS, failing, &step, false, err);
     if (found != NULL) {
-        found->request_count++;
+        found->request_count += requests;
         found->error_count += errors;
         found->total_processing_ms += ms;
     }
@@ -1241,6 +1271,208 @@ fake_memory_delete(struct store *s, const char *user,
     return end(FAKE_MEMORY_DELETE, failing, &step, true, err);
 }
 
+/* --- sweeper, stats, erasure --------------------------------------------- */
+
+/* The rule's condition, as store_mongo.c's mongo_sweep_filter(). */
+static bool
+sweep_matches(const struct session *s, enum sweep_rule rule, int64_t cutoff)
+{
+    switch (rule) {
+    case SWEEP_AGE:
+        return s->created_at < cutoff;
+    case SWEEP_INACTIVE:
+        return s->status != STATUS_ACTIVE && s->last_activity_at < cutoff &&
+               s->updated_at < cutoff;
+    case SWEEP_IDLE:
+        return s->status == STATUS_ACTIVE && s->last_activity_at < cutoff;
+    }
+    return false;
+}
+
+static bool
+fake_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
+                      int64_t cutoff, int64_t limit,
+                      struct sweep_candidate **out, size_t *n,
+                      struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SWEEP_CANDIDATES, &step);
+    struct fake_impl *f = impl(s);
+
+    *out = NULL;
+    *n = 0;
+    if (failing)
+        return end(FAKE_SWEEP_CANDIDATES, failing, &step, false, err);
+    *out = arena_alloc(a, (size_t)(limit > 0 ? limit : 0) * sizeof(**out) + 1);
+    for (size_t i = 0; i < f->len && (int64_t)*n < limit; i++) {
+        if (!sweep_matches(&f->sessions[i], rule, cutoff))
+            continue;
+        (*out)[*n].id = f->sessions[i].id;
+        (*out)[*n].user_id = arena_strdup(a, f->sessions[i].user_id);
+        (*n)++;
+    }
+    return true;
+}
+
+static bool
+fake_sweep_expire(struct store *s, const struct sweep_candidate *c,
+                  int64_t cutoff, int64_t now, bool *changed, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SWEEP_EXPIRE, &step);
+    struct session *found = find_id(impl(s), c->user_id, &c->id);
+
+    *changed = false;
+    if (failing && !step.applied)
+        return end(FAKE_SWEEP_EXPIRE, failing, &step, false, err);
+    if (found != NULL && sweep_matches(found, SWEEP_IDLE, cutoff)) {
+        found->status = STATUS_EXPIRED;
+        found->version++;
+        found->updated_at = now;
+        *changed = !failing;
+    }
+    return end(FAKE_SWEEP_EXPIRE, failing, &step, true, err);
+}
+
+static bool
+fake_sweep_delete(struct store *s, enum sweep_rule rule,
+                  const struct sweep_candidate *c, int64_t cutoff,
+                  bool *deleted, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SWEEP_DELETE, &step);
+    struct fake_impl *f = impl(s);
+    struct session *found = find_id(f, c->user_id, &c->id);
+
+    *deleted = false;
+    if (failing && !step.applied)
+        return end(FAKE_SWEEP_DELETE, failing, &step, false, err);
+    if (rule == SWEEP_IDLE)
+        return error_set(err, ERR_INTERNAL, NULL, "the idle rule deletes");
+    if (found != NULL && sweep_matches(found, rule, cutoff)) {
+        size_t i = (size_t)(found - f->sessions);
+
+        memmove(&f->sessions[i], &f->sessions[i + 1],
+                (f->len - i - 1) * sizeof(f->sessions[0]));
+        f->len--;
+        *deleted = !failing;
+    }
+    return end(FAKE_SWEEP_DELETE, failing, &step, true, err);
+}
+
+static bool
+fake_session_stats(struct store *s, const char *user, struct session_stats *out,
+                   struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_STATS, &step);
+    struct fake_impl *f = impl(s);
+
+    memset(out, 0, sizeof(*out));
+    if (failing)
+        return end(FAKE_SESSION_STATS, failing, &step, false, err);
+    for (size_t i = 0; i < f->len; i++) {
+        const struct session *x = &f->sessions[i];
+
+        if (user != NULL && strcmp(x->user_id, user) != 0)
+            continue;
+        out->total_sessions++;
+        out->by_status[x->status]++;
+        out->total_messages += x->message_count;
+    }
+    return true;
+}
+
+struct user_limit {
+    const char *user;
+    int64_t *left; /* how many more may go */
+};
+
+static bool
+session_of_user(const void *elem, const void *arg)
+{
+    const struct session *x = elem;
+    const struct user_limit *u = arg;
+
+    if (*u->left == 0 || strcmp(x->user_id, u->user) != 0)
+        return false;
+    (*u->left)--;
+    return true;
+}
+
+static bool
+message_of_user(const void *elem, const void *arg)
+{
+    const struct message *m = elem;
+    const struct user_limit *u = arg;
+
+    if (*u->left == 0 || strcmp(m->user_id, u->user) != 0)
+        return false;
+    (*u->left)--;
+    return true;
+}
+
+static bool
+memory_of_user(const void *elem, const void *arg)
+{
+    const struct fake_memory *e = elem;
+    const struct user_limit *u = arg;
+
+    if (*u->left == 0 || strcmp(e->user, u->user) != 0)
+        return false;
+    (*u->left)--;
+    return true;
+}
+
+static bool
+idem_of_user(const void *elem, const void *arg)
+{
+    const struct fake_idem *k = elem;
+    const struct user_limit *u = arg;
+
+    if (*u->left == 0 || strcmp(k->user, u->user) != 0)
+        return false;
+    (*u->left)--;
+    return true;
+}
+
+static bool
+fake_user_delete_batch(struct store *s, enum store_collection coll,
+                       const char *user, int64_t limit, int64_t *deleted,
+                       struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_USER_DELETE_BATCH, &step);
+    struct fake_impl *f = impl(s);
+    int64_t left = limit;
+    struct user_limit u = {user, &left};
+    size_t n = 0;
+
+    *deleted = 0;
+    if (failing && !step.applied)
+        return end(FAKE_USER_DELETE_BATCH, failing, &step, false, err);
+    switch (coll) {
+    case STORE_SESSIONS:
+        n = sweep(f->sessions, &f->len, sizeof(*f->sessions), session_of_user,
+                  &u);
+        break;
+    case STORE_MESSAGES:
+        n = sweep(f->messages, &f->nmessages, sizeof(*f->messages),
+                  message_of_user, &u);
+        break;
+    case STORE_MEMORY:
+        n = sweep(f->memory, &f->nmemory, sizeof(*f->memory), memory_of_user,
+                  &u);
+        break;
+    case STORE_IDEMPOTENCY:
+        n = sweep(f->idem, &f->nidem, sizeof(*f->idem), idem_of_user, &u);
+        break;
+    }
+    if (!failing)
+        *deleted = (int64_t)n;
+    return end(FAKE_USER_DELETE_BATCH, failing, &step, true, err);
+}
+
 static void
 fake_free(struct store *s)
 {
@@ -1285,6 +1517,11 @@ static const struct store_backend fake_backend = {
     .memory_get = fake_memory_get,
     .memory_put = fake_memory_put,
     .memory_delete = fake_memory_delete,
+    .sweep_candidates = fake_sweep_candidates,
+    .sweep_expire_one = fake_sweep_expire,
+    .sweep_delete_one = fake_sweep_delete,
+    .session_stats = fake_session_stats,
+    .user_delete_batch = fake_user_delete_batch,
     .free = fake_free,
 };
 

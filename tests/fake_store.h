@@ -59,6 +59,11 @@ enum fake_op {
     FAKE_MEMORY_GET,
     FAKE_MEMORY_PUT,
     FAKE_MEMORY_DELETE,
+    FAKE_SWEEP_CANDIDATES,
+    FAKE_SWEEP_EXPIRE,
+    FAKE_SWEEP_DELETE,
+    FAKE_SESSION_STATS,
+    FAKE_USER_DELETE_BATCH,
     FAKE_OP_COUNT
 };
 
@@ -102,6 +107,12 @@ void fake_store_fail(struct store *s, enum fake_op op, int times,
  * retry, reporting *inserted = reported (0: the reply was lost). */
 void fake_store_fail_insert(struct store *s, size_t stored, size_t reported,
                             enum error_code code, enum retry_class retry);
+/* Runs fn(arg) once, at the start of call number nth (1-based) of op,
+ * before that call does anything: another client's work interleaved at an
+ * exact point (fn may call the store; its calls count too).  One hook at
+ * a time; a new one replaces the old. */
+void fake_store_on_call(struct store *s, enum fake_op op, int nth,
+                        void (*fn)(void *arg), void *arg);
 /* Calls of op so far, failed ones included. */
 int fake_store_calls(const struct store *s, enum fake_op op);
 /* Start time (clock->now) of call number i across all operations; calls
