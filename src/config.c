@@ -55,6 +55,7 @@ static const struct config_entry config_table[] = {
     S(messages_collection, "messages"),
     S(memory_collection, "memory"),
     S(idempotency_collection, "idempotency_keys"),
+    S(tombstones_collection, "tombstones"),
     I(db_retry_max_attempts, 3, 1, 10),
     I(db_retry_base_ms, 100, 1, 60000),
     I(db_retry_max_ms, 1000, 1, 600000),

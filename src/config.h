@@ -40,6 +40,7 @@ struct config {
     char *messages_collection;
     char *memory_collection;
     char *idempotency_collection;
+    char *tombstones_collection;
     int db_retry_max_attempts;
     int db_retry_base_ms;
     int db_retry_max_ms;

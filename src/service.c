@@ -365,10 +365,17 @@ service_session_delete(struct service *svc, struct store_ctx *ctx,
 
     if (!load_for_write(svc, ctx, user, session_id, if_match, &cur, err))
         return false;
-    /* The session document goes first: from then on the session and its
+    /* The tombstone goes in before anything is deleted: a crash or a
+     * failure anywhere after it leaves a record the sweeper finds, and it
+     * purges what hangs off the UUID once the session document is gone.
+     * If the tombstone cannot be written, nothing is deleted. */
+    if (!store_tombstone_put(svc->store, ctx, user, &cur.id, clock_now_ms(),
+                             err))
+        return false;
+    /* Then the session document: from then on the session and its
      * messages are unreachable, whatever happens to the purge below.  A
-     * purge cut short leaves orphans keyed by a UUID that is never reused,
-     * which the sweeper removes. */
+     * failure from here on leaves the tombstone for the sweeper (also
+     * when the document stays: then it only drops the tombstone). */
     if (!store_session_delete(svc->store, ctx, user, &cur.id,
                               if_match == IF_MATCH_ANY ? -1 : cur.version,
                               err)) {
@@ -380,7 +387,15 @@ service_session_delete(struct service *svc, struct store_ctx *ctx,
         return false;
     }
     if (!store_session_purge(svc->store, ctx, user, &cur.id, &purged, err)) {
-        log_warn("session deleted but its messages not yet purged: %s",
+        log_warn("session deleted but its messages not yet purged (the "
+                 "sweeper will): %s",
+                 err->message);
+        error_clear(err);
+        return true;
+    }
+    if (!store_tombstone_delete(svc->store, ctx, user, &cur.id, err)) {
+        log_warn("session deleted and purged but its tombstone stays (the "
+                 "sweeper drops it): %s",
                  err->message);
         error_clear(err);
     }

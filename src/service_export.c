@@ -92,9 +92,10 @@ import_status(const struct import_input *in, enum session_status *out,
 }
 
 /* Removes what a failed import wrote: the session document if it may
- * have gone in, then the messages.  Best effort with a deadline of its
- * own (the failure may have been the deadline); what it cannot remove it
- * logs, and it is unreachable anyway. */
+ * have gone in, then the messages, then the import's tombstone.  Best
+ * effort with a deadline of its own (the failure may have been the
+ * deadline); what it cannot remove it logs and leaves to the sweeper,
+ * which the tombstone, kept then, points at. */
 static void
 undo_import(struct service *svc, struct store_ctx *ctx, const char *user,
             const struct session *s, bool session_maybe_in,
@@ -107,8 +108,10 @@ undo_import(struct service *svc, struct store_ctx *ctx, const char *user,
     undo.deadline_ms = clock_mono_ms() + svc->cfg->request_deadline_ms;
     if (session_maybe_in &&
         !store_session_delete(svc->store, &undo, user, &s->id, -1, &e) &&
-        e.code != ERR_NOT_FOUND)
+        e.code != ERR_NOT_FOUND) {
         log_warn("import failed; its session may remain: %s", e.message);
+        return;
+    }
     ids = arena_alloc(ctx->arena, (n > 0 ? n : 1) * sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = msgs[i].id;
@@ -118,12 +121,14 @@ undo_import(struct service *svc, struct store_ctx *ctx, const char *user,
 
         if (!store_message_delete_ids(svc->store, &undo, user, ids + done, k,
                                       &e)) {
-            log_warn("import failed; %zu of its messages may remain as "
-                     "orphans: %s",
+            log_warn("import failed; %zu of its messages may remain until "
+                     "the sweeper removes them: %s",
                      n - done, e.message);
             return;
         }
     }
+    if (!store_tombstone_delete(svc->store, &undo, user, &s->id, &e))
+        log_warn("import undone but its tombstone stays: %s", e.message);
 }
 
 bool
@@ -180,11 +185,25 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
         msgs[i].client_message_id = NULL;
         msgs[i].created_at = msgs[i].updated_at = now;
     }
+    /* The tombstone, before the first message: should this import die
+     * before its session document is in, the sweeper finds the messages
+     * by it.  Put again before each batch, it stays younger than the
+     * sweeper's cutoff (2 x request_deadline_ms at least) for as long as
+     * the import is alive, however many batches it has. */
     for (size_t done = 0; done < in->n; done += SERVICE_IMPORT_BATCH) {
         size_t k = in->n - done < SERVICE_IMPORT_BATCH ? in->n - done
                                                        : SERVICE_IMPORT_BATCH;
 
         extend_deadline(svc, ctx);
+        if (!store_tombstone_put(svc->store, ctx, user, &s.id, clock_now_ms(),
+                                 err)) {
+            struct error e = *err;
+
+            if (done > 0)
+                undo_import(svc, ctx, user, &s, false, msgs, done);
+            *err = e;
+            return false;
+        }
         if (!store_message_insert(svc->store, ctx, msgs + done, k, err)) {
             struct error e = *err;
 
@@ -216,6 +235,13 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
                              "exists");
         *err = e;
         return false;
+    }
+    /* The import is whole; a tombstone left by a failure here only costs
+     * the sweeper a lookup (it finds the session and drops it). */
+    if (in->n > 0 &&
+        !store_tombstone_delete(svc->store, ctx, user, &s.id, err)) {
+        log_warn("import done but its tombstone stays: %s", err->message);
+        error_clear(err);
     }
     *out = s;
     return true;

@@ -17,9 +17,10 @@
  * reached through their session, so nothing of an import is visible
  * before that last insert, and everything is afterwards.  If it fails (a
  * concurrent create or import took the session_id: 409; the database
- * went away: 503) the messages are deleted again.  A crash in between
- * leaves orphan messages under a UUID no session will ever have, the same
- * leftovers a purge cut short leaves for the sweeper.
+ * went away: 503) the messages are deleted again.  A tombstone for the
+ * UUID (store_tombstone_put) goes in before the first message and out at
+ * the end, so a crash in between leaves orphan messages the sweeper finds
+ * and removes, as it does those of a delete cut short.
  */
 #ifndef PARLEY_SERVICE_EXPORT_H
 #define PARLEY_SERVICE_EXPORT_H

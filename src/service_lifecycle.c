@@ -83,6 +83,7 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
                              const char *user_id, struct erase_counts *out,
                              struct error *err)
 {
+    int64_t tombstones = 0;
     size_t chars;
     bool ok;
 
@@ -91,13 +92,16 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
     if (chars < 1 || chars > 255)
         return error_set(err, ERR_VALIDATION, "user_id",
                          "user_id must be 1 to 255 characters");
-    ok = erase_collection(svc, ctx, STORE_SESSIONS, user_id, &out->sessions,
-                          err) &&
-         erase_collection(svc, ctx, STORE_MESSAGES, user_id, &out->messages,
-                          err) &&
-         erase_collection(svc, ctx, STORE_MEMORY, user_id, &out->memory, err) &&
-         erase_collection(svc, ctx, STORE_IDEMPOTENCY, user_id,
-                          &out->idempotency_keys, err);
+    ok =
+        erase_collection(svc, ctx, STORE_SESSIONS, user_id, &out->sessions,
+                         err) &&
+        erase_collection(svc, ctx, STORE_MESSAGES, user_id, &out->messages,
+                         err) &&
+        erase_collection(svc, ctx, STORE_MEMORY, user_id, &out->memory, err) &&
+        erase_collection(svc, ctx, STORE_IDEMPOTENCY, user_id,
+                         &out->idempotency_keys, err) &&
+        /* Last: they point the sweeper at what is erased above anyway. */
+        erase_collection(svc, ctx, STORE_TOMBSTONES, user_id, &tombstones, err);
     /* Counts and never the user id: the log outlives the erasure. */
     log_info("erased a user: %lld sessions, %lld messages, %lld memory "
              "entries, %lld idempotency keys%s",

@@ -198,6 +198,16 @@ list_op(void *arg, struct error *err)
 }
 
 bool
+store_session_get_by_id(struct store *s, struct store_ctx *ctx,
+                        const char *user, const struct uuid *id,
+                        struct session *out, struct error *err)
+{
+    struct get_by_id_args a = {s, ctx->arena, user, id, out};
+
+    return run(s, ctx, true, get_by_id_op, &a, err);
+}
+
+bool
 store_session_list(struct store *s, struct store_ctx *ctx, const char *user,
                    const struct session_filter *f, int64_t limit,
                    int64_t offset, struct session_page *out, struct error *err)
@@ -963,6 +973,74 @@ store_user_delete_batch(struct store *s, struct store_ctx *ctx,
     struct user_delete_args a = {s, coll, user, limit, deleted};
 
     return run(s, ctx, true, user_delete_batch_op, &a, err);
+}
+
+/* ---- tombstones -------------------------------------------------------- */
+
+struct tombstone_args {
+    struct store *s;
+    struct arena *arena;
+    const char *user;
+    const struct uuid *id;
+    int64_t now;
+    int64_t cutoff;
+    int64_t limit;
+    struct sweep_candidate **out;
+    size_t *n;
+};
+
+static bool
+tombstone_put_op(void *arg, struct error *err)
+{
+    struct tombstone_args *a = arg;
+
+    return a->s->backend->tombstone_put(a->s, a->user, a->id, a->now, err);
+}
+
+bool
+store_tombstone_put(struct store *s, struct store_ctx *ctx, const char *user,
+                    const struct uuid *id, int64_t now, struct error *err)
+{
+    struct tombstone_args a = {s, NULL, user, id, now, 0, 0, NULL, NULL};
+
+    return run(s, ctx, true, tombstone_put_op, &a, err);
+}
+
+static bool
+tombstone_delete_op(void *arg, struct error *err)
+{
+    struct tombstone_args *a = arg;
+
+    return a->s->backend->tombstone_delete(a->s, a->user, a->id, err);
+}
+
+bool
+store_tombstone_delete(struct store *s, struct store_ctx *ctx, const char *user,
+                       const struct uuid *id, struct error *err)
+{
+    struct tombstone_args a = {s, NULL, user, id, 0, 0, 0, NULL, NULL};
+
+    return run(s, ctx, true, tombstone_delete_op, &a, err);
+}
+
+static bool
+tombstone_list_op(void *arg, struct error *err)
+{
+    struct tombstone_args *a = arg;
+
+    return a->s->backend->tombstone_list(a->s, a->arena, a->cutoff, a->limit,
+                                         a->out, a->n, err);
+}
+
+bool
+store_tombstone_list(struct store *s, struct store_ctx *ctx, int64_t cutoff,
+                     int64_t limit, struct sweep_candidate **out, size_t *n,
+                     struct error *err)
+{
+    struct tombstone_args a = {s,      ctx->arena, NULL, NULL, 0,
+                               cutoff, limit,      out,  n};
+
+    return run(s, ctx, true, tombstone_list_op, &a, err);
 }
 
 void

@@ -30,6 +30,9 @@
  *     {_id: {u: user_id, s: session UUID, k: key}, user_id,
  *      session_uuid: UUID, message_id: UUID, seq: int64 (0 while the
  *      message is not stored yet), created_at: datetime}
+ *   tombstones (cfg->tombstones_collection), one per session being
+ *   deleted or imported (service_session_delete, the import):
+ *     {_id: session UUID, user_id: string, at: datetime}
  *   Both compound _ids are built with their fields in the order shown:
  *   MongoDB compares embedded documents field by field, in order.
  *
@@ -48,6 +51,8 @@
  *             user_session         {user_id: 1, session_uuid: 1} (erasure)
  *   idempotency keys
  *             user_session         {user_id: 1, session_uuid: 1}
+ *   tombstones at                  {at: 1} (the sweeper, oldest first)
+ *             user                 {user_id: 1} (erasure)
  *
  * Every filter carries user_id, and every value is appended as a typed
  * BSON value, so nothing a client sends can become a query operator.
@@ -97,6 +102,7 @@ enum mongo_coll {
     MONGO_MESSAGES,
     MONGO_MEMORY,
     MONGO_IDEMPOTENCY,
+    MONGO_TOMBSTONES,
     MONGO_NCOLLS
 };
 
@@ -111,6 +117,7 @@ struct mongo_store {
     char *messages;
     char *memory;
     char *idempotency;
+    char *tombstones;
 };
 
 /* ---- logging and secrets ---------------------------------------------- */
@@ -837,6 +844,7 @@ mongo_collection(struct store *s, mongoc_client_t *client, const char *name)
         [MONGO_MESSAGES] = m->messages,
         [MONGO_MEMORY] = m->memory,
         [MONGO_IDEMPOTENCY] = m->idempotency,
+        [MONGO_TOMBSTONES] = m->tombstones,
     };
 
     for (size_t i = 0; i < MONGO_NCOLLS; i++) {
@@ -938,6 +946,11 @@ static const struct mongo_index mongo_idem_indexes[] = {
     {"user_session", false, {{"user_id", 1}, {"session_uuid", 1}}},
 };
 
+static const struct mongo_index mongo_tombstone_indexes[] = {
+    {"at", false, {{"at", 1}}},
+    {"user", false, {{"user_id", 1}}},
+};
+
 /* One createIndexes command for a collection.  The server answers a
  * request for indexes that already exist with this exact name and spec
  * with success ("all indexes already exist"), so reruns are free; one
@@ -1030,7 +1043,9 @@ mongo_ensure_indexes(struct store *s, struct error *err)
               mongo_create_indexes(db, m->memory, mongo_memory_indexes,
                                    MONGO_COUNT(mongo_memory_indexes), err) &&
               mongo_create_indexes(db, m->idempotency, mongo_idem_indexes,
-                                   MONGO_COUNT(mongo_idem_indexes), err);
+                                   MONGO_COUNT(mongo_idem_indexes), err) &&
+              mongo_create_indexes(db, m->tombstones, mongo_tombstone_indexes,
+                                   MONGO_COUNT(mongo_tombstone_indexes), err);
 
     mongoc_database_destroy(db);
     return ok;
@@ -2811,6 +2826,10 @@ mongo_user_delete_batch(struct store *s, enum store_collection which,
         name = m->idempotency;
         hint = "user_session";
         break;
+    case STORE_TOMBSTONES:
+        name = m->tombstones;
+        hint = "user";
+        break;
     }
     coll = mongo_collection(s, client, name);
     bson_append_utf8(&filter, "user_id", -1, user, -1);
@@ -2865,6 +2884,110 @@ done:
     return ok;
 }
 
+/* ---- tombstones -------------------------------------------------------- */
+
+static bool
+mongo_tombstone_put(struct store *s, const char *user, const struct uuid *id,
+                    int64_t now, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t set;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    bson_append_date_time(&set, "at", -1, now);
+    bson_append_document_end(&update, &set);
+    ok = mongo_update_one(s, mongo_impl(s)->tombstones, "put tombstone", &query,
+                          &update, true, NULL, err);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_tombstone_delete(struct store *s, const char *user, const struct uuid *id,
+                       struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    ok = mongo_delete(s, mongo_impl(s)->tombstones, "delete tombstone", &query,
+                      false, NULL, err);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
+                     int64_t limit, struct sweep_candidate **out, size_t *n,
+                     struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->tombstones);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t proj, sort;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    bool ok = false;
+
+    *out = NULL;
+    *n = 0;
+    if (limit < 1) {
+        ok = true;
+        goto done;
+    }
+    *out = arena_alloc(a, (size_t)limit * sizeof(**out));
+    mongo_append_range(&filter, "at", STORE_NO_TIME, cutoff);
+    bson_append_document_begin(&opts, "projection", -1, &proj);
+    bson_append_int32(&proj, "_id", -1, 1);
+    bson_append_int32(&proj, "user_id", -1, 1);
+    bson_append_document_end(&opts, &proj);
+    bson_append_document_begin(&opts, "sort", -1, &sort);
+    bson_append_int32(&sort, "at", -1, 1);
+    bson_append_document_end(&opts, &sort);
+    bson_append_utf8(&opts, "hint", -1, "at", -1);
+    bson_append_int64(&opts, "limit", -1, limit);
+    bson_append_int64(&opts, "batchSize", -1, limit);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
+        struct sweep_candidate *c = &(*out)[*n];
+        bson_iter_t it;
+        bool have_id = false, have_user = false;
+
+        if (!bson_iter_init(&it, doc)) {
+            mongo_fail(err, "list tombstones", "malformed document");
+            goto done;
+        }
+        while (bson_iter_next(&it)) {
+            if (strcmp(bson_iter_key(&it), "_id") == 0)
+                have_id = mongo_get_uuid(&it, &c->id);
+            else if (strcmp(bson_iter_key(&it), "user_id") == 0)
+                have_user = mongo_get_string(a, &it, false, &c->user_id);
+        }
+        if (have_id && have_user)
+            (*n)++;
+    }
+    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify("list tombstones", &e, reply, err);
+        goto done;
+    }
+    ok = true;
+done:
+    if (!ok)
+        *n = 0;
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
 static void
 mongo_free(struct store *s)
 {
@@ -2885,6 +3008,7 @@ mongo_free(struct store *s)
         free(m->messages);
         free(m->memory);
         free(m->idempotency);
+        free(m->tombstones);
         free(m);
     }
     free(s);
@@ -2925,6 +3049,9 @@ static const struct store_backend mongo_backend = {
     .sweep_delete_one = mongo_sweep_delete_one,
     .session_stats = mongo_session_stats,
     .user_delete_batch = mongo_user_delete_batch,
+    .tombstone_put = mongo_tombstone_put,
+    .tombstone_delete = mongo_tombstone_delete,
+    .tombstone_list = mongo_tombstone_list,
     .free = mongo_free,
 };
 
@@ -2964,8 +3091,9 @@ store_mongo_new(const struct config *cfg, struct error *err)
     m->messages = strdup(cfg->messages_collection);
     m->memory = strdup(cfg->memory_collection);
     m->idempotency = strdup(cfg->idempotency_collection);
+    m->tombstones = strdup(cfg->tombstones_collection);
     if (m->database == NULL || m->sessions == NULL || m->messages == NULL ||
-        m->memory == NULL || m->idempotency == NULL)
+        m->memory == NULL || m->idempotency == NULL || m->tombstones == NULL)
         goto nomem;
 
     uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &e);

@@ -30,6 +30,14 @@ sweeper_rule_name(enum sweep_rule rule)
     return "?";
 }
 
+int64_t
+sweeper_tombstone_age(const struct config *cfg)
+{
+    int64_t ms = 2 * (int64_t)cfg->request_deadline_ms;
+
+    return ms > SWEEPER_TOMBSTONE_MIN_MS ? ms : SWEEPER_TOMBSTONE_MIN_MS;
+}
+
 static bool
 sweeper_stopped(struct store *s, const struct sweep_limits *lim)
 {
@@ -80,6 +88,88 @@ sweeper_delete(const struct config *cfg, struct store *s, struct arena *a,
     }
     out->deleted_messages += messages;
     return true;
+}
+
+/*
+ * One tombstone: a session delete or an import that did not finish (or
+ * finished but could not remove its tombstone).  If the session document
+ * is there, the delete never got that far or the import completed, and
+ * only the tombstone goes; otherwise what hangs off the UUID is purged,
+ * then the tombstone goes.
+ *
+ * Nothing is claimed: two sweeps may handle the same tombstone at once.
+ * Both purges are delete_many's, and each message is deleted by exactly
+ * one of them, so the deletedCounts still add up to what happened; the
+ * tombstone's delete is idempotent.  A claim (a findAndModify marking the
+ * tombstone taken) would save only the second, empty purge.
+ */
+static bool
+sweeper_tombstone(const struct config *cfg, struct store *s, struct arena *a,
+                  const struct sweep_candidate *t, struct sweep_counts *out,
+                  struct error *err)
+{
+    struct store_ctx ctx;
+    struct session sess;
+    int64_t messages = 0;
+
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_session_get_by_id(s, &ctx, t->user_id, &t->id, &sess, err)) {
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        error_clear(err);
+        sweeper_ctx(&ctx, a, cfg, s);
+        if (!store_session_purge(s, &ctx, t->user_id, &t->id, &messages, err))
+            return false;
+        out->deleted_messages += messages;
+    }
+    sweeper_ctx(&ctx, a, cfg, s);
+    return store_tombstone_delete(s, &ctx, t->user_id, &t->id, err);
+}
+
+/* The tombstones older than the cutoff, batch by batch: each one handled
+ * is gone, so the next query returns the next ones.  *more as for
+ * sweeper_rule(). */
+static bool
+sweeper_tombstones(const struct config *cfg, struct store *s,
+                   const struct sweep_limits *lim, int64_t cutoff,
+                   struct sweep_counts *out, bool *more, struct error *err)
+{
+    struct arena a;
+    bool ok = false;
+
+    *more = false;
+    arena_init(&a, 16 * 1024);
+    for (int b = 0; b < lim->max_batches; b++) {
+        struct sweep_candidate *ts = NULL;
+        struct store_ctx ctx;
+        size_t n = 0;
+
+        if (sweeper_stopped(s, lim)) {
+            *more = ok = true;
+            goto done;
+        }
+        arena_reset(&a);
+        sweeper_ctx(&ctx, &a, cfg, s);
+        if (!store_tombstone_list(s, &ctx, cutoff, lim->batch, &ts, &n, err))
+            goto done;
+        for (size_t i = 0; i < n; i++) {
+            if (sweeper_stopped(s, lim)) {
+                *more = ok = true;
+                goto done;
+            }
+            if (!sweeper_tombstone(cfg, s, &a, &ts[i], out, err))
+                goto done;
+        }
+        if ((int64_t)n < lim->batch) {
+            ok = true;
+            goto done;
+        }
+    }
+    *more = true;
+    ok = true;
+done:
+    arena_release(&a);
+    return ok;
 }
 
 static bool
@@ -175,11 +265,20 @@ sweeper_run_limits(const struct config *cfg, struct store *s, int64_t now_ms,
         {SWEEP_IDLE, cfg->idle_timeout},
     };
     int64_t started = clock_mono_ms();
-    bool ok = true;
+    bool ok = true, tombs_more = false;
 
     memset(out, 0, sizeof(*out));
     if (lim->batch < 1 || lim->max_batches < 1)
         return error_set(err, ERR_INTERNAL, NULL, "sweep: bad limits");
+    /* Tombstones first: they finish deletes and imports that died.  Only
+     * those older than any request can be (2 x request_deadline_ms, and
+     * at least a minute), so none belongs to a delete or an import still
+     * running: an import puts its tombstone again before every batch. */
+    ok = sweeper_tombstones(cfg, s, lim, now_ms - sweeper_tombstone_age(cfg),
+                            out, &tombs_more, err);
+    if (ok && tombs_more)
+        log_info("sweep: tombstones stopped early; the rest is left for the "
+                 "next pass");
     for (size_t i = 0; ok && i < sizeof(rules) / sizeof(rules[0]); i++) {
         bool more = false;
 

@@ -14,6 +14,11 @@
  * Deleting a session always purges its messages, memory and idempotency
  * keys (store_session_purge).
  *
+ * Before the rules, a pass finishes deletes and imports that died: for
+ * each tombstone older than sweeper_tombstone_age() whose session
+ * document is gone it purges the session's UUID, and it removes every
+ * such tombstone.  Those purged messages count as deleted_messages.
+ *
  * Each rule works in batches: a query on the rule's index picks up to
  * `batch` candidate ids, then each candidate gets a conditional write
  * whose filter re-checks the rule.  Only what those writes report as
@@ -41,6 +46,11 @@
 
 #define SWEEPER_BATCH       200
 #define SWEEPER_MAX_BATCHES 100
+
+/* A tombstone is left to its writer for max(this, 2 x
+ * request_deadline_ms) ms. */
+#define SWEEPER_TOMBSTONE_MIN_MS 60000
+int64_t sweeper_tombstone_age(const struct config *cfg);
 
 /* `parley cleanup`'s exit status when another sweep holds the lock
  * (sysexits.h's EX_TEMPFAIL: try again later). */

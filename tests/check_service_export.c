@@ -13,6 +13,7 @@
 #include "json.h"
 #include "service_export.h"
 #include "suites.h"
+#include "sweeper.h"
 
 static struct arena arena;
 static struct config cfg;
@@ -395,6 +396,71 @@ START_TEST(import_store_failure_on_the_name_check)
 }
 END_TEST
 
+/* A whole import puts its tombstone before each batch and removes it at
+ * the end; an undone one removes it too. */
+START_TEST(import_leaves_no_tombstone)
+{
+    struct import_input in = input_n("{\"session_id\":\"t\"}", 600);
+    struct import_input in2 = input("{\"session_id\":\"t2\"}", three);
+    struct error err = ERROR_INIT;
+    struct session s;
+
+    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_PUT), 2);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_DELETE), 1);
+    ck_assert(!fake_store_tombstone(store, "u", &s.id, NULL));
+
+    fake_store_fail(store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER, false);
+    ck_assert(!service_export_import(&svc, &ctx, "u", &in2, &s, &err));
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+    ck_assert_uint_eq(fake_store_message_count(store), 600);
+
+    /* No tombstone, no messages written. */
+    fake_store_fail(store, FAKE_TOMBSTONE_PUT, 3, ERR_UNAVAILABLE, RETRY_SAFE,
+                    false);
+    ck_assert(!service_export_import(&svc, &ctx, "u", &in2, &s, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_uint_eq(fake_store_message_count(store), 600);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_INSERT), 3);
+}
+END_TEST
+
+/* An import that dies between its messages and its session document (here:
+ * the document's insert fails and so does every try of the undo) leaves
+ * orphans behind its tombstone; a sweep past the cutoff removes them. */
+START_TEST(import_cut_short_is_cleaned_by_the_sweeper)
+{
+    struct import_input in = input_n("{\"session_id\":\"crash\"}", 600);
+    struct error err = ERROR_INIT;
+    struct sweep_counts c;
+    struct session s;
+    int64_t before = clock_now_ms(), after;
+
+    fake_store_fail(store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER, false);
+    fake_store_fail(store, FAKE_MESSAGE_DELETE_IDS, 3, ERR_UNAVAILABLE,
+                    RETRY_SAFE, false);
+    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    after = clock_now_ms();
+    ck_assert_uint_eq(fake_store_count(store), 0);
+    ck_assert_uint_eq(fake_store_message_count(store), 600);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 1);
+
+    /* Not while the import might still be running. */
+    ck_assert(sweeper_run(&cfg, store, before + sweeper_tombstone_age(&cfg), &c,
+                          &err));
+    ck_assert_int_eq(c.deleted_messages, 0);
+    ck_assert_uint_eq(fake_store_message_count(store), 600);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 1);
+
+    ck_assert(sweeper_run(&cfg, store, after + sweeper_tombstone_age(&cfg) + 1,
+                          &c, &err));
+    ck_assert_int_eq(c.deleted_messages, 600);
+    ck_assert_int_eq(c.deleted_sessions, 0);
+    ck_assert_uint_eq(fake_store_message_count(store), 0);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+}
+END_TEST
+
 START_TEST(export_pages_read_after_the_cursor)
 {
     struct import_input in = input_n("{\"session_id\":\"p\"}", 5);
@@ -453,6 +519,8 @@ service_export_suite(void)
     tcase_add_test(t, import_undoes_when_the_session_insert_fails);
     tcase_add_test(t, import_race_on_the_name_is_409_and_undone);
     tcase_add_test(t, import_store_failure_on_the_name_check);
+    tcase_add_test(t, import_leaves_no_tombstone);
+    tcase_add_test(t, import_cut_short_is_cleaned_by_the_sweeper);
     suite_add_tcase(s, t);
 
     t = tcase_create("export");

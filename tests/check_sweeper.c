@@ -2,7 +2,8 @@
  * check_sweeper.c - the sweeper's rules through the store interface, on
  * the fake store, at times the test chooses: each rule, each rule off,
  * the boundaries, batching and its cap, a failing store, two sweeps
- * interleaved over one store, and the host lock.
+ * interleaved over one store, the tombstones a session delete leaves
+ * when it is cut short, and the host lock.
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include "arena.h"
 #include "config.h"
 #include "fake_store.h"
+#include "service.h"
 #include "suites.h"
 #include "sweeper.h"
 
@@ -372,10 +374,11 @@ START_TEST(time_limit_stops_between_sessions)
         add("u", sid, STATUS_ACTIVE, 0, NOW, NOW, 1);
     }
     /* add() made 4 calls per session; the pass starts 400 ms later. */
-    lim.deadline_ms = clock.now + 55;
+    lim.deadline_ms = clock.now + 65;
     ck_assert(sweeper_run_limits(&cfg, store, NOW, &lim, &c, &err));
-    /* the query (10 ms), then delete + purge (20 ms) per session: two
-     * done by +50 ms, the third starts at +50 and finishes */
+    /* the tombstone query and the rule's query (10 ms each), then delete
+     * + purge (20 ms) per session: two done by +60 ms, the third starts
+     * at +60 and finishes */
     ck_counts(c, 0, 3, 3);
     ck_assert_uint_eq(fake_store_count(store), 7);
 }
@@ -653,6 +656,163 @@ START_TEST(counts_as_json)
 }
 END_TEST
 
+/* ---- tombstones -------------------------------------------------------- */
+
+/* service_session_delete of alice's session sid, over the store. */
+static bool
+delete_session(const char *sid, struct error *err)
+{
+    struct service svc = {&cfg, store};
+    struct store_ctx ctx;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.arena = &arena;
+    ctx.deadline_ms = INT64_MAX;
+    return service_session_delete(&svc, &ctx, "alice", sid, IF_MATCH_ANY, err);
+}
+
+START_TEST(delete_cut_short_is_finished_after_the_cutoff)
+{
+    struct error err = ERROR_INIT;
+    struct sweep_counts c;
+    struct session s;
+    struct uuid id = add("alice", "d", STATUS_ACTIVE, NOW, NOW, NOW, 3);
+    int64_t at = 0, age = sweeper_tombstone_age(&cfg);
+
+    ck_assert_int_eq(age, 60 * SEC); /* request_deadline_ms 4000 */
+    /* The document goes, every try of the purge fails: the client is
+     * told it is deleted, and the tombstone remembers the rest. */
+    fake_store_fail(store, FAKE_PURGE, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    ck_assert_msg(delete_session("d", &err), "%s", err.message);
+    ck_assert(!get("alice", "d", &s));
+    ck_assert_uint_eq(fake_store_message_count(store), 3);
+    ck_assert(fake_store_tombstone(store, "alice", &id, &at));
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 1);
+
+    /* Exactly at the cutoff it is still the request's. */
+    c = pass(at + age);
+    ck_counts(c, 0, 0, 0);
+    ck_assert_uint_eq(fake_store_message_count(store), 3);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 1);
+
+    c = pass(at + age + 1);
+    ck_counts(c, 0, 0, 3);
+    ck_assert_uint_eq(fake_store_message_count(store), 0);
+    ck_assert_uint_eq(fake_store_memory_count(store), 0);
+    ck_assert_uint_eq(fake_store_idem_count(store), 0);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+    c = pass(at + age + 1);
+    ck_counts(c, 0, 0, 0);
+}
+END_TEST
+
+START_TEST(delete_cleans_up_its_tombstone)
+{
+    struct error err = ERROR_INIT;
+    struct uuid id = add("alice", "d", STATUS_ACTIVE, NOW, NOW, NOW, 2);
+
+    ck_assert(delete_session("d", &err));
+    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_PUT), 1);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_DELETE), 1);
+    ck_assert(!fake_store_tombstone(store, "alice", &id, NULL));
+    ck_assert_uint_eq(fake_store_message_count(store), 0);
+}
+END_TEST
+
+START_TEST(delete_without_a_tombstone_deletes_nothing)
+{
+    struct error err = ERROR_INIT;
+    struct session s;
+
+    add("alice", "d", STATUS_ACTIVE, NOW, NOW, NOW, 2);
+    fake_store_fail(store, FAKE_TOMBSTONE_PUT, 3, ERR_UNAVAILABLE, RETRY_SAFE,
+                    false);
+    ck_assert(!delete_session("d", &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_DELETE), 0);
+    ck_assert(get("alice", "d", &s));
+    ck_assert_uint_eq(fake_store_message_count(store), 2);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+}
+END_TEST
+
+START_TEST(tombstone_of_a_live_session_is_only_removed)
+{
+    struct error err = ERROR_INIT;
+    struct sweep_counts c;
+    struct session s;
+    struct uuid id = add("alice", "live", STATUS_ACTIVE, NOW, NOW, NOW, 3);
+
+    ck_assert(store->backend->tombstone_put(store, "alice", &id,
+                                            NOW - 3600 * SEC, &err));
+    /* Another user's tombstone on the same UUID purges nothing of
+     * alice's (every filter carries the user). */
+    ck_assert(store->backend->tombstone_put(store, "bob", &id, NOW - 3600 * SEC,
+                                            &err));
+    c = pass(NOW);
+    ck_counts(c, 0, 0, 0);
+    ck_assert(get("alice", "live", &s));
+    ck_assert_uint_eq(fake_store_message_count(store), 3);
+    ck_assert_uint_eq(fake_store_memory_count(store), 1);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 1); /* bob's */
+}
+END_TEST
+
+START_TEST(tombstones_go_in_batches_oldest_first)
+{
+    const struct sweep_limits lim = {2, 100, NULL, 0};
+    struct error err = ERROR_INIT;
+    struct sweep_counts c;
+    struct uuid ids[5];
+    int64_t n = 0;
+
+    /* Orphans of five deleted sessions, i minutes older than NOW - 6
+     * minutes, the youngest stored first. */
+    for (int i = 0; i < 5; i++) {
+        const char *sid = arena_printf(&arena, "s%d", i);
+
+        ids[i] = add("alice", sid, STATUS_ACTIVE, NOW, NOW, NOW, i + 1);
+        ck_assert(store->backend->user_delete_batch(store, STORE_SESSIONS,
+                                                    "alice", 1, &n, &err));
+        ck_assert(store->backend->tombstone_put(
+            store, "alice", &ids[i], NOW - (6 + i) * 60 * SEC, &err));
+    }
+    /* At NOW - 6 minutes the cutoff is NOW - 7 minutes: the three oldest
+     * (8, 9, 10 minutes) are past it, in a full batch and a short one. */
+    ck_assert(
+        sweeper_run_limits(&cfg, store, NOW - 6 * 60 * SEC, &lim, &c, &err));
+    ck_counts(c, 0, 0, 3 + 4 + 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert(fake_store_tombstone(store, "alice", &ids[i], NULL) ==
+                  (i < 2));
+    ck_assert_uint_eq(fake_store_message_count(store), 1 + 2);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_LIST), 2);
+}
+END_TEST
+
+START_TEST(failed_purge_keeps_the_tombstone)
+{
+    struct error err = ERROR_INIT;
+    struct sweep_counts c;
+    struct uuid id = add("alice", "gone", STATUS_ACTIVE, NOW, NOW, NOW, 2);
+    int64_t n = 0;
+
+    ck_assert(store->backend->user_delete_batch(store, STORE_SESSIONS, "alice",
+                                                10, &n, &err));
+    ck_assert(store->backend->tombstone_put(store, "alice", &id,
+                                            NOW - 3600 * SEC, &err));
+    fake_store_fail(store, FAKE_PURGE, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    ck_assert(!sweeper_run(&cfg, store, NOW, &c, &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert(fake_store_tombstone(store, "alice", &id, NULL));
+    ck_assert_uint_eq(fake_store_message_count(store), 2);
+    c = pass(NOW);
+    ck_counts(c, 0, 0, 2);
+    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+}
+END_TEST
+
 Suite *
 sweeper_suite(void)
 {
@@ -691,6 +851,16 @@ sweeper_suite(void)
     tcase_add_test(t, interleaved_deletes_add_up);
     tcase_add_test(t, interleaved_expiries_add_up);
     tcase_add_test(t, touched_candidate_is_kept);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("tombstones");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, delete_cut_short_is_finished_after_the_cutoff);
+    tcase_add_test(t, delete_cleans_up_its_tombstone);
+    tcase_add_test(t, delete_without_a_tombstone_deletes_nothing);
+    tcase_add_test(t, tombstone_of_a_live_session_is_only_removed);
+    tcase_add_test(t, tombstones_go_in_batches_oldest_first);
+    tcase_add_test(t, failed_purge_keeps_the_tombstone);
     suite_add_tcase(s, t);
 
     t = tcase_create("lock");

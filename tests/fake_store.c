@@ -32,6 +32,12 @@ struct fake_idem {
     struct idem_key k;
 };
 
+struct fake_tombstone {
+    struct uuid session;
+    const char *user;
+    int64_t at;
+};
+
 struct fake_impl {
     struct arena arena; /* stored copies; freed with the store */
     struct session *sessions;
@@ -42,6 +48,8 @@ struct fake_impl {
     size_t nidem, cidem;
     struct fake_memory *memory;
     size_t nmemory, cmemory;
+    struct fake_tombstone *tombs;
+    size_t ntombs, ctombs;
     struct fake_clock *clock;
     struct fake_step steps[FAKE_OP_COUNT][FAKE_MAX_STEPS];
     int nsteps[FAKE_OP_COUNT];
@@ -90,6 +98,9 @@ static const char *const op_names[FAKE_OP_COUNT] = {
     [FAKE_SWEEP_DELETE] = "sweep_delete_one",
     [FAKE_SESSION_STATS] = "session_stats",
     [FAKE_USER_DELETE_BATCH] = "user_delete_batch",
+    [FAKE_TOMBSTONE_PUT] = "tombstone_put",
+    [FAKE_TOMBSTONE_DELETE] = "tombstone_delete",
+    [FAKE_TOMBSTONE_LIST] = "tombstone_list",
 };
 
 /* --- the fake clock ------------------------------------------------------ */
@@ -364,6 +375,29 @@ size_t
 fake_store_memory_count(const struct store *s)
 {
     return impl(s)->nmemory;
+}
+
+size_t
+fake_store_tombstone_count(const struct store *s)
+{
+    return impl(s)->ntombs;
+}
+
+bool
+fake_store_tombstone(const struct store *s, const char *user,
+                     const struct uuid *id, int64_t *at)
+{
+    const struct fake_impl *f = impl(s);
+
+    for (size_t i = 0; i < f->ntombs; i++) {
+        if (strcmp(f->tombs[i].user, user) != 0 ||
+            !uuid_equal(&f->tombs[i].session, id))
+            continue;
+        if (at != NULL)
+            *at = f->tombs[i].at;
+        return true;
+    }
+    return false;
 }
 
 /* --- the data ------------------------------------------------------------ */
@@ -1437,6 +1471,18 @@ idem_of_user(const void *elem, const void *arg)
 }
 
 static bool
+tomb_of_user(const void *elem, const void *arg)
+{
+    const struct fake_tombstone *t = elem;
+    const struct user_limit *u = arg;
+
+    if (*u->left == 0 || strcmp(t->user, u->user) != 0)
+        return false;
+    (*u->left)--;
+    return true;
+}
+
+static bool
 fake_user_delete_batch(struct store *s, enum store_collection coll,
                        const char *user, int64_t limit, int64_t *deleted,
                        struct error *err)
@@ -1467,10 +1513,116 @@ fake_user_delete_batch(struct store *s, enum store_collection coll,
     case STORE_IDEMPOTENCY:
         n = sweep(f->idem, &f->nidem, sizeof(*f->idem), idem_of_user, &u);
         break;
+    case STORE_TOMBSTONES:
+        n = sweep(f->tombs, &f->ntombs, sizeof(*f->tombs), tomb_of_user, &u);
+        break;
     }
     if (!failing)
         *deleted = (int64_t)n;
     return end(FAKE_USER_DELETE_BATCH, failing, &step, true, err);
+}
+
+/* --- tombstones ---------------------------------------------------------- */
+
+static struct fake_tombstone *
+find_tomb(struct fake_impl *f, const char *user, const struct uuid *id)
+{
+    for (size_t i = 0; i < f->ntombs; i++)
+        if (strcmp(f->tombs[i].user, user) == 0 &&
+            uuid_equal(&f->tombs[i].session, id))
+            return &f->tombs[i];
+    return NULL;
+}
+
+static bool
+fake_tombstone_put(struct store *s, const char *user, const struct uuid *id,
+                   int64_t now, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_TOMBSTONE_PUT, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_tombstone *t;
+
+    if (failing && !step.applied)
+        return end(FAKE_TOMBSTONE_PUT, failing, &step, false, err);
+    t = find_tomb(f, user, id);
+    if (t == NULL) {
+        f->tombs = grow(f->tombs, f->ntombs, &f->ctombs, sizeof(*f->tombs));
+        t = &f->tombs[f->ntombs++];
+        t->session = *id;
+        t->user = arena_strdup(&f->arena, user);
+    }
+    t->at = now;
+    return end(FAKE_TOMBSTONE_PUT, failing, &step, true, err);
+}
+
+static bool
+fake_tombstone_delete(struct store *s, const char *user, const struct uuid *id,
+                      struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_TOMBSTONE_DELETE, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_tombstone *t;
+
+    if (failing && !step.applied)
+        return end(FAKE_TOMBSTONE_DELETE, failing, &step, false, err);
+    t = find_tomb(f, user, id);
+    if (t != NULL) {
+        size_t i = (size_t)(t - f->tombs);
+
+        memmove(&f->tombs[i], &f->tombs[i + 1],
+                (f->ntombs - i - 1) * sizeof(f->tombs[0]));
+        f->ntombs--;
+    }
+    return end(FAKE_TOMBSTONE_DELETE, failing, &step, true, err);
+}
+
+/* Oldest first, as the real one reads them off its "at" index. */
+static bool
+fake_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
+                    int64_t limit, struct sweep_candidate **out, size_t *n,
+                    struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_TOMBSTONE_LIST, &step);
+    struct fake_impl *f = impl(s);
+    int64_t last = INT64_MIN;
+
+    *out = NULL;
+    *n = 0;
+    if (failing)
+        return end(FAKE_TOMBSTONE_LIST, failing, &step, false, err);
+    *out = arena_alloc(a, (size_t)(limit > 0 ? limit : 0) * sizeof(**out) + 1);
+    /* Selection by increasing at; ties in insertion order. */
+    while ((int64_t)*n < limit) {
+        const struct fake_tombstone *next = NULL;
+
+        for (size_t i = 0; i < f->ntombs; i++) {
+            const struct fake_tombstone *t = &f->tombs[i];
+
+            if (t->at >= cutoff || t->at < last)
+                continue;
+            if (t->at == last && *n > 0) {
+                bool taken = false;
+
+                for (size_t k = 0; k < *n && !taken; k++)
+                    taken = uuid_equal(&(*out)[k].id, &t->session) &&
+                            strcmp((*out)[k].user_id, t->user) == 0;
+                if (taken)
+                    continue;
+            }
+            if (next == NULL || t->at < next->at)
+                next = t;
+        }
+        if (next == NULL)
+            break;
+        (*out)[*n].id = next->session;
+        (*out)[*n].user_id = arena_strdup(a, next->user);
+        last = next->at;
+        (*n)++;
+    }
+    return true;
 }
 
 static void
@@ -1483,6 +1635,7 @@ fake_free(struct store *s)
     free(f->messages);
     free(f->idem);
     free(f->memory);
+    free(f->tombs);
     free(f);
     free(s);
 }
@@ -1522,6 +1675,9 @@ static const struct store_backend fake_backend = {
     .sweep_delete_one = fake_sweep_delete,
     .session_stats = fake_session_stats,
     .user_delete_batch = fake_user_delete_batch,
+    .tombstone_put = fake_tombstone_put,
+    .tombstone_delete = fake_tombstone_delete,
+    .tombstone_list = fake_tombstone_list,
     .free = fake_free,
 };
 

@@ -3,7 +3,8 @@
  * operations can be told to fail (libmongoc's mock server idea), and a
  * fake clock for the retry policy.
  *
- * The backend keeps sessions, messages, idempotency keys and memory in
+ * The backend keeps sessions, messages, idempotency keys, memory and
+ * tombstones in
  * memory with the same unique keys as the real one (session: id, user +
  * session_id; message: id, session + seq; idempotency key: user +
  * session + key; memory: session + key), copies what it is given and
@@ -64,6 +65,9 @@ enum fake_op {
     FAKE_SWEEP_DELETE,
     FAKE_SESSION_STATS,
     FAKE_USER_DELETE_BATCH,
+    FAKE_TOMBSTONE_PUT,
+    FAKE_TOMBSTONE_DELETE,
+    FAKE_TOMBSTONE_LIST,
     FAKE_OP_COUNT
 };
 
@@ -125,6 +129,11 @@ size_t fake_store_count(const struct store *s);
 size_t fake_store_message_count(const struct store *s);
 size_t fake_store_idem_count(const struct store *s);
 size_t fake_store_memory_count(const struct store *s);
+/* Tombstones held (of every user); and whether the one of {user, id} is
+ * there, with its time in *at (at may be NULL). */
+size_t fake_store_tombstone_count(const struct store *s);
+bool fake_store_tombstone(const struct store *s, const char *user,
+                          const struct uuid *id, int64_t *at);
 
 /* A minimal valid session of user: fresh id, the given session_id,
  * status active, version 1, empty metadata from a, times at now. */
