@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "query.h"
+#include "url.h"
 #include "utf8.h"
 #include "banned.h"
 
@@ -18,48 +19,6 @@
  * 400 at once; it also bounds the quadratic duplicate check.
  */
 #define QUERY_MAX_PAIRS 64
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes raw[0..len) ('+' is a space) into the arena; NULL for an
- * invalid escape, a NUL or invalid UTF-8. */
-static const char *
-decode(struct arena *a, const char *raw, size_t len)
-{
-    char *out = arena_alloc(a, len + 1);
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (raw[i] == '%') {
-            int hi, lo;
-
-            if (len - i < 3)
-                return NULL;
-            hi = hexval(raw[i + 1]);
-            lo = hexval(raw[i + 2]);
-            if (hi < 0 || lo < 0)
-                return NULL;
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = raw[i] == '+' ? ' ' : raw[i];
-        }
-    }
-    out[o] = '\0';
-    if (!utf8_valid(out, o)) /* also refuses a NUL */
-        return NULL;
-    return out;
-}
 
 bool
 query_parse(struct query *q, const char *raw, struct arena *a,
@@ -95,12 +54,13 @@ query_parse(struct query *q, const char *raw, struct arena *a,
         if (key_len == 0)
             return error_set(err, ERR_VALIDATION, NULL,
                              "query parameter without a name");
-        key = decode(a, p, key_len);
+        key = url_decode(a, p, key_len, true);
         if (key == NULL)
             return error_set(err, ERR_VALIDATION, arena_strndup(a, p, key_len),
                              "query parameter name is not valid "
                              "percent-encoded UTF-8");
-        value = eq != NULL ? decode(a, eq + 1, len - key_len - 1) : "";
+        value =
+            eq != NULL ? url_decode(a, eq + 1, len - key_len - 1, true) : "";
         if (value == NULL)
             return error_set(err, ERR_VALIDATION, key,
                              "value of %s is not valid percent-encoded UTF-8",

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "router.h"
-#include "utf8.h"
+#include "url.h"
 #include "banned.h"
 
 /*
@@ -26,48 +26,6 @@ struct segments {
     size_t n;
     const char *s[ROUTER_MAX_SEGMENTS]; /* decoded, NUL-terminated */
 };
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes raw[0..len) into the arena; NULL for an invalid escape, a NUL
- * or invalid UTF-8. */
-static const char *
-decode_segment(struct arena *a, const char *raw, size_t len)
-{
-    char *out = arena_alloc(a, len + 1);
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (raw[i] == '%') {
-            int hi, lo;
-
-            if (len - i < 3)
-                return NULL;
-            hi = hexval(raw[i + 1]);
-            lo = hexval(raw[i + 2]);
-            if (hi < 0 || lo < 0)
-                return NULL;
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = raw[i];
-        }
-    }
-    out[o] = '\0';
-    if (!utf8_valid(out, o)) /* also refuses a NUL */
-        return NULL;
-    return out;
-}
 
 static bool
 split_path(const char *path, struct arena *a, struct segments *segs)
@@ -93,7 +51,7 @@ split_path(const char *path, struct arena *a, struct segments *segs)
 
         if (seg_end == p || segs->n == ROUTER_MAX_SEGMENTS)
             return false;
-        segs->s[segs->n] = decode_segment(a, p, (size_t)(seg_end - p));
+        segs->s[segs->n] = url_decode(a, p, (size_t)(seg_end - p), false);
         if (segs->s[segs->n] == NULL)
             return false;
         segs->n++;

@@ -2562,6 +2562,52 @@ mongo_sweep_filter(bson_t *q, enum sweep_rule rule, int64_t cutoff)
     }
 }
 
+/* Runs a find for {_id, user_id} documents and reads up to limit of
+ * them into out[0..*n).  A document without both fields is one we did
+ * not write, and not ours to act on: it is skipped. */
+static bool
+mongo_read_candidates(mongoc_collection_t *coll, const bson_t *filter,
+                      const bson_t *opts, struct arena *a, int64_t limit,
+                      struct sweep_candidate *out, size_t *n, const char *what,
+                      struct error *err)
+{
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc = NULL;
+    const bson_t *reply = NULL;
+    bson_error_t e;
+    bool ok = false;
+
+    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
+        struct sweep_candidate *c = &out[*n];
+        bson_iter_t it;
+        bool have_id = false, have_user = false;
+
+        if (!bson_iter_init(&it, doc)) {
+            mongo_fail(err, what, "malformed document");
+            goto done;
+        }
+        while (bson_iter_next(&it)) {
+            if (strcmp(bson_iter_key(&it), "_id") == 0)
+                have_id = mongo_get_uuid(&it, &c->id);
+            else if (strcmp(bson_iter_key(&it), "user_id") == 0)
+                have_user = mongo_get_string(a, &it, false, &c->user_id);
+        }
+        if (have_id && have_user)
+            (*n)++;
+    }
+    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
+        mongo_classify(what, &e, reply, err);
+        goto done;
+    }
+    ok = true;
+done:
+    if (!ok)
+        *n = 0;
+    mongoc_cursor_destroy(cursor);
+    return ok;
+}
+
 static bool
 mongo_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
                        int64_t cutoff, int64_t limit,
@@ -2574,10 +2620,6 @@ mongo_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
     bson_t proj;
-    mongoc_cursor_t *cursor = NULL;
-    const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
     bool ok = false;
 
     *out = NULL;
@@ -2595,35 +2637,9 @@ mongo_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
     bson_append_utf8(&opts, "hint", -1, mongo_sweep_index(rule), -1);
     bson_append_int64(&opts, "limit", -1, limit);
     bson_append_int64(&opts, "batchSize", -1, limit);
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
-        struct sweep_candidate *c = &(*out)[*n];
-        bson_iter_t it;
-        bool have_id = false, have_user = false;
-
-        if (!bson_iter_init(&it, doc)) {
-            mongo_fail(err, "sweep candidates", "malformed document");
-            goto done;
-        }
-        while (bson_iter_next(&it)) {
-            if (strcmp(bson_iter_key(&it), "_id") == 0)
-                have_id = mongo_get_uuid(&it, &c->id);
-            else if (strcmp(bson_iter_key(&it), "user_id") == 0)
-                have_user = mongo_get_string(a, &it, false, &c->user_id);
-        }
-        /* A document we did not write is not ours to delete. */
-        if (have_id && have_user)
-            (*n)++;
-    }
-    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify("sweep candidates", &e, reply, err);
-        goto done;
-    }
-    ok = true;
+    ok = mongo_read_candidates(coll, &filter, &opts, a, limit, *out, n,
+                               "sweep candidates", err);
 done:
-    if (!ok)
-        *n = 0;
-    mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -2931,10 +2947,6 @@ mongo_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
     bson_t proj, sort;
-    mongoc_cursor_t *cursor = NULL;
-    const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
     bool ok = false;
 
     *out = NULL;
@@ -2955,34 +2967,9 @@ mongo_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
     bson_append_utf8(&opts, "hint", -1, "at", -1);
     bson_append_int64(&opts, "limit", -1, limit);
     bson_append_int64(&opts, "batchSize", -1, limit);
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
-        struct sweep_candidate *c = &(*out)[*n];
-        bson_iter_t it;
-        bool have_id = false, have_user = false;
-
-        if (!bson_iter_init(&it, doc)) {
-            mongo_fail(err, "list tombstones", "malformed document");
-            goto done;
-        }
-        while (bson_iter_next(&it)) {
-            if (strcmp(bson_iter_key(&it), "_id") == 0)
-                have_id = mongo_get_uuid(&it, &c->id);
-            else if (strcmp(bson_iter_key(&it), "user_id") == 0)
-                have_user = mongo_get_string(a, &it, false, &c->user_id);
-        }
-        if (have_id && have_user)
-            (*n)++;
-    }
-    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify("list tombstones", &e, reply, err);
-        goto done;
-    }
-    ok = true;
+    ok = mongo_read_candidates(coll, &filter, &opts, a, limit, *out, n,
+                               "list tombstones", err);
 done:
-    if (!ok)
-        *n = 0;
-    mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
