@@ -1235,6 +1235,33 @@ mongo_list_sort(bson_t *opts, enum session_sort sort)
     bson_append_document_end(opts, &doc);
 }
 
+/* The total of a list page: a short page that is not past the end holds
+ * the last matches, so the total is known without a second round trip;
+ * otherwise the filter is counted. */
+static bool
+mongo_page_total(mongoc_collection_t *coll, const bson_t *filter,
+                 int64_t limit, int64_t offset, size_t len, const char *what,
+                 int64_t *total, struct error *err)
+{
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok = true;
+
+    if (limit > 0 && (int64_t)len < limit && (len > 0 || offset == 0)) {
+        *total = offset + (int64_t)len;
+    } else {
+        *total = mongoc_collection_count_documents(coll, filter, NULL, NULL,
+                                                   &reply, &e);
+        if (*total < 0) {
+            *total = 0;
+            mongo_classify(what, &e, &reply, err);
+            ok = false;
+        }
+    }
+    bson_destroy(&reply);
+    return ok;
+}
+
 static bool
 mongo_session_list(struct store *s, struct arena *a, const char *user,
                    const struct session_filter *f, int64_t limit,
@@ -1245,7 +1272,6 @@ mongo_session_list(struct store *s, struct arena *a, const char *user,
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    bson_t count_reply = BSON_INITIALIZER;
     mongoc_cursor_t *cursor = NULL;
     const bson_t *doc = NULL;
     const bson_t *reply = NULL;
@@ -1291,20 +1317,9 @@ mongo_session_list(struct store *s, struct arena *a, const char *user,
         }
     }
 
-    /* A short page that is not past the end holds the last matches, so
-     * the total is known without a second round trip. */
-    if (limit > 0 && (int64_t)out->len < limit &&
-        (out->len > 0 || offset == 0)) {
-        out->total = offset + (int64_t)out->len;
-    } else {
-        out->total = mongoc_collection_count_documents(coll, &filter, NULL,
-                                                       NULL, &count_reply, &e);
-        if (out->total < 0) {
-            out->total = 0;
-            mongo_classify("count sessions", &e, &count_reply, err);
-            goto done;
-        }
-    }
+    if (!mongo_page_total(coll, &filter, limit, offset, out->len,
+                          "count sessions", &out->total, err))
+        goto done;
     ok = true;
 done:
     if (!ok) {
@@ -1312,7 +1327,6 @@ done:
         out->len = 0;
     }
     mongoc_cursor_destroy(cursor);
-    bson_destroy(&count_reply);
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -2025,7 +2039,6 @@ mongo_message_list(struct store *s, struct arena *a, const char *user,
     mongoc_collection_t *coll = mongo_collection(s, client, m->messages);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    bson_t count_reply = BSON_INITIALIZER;
     bson_t sort;
     mongoc_cursor_t *cursor = NULL;
     const bson_t *doc = NULL;
@@ -2073,20 +2086,9 @@ mongo_message_list(struct store *s, struct arena *a, const char *user,
         ok = true;
         goto done;
     }
-    /* As for sessions: a short page that is not past the end holds the
-     * last matches, so the total needs no second round trip. */
-    if (limit > 0 && (int64_t)out->len < limit &&
-        (out->len > 0 || offset == 0)) {
-        out->total = offset + (int64_t)out->len;
-    } else {
-        out->total = mongoc_collection_count_documents(coll, &filter, NULL,
-                                                       NULL, &count_reply, &e);
-        if (out->total < 0) {
-            out->total = 0;
-            mongo_classify("count messages", &e, &count_reply, err);
-            goto done;
-        }
-    }
+    if (!mongo_page_total(coll, &filter, limit, offset, out->len,
+                          "count messages", &out->total, err))
+        goto done;
     ok = true;
 done:
     if (!ok) {
@@ -2094,7 +2096,6 @@ done:
         out->len = 0;
     }
     mongoc_cursor_destroy(cursor);
-    bson_destroy(&count_reply);
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
