@@ -110,6 +110,23 @@ arena_calloc(struct arena *a, size_t n)
     return p;
 }
 
+void *
+arena_grow(struct arena *a, const void *old, size_t len, size_t *cap,
+           size_t elem, size_t initial)
+{
+    size_t n = *cap > len ? *cap : len;
+    void *p;
+
+    n = n ? n * 2 : initial;
+    if (n > SIZE_MAX / elem)
+        abort();
+    p = arena_alloc(a, n * elem);
+    if (len > 0)
+        memcpy(p, old, len * elem);
+    *cap = n;
+    return p;
+}
+
 char *
 arena_strndup(struct arena *a, const char *s, size_t n)
 {

@@ -26,6 +26,12 @@ void arena_release(struct arena *a);
 
 void *arena_alloc(struct arena *a, size_t n);  /* uninitialised */
 void *arena_calloc(struct arena *a, size_t n); /* zeroed */
+/* Grows an arena array of len elements of elem bytes to twice its room
+ * (initial when empty), copying the elements; *cap gets the new room.  The
+ * old array stays in the arena until the reset (geometric growth keeps
+ * that waste under the final size). */
+void *arena_grow(struct arena *a, const void *old, size_t len, size_t *cap,
+                 size_t elem, size_t initial);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...)

@@ -730,25 +730,6 @@ json_new_object(struct arena *a, size_t cap)
     return v;
 }
 
-/* Doubles the room; the old array stays in the arena until the request
- * ends (geometric growth keeps that waste under the final size). */
-static void *
-json_regrow(struct arena *a, const void *old, size_t len, size_t *cap,
-            size_t elem)
-{
-    size_t n = *cap > len ? *cap : len;
-    void *p;
-
-    n = n ? n * 2 : 4;
-    if (n > SIZE_MAX / elem)
-        abort();
-    p = arena_alloc(a, n * elem);
-    if (len > 0)
-        memcpy(p, old, len * elem);
-    *cap = n;
-    return p;
-}
-
 void
 json_array_push(struct arena *a, struct json_value *arr,
                 struct json_value *item)
@@ -756,8 +737,8 @@ json_array_push(struct arena *a, struct json_value *arr,
     if (arr->type != JSON_ARRAY)
         abort(); /* a bug in the caller; writing on would corrupt the tree */
     if (arr->u.a.len >= arr->u.a.cap)
-        arr->u.a.items = json_regrow(a, arr->u.a.items, arr->u.a.len,
-                                     &arr->u.a.cap, sizeof(*arr->u.a.items));
+        arr->u.a.items = arena_grow(a, arr->u.a.items, arr->u.a.len,
+                                    &arr->u.a.cap, sizeof(*arr->u.a.items), 4);
     arr->u.a.items[arr->u.a.len++] = item;
 }
 
@@ -771,8 +752,8 @@ json_object_put(struct arena *a, struct json_value *obj, const char *key,
         abort();
     if (obj->u.o.len >= obj->u.o.cap)
         obj->u.o.members =
-            json_regrow(a, obj->u.o.members, obj->u.o.len, &obj->u.o.cap,
-                        sizeof(*obj->u.o.members));
+            arena_grow(a, obj->u.o.members, obj->u.o.len, &obj->u.o.cap,
+                       sizeof(*obj->u.o.members), 4);
     m = &obj->u.o.members[obj->u.o.len++];
     m->key = arena_strndup(a, key_len ? key : "", key_len);
     m->key_len = key_len;

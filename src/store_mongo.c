@@ -1298,15 +1298,9 @@ mongo_session_list(struct store *s, struct arena *a, const char *user,
         bson_append_int64(&opts, "limit", -1, limit);
         cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
         while (mongoc_cursor_next(cursor, &doc)) {
-            if (out->len == cap) {
-                size_t ncap = cap == 0 ? 16 : cap * 2;
-                struct session *items = arena_alloc(a, ncap * sizeof(*items));
-
-                if (out->len > 0)
-                    memcpy(items, out->items, out->len * sizeof(*items));
-                out->items = items;
-                cap = ncap;
-            }
+            if (out->len == cap)
+                out->items = arena_grow(a, out->items, out->len, &cap,
+                                        sizeof(*out->items), 16);
             if (!mongo_decode_session(a, doc, &out->items[out->len], err))
                 goto done;
             out->len++;
@@ -2063,15 +2057,9 @@ mongo_message_list(struct store *s, struct arena *a, const char *user,
         bson_append_int64(&opts, "limit", -1, limit);
         cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
         while (mongoc_cursor_next(cursor, &doc)) {
-            if (out->len == cap) {
-                size_t ncap = cap == 0 ? 16 : cap * 2;
-                struct message *items = arena_alloc(a, ncap * sizeof(*items));
-
-                if (out->len > 0)
-                    memcpy(items, out->items, out->len * sizeof(*items));
-                out->items = items;
-                cap = ncap;
-            }
+            if (out->len == cap)
+                out->items = arena_grow(a, out->items, out->len, &cap,
+                                        sizeof(*out->items), 16);
             if (!mongo_decode_message(a, doc, &out->items[out->len], err))
                 goto done;
             out->len++;
