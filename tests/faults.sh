@@ -455,8 +455,11 @@ load c -c $((workers / 2)) -d 12000 \
     -r "GET /api/agent-sessions?limit=5" \
     -r "GET /api/agent-sessions/c/messages?limit=20"
 sleep 1.5
-stop_ms=$(now_ms)
+# The pause begins once kill has returned: a request sent between reading
+# the clock and the signal could still be answered, so the clock is read
+# after it.
 kill -STOP "$PARLEY_DEVDB_PID"
+stop_ms=$(now_ms)
 sleep 8
 cont_ms=$(now_ms)
 kill -CONT "$PARLEY_DEVDB_PID"
