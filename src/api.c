@@ -42,8 +42,8 @@ enum api_handler {
 };
 
 #define SESSIONS "/api/agent-sessions"
-#define ONE SESSIONS "/{session_id}"
-#define USER (API_AUTH | API_DB)
+#define ONE      SESSIONS "/{session_id}"
+#define USER     (API_AUTH | API_DB)
 
 const struct route api_routes[] = {
     {HTTP_GET, "/healthz", H_HEALTHZ, 0},
@@ -86,8 +86,9 @@ const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
  * `const struct json_value *` slots; a name not in the table is the
  * contract's 400 unknown_field. */
 bool
-api_decode_fields(const struct json_value *body, const struct api_body_field *fields,
-              size_t n, void *out, struct error *err)
+api_decode_fields(const struct json_value *body,
+                  const struct api_body_field *fields, size_t n, void *out,
+                  struct error *err)
 {
     for (size_t i = 0; i < body->u.o.len; i++) {
         const struct json_member *m = &body->u.o.members[i];
@@ -157,9 +158,9 @@ void
 api_respond_session(struct api_call *call, int status, const struct session *s)
 {
     call->resp->status = status;
-    response_header(call->resp, "ETag",
-                    arena_printf(call->req->arena, "\"%lld\"",
-                                 (long long)s->version));
+    response_header(
+        call->resp, "ETag",
+        arena_printf(call->req->arena, "\"%lld\"", (long long)s->version));
     encode_session(&call->resp->body, s);
 }
 
@@ -212,9 +213,9 @@ h_readyz(struct api_call *call, struct error *err)
     /* Ready means the database answers now: one short try, no backoff,
      * so a load balancer's probe gets a quick honest answer. */
     call->ctx.deadline_ms =
-        call->req->started_ms +
-        (call->cfg->request_deadline_ms < 1000 ? call->cfg->request_deadline_ms
-                                               : 1000);
+        call->req->started_ms + (call->cfg->request_deadline_ms < 1000
+                                     ? call->cfg->request_deadline_ms
+                                     : 1000);
     if (!store_ping(store, &call->ctx, err))
         return error_set(err, ERR_UNAVAILABLE, NULL,
                          "the database is not answering");
@@ -247,15 +248,15 @@ h_session_create(struct api_call *call, struct error *err)
 
     memset(&in, 0, sizeof(in));
     if (!query_check_unused(&call->query, err) ||
-        !api_decode_fields(call->body, fields, sizeof(fields) / sizeof(fields[0]),
-                       &in, err) ||
+        !api_decode_fields(call->body, fields,
+                           sizeof(fields) / sizeof(fields[0]), &in, err) ||
         !service_session_create(call->svc, &call->ctx, call->user.sub, &in, &s,
                                 &created, err))
         return false;
     if (created)
-        response_header(call->resp, "Location",
-                        arena_printf(call->req->arena, SESSIONS "/%s",
-                                     s.session_id));
+        response_header(
+            call->resp, "Location",
+            arena_printf(call->req->arena, SESSIONS "/%s", s.session_id));
     api_respond_session(call, created ? 201 : 200, &s);
     return true;
 }
@@ -264,7 +265,7 @@ static bool
 h_session_list(struct api_call *call, struct error *err)
 {
     static const char *const statuses[] = {"active", "inactive", "completed",
-                                           "failed", "expired", NULL};
+                                           "failed", "expired",  NULL};
     static const char *const sorts[] = {"-updated_at", "updated_at",
                                         "-created_at", "created_at", NULL};
     struct query *q = &call->query;
@@ -332,8 +333,8 @@ h_session_patch(struct api_call *call, struct error *err)
     memset(&in, 0, sizeof(in));
     if (!query_check_unused(&call->query, err) ||
         !api_if_match(call->req->if_match, &if_match, err) ||
-        !api_decode_fields(call->body, fields, sizeof(fields) / sizeof(fields[0]),
-                       &in, err) ||
+        !api_decode_fields(call->body, fields,
+                           sizeof(fields) / sizeof(fields[0]), &in, err) ||
         !service_session_patch(call->svc, &call->ctx, call->user.sub,
                                api_session_param(call), if_match, &in, &s, err))
         return false;

@@ -21,9 +21,9 @@
 #include "store.h"
 
 enum api_flags {
-    API_AUTH = 1 << 0, /* needs a valid bearer token */
-    API_BODY = 1 << 1, /* takes a JSON object body ({} when empty) */
-    API_DB = 1 << 2,   /* uses the database: indexes must exist first */
+    API_AUTH = 1 << 0,     /* needs a valid bearer token */
+    API_BODY = 1 << 1,     /* takes a JSON object body ({} when empty) */
+    API_DB = 1 << 2,       /* uses the database: indexes must exist first */
     API_BODY_ANY = 1 << 3, /* takes any JSON value as the body */
 };
 
@@ -51,8 +51,8 @@ struct api_body_field {
 };
 
 bool api_decode_fields(const struct json_value *body,
-                       const struct api_body_field *fields, size_t n,
-                       void *out, struct error *err);
+                       const struct api_body_field *fields, size_t n, void *out,
+                       struct error *err);
 /* limit/offset or page/size (never both), limit defaulting to
  * default_limit. */
 bool api_paging(struct api_call *call, int64_t default_limit, int64_t *limit,

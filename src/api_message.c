@@ -48,7 +48,7 @@ decode_messages(struct api_call *call, const struct json_value *list,
                              arena_printf(call->req->arena, "messages[%zu]", i),
                              "each message must be an object");
         if (!api_decode_fields(item, message_fields, N_MESSAGE_FIELDS, &in[i],
-                           err)) {
+                               err)) {
             err->param = arena_printf(call->req->arena, "messages[%zu].%s", i,
                                       err->param);
             return false;
@@ -83,7 +83,7 @@ api_message_append(struct api_call *call, struct error *err)
         if (!decode_messages(call, list, &in, &n, err))
             return false;
     } else if (!api_decode_fields(call->body, message_fields, N_MESSAGE_FIELDS,
-                              &one, err)) {
+                                  &one, err)) {
         return false;
     }
     if (!service_message_append(call->svc, &call->ctx, call->user.sub,
@@ -182,7 +182,8 @@ api_message_delete(struct api_call *call, struct error *err)
 {
     if (!query_check_unused(&call->query, err) ||
         !service_message_delete(call->svc, &call->ctx, call->user.sub,
-                                api_session_param(call), message_param(call), err))
+                                api_session_param(call), message_param(call),
+                                err))
         return false;
     call->resp->status = 204;
     return true;
@@ -214,8 +215,8 @@ api_message_context(struct api_call *call, struct error *err)
         !query_int(q, "max_tokens", 1, 10000000, &max_tokens, err) ||
         !query_check_unused(q, err) ||
         !service_message_context(call->svc, &call->ctx, call->user.sub,
-                                 api_session_param(call), limit, max_tokens, &page,
-                                 &tokens, err))
+                                 api_session_param(call), limit, max_tokens,
+                                 &page, &tokens, err))
         return false;
     encode_message_items(&call->resp->body, page.items, page.len);
     /* {"items":[...]} becomes {"items":[...],"tokens":n} */
@@ -251,8 +252,8 @@ api_message_conversation(struct api_call *call, struct error *err)
 
     memset(&in, 0, sizeof(in));
     if (!query_check_unused(&call->query, err) ||
-        !api_decode_fields(call->body, fields, sizeof(fields) / sizeof(fields[0]),
-                       &body, err))
+        !api_decode_fields(call->body, fields,
+                           sizeof(fields) / sizeof(fields[0]), &body, err))
         return false;
     if (body.messages == NULL)
         return error_set(err, ERR_VALIDATION, "messages",
@@ -284,7 +285,8 @@ api_message_conversation(struct api_call *call, struct error *err)
     return true;
 }
 
-/* --- memory ---------------------------------------------------------------- */
+/* --- memory ----------------------------------------------------------------
+ */
 
 static void
 encode_memory_entry(struct buf *b, const char *key,
@@ -337,7 +339,8 @@ api_message_memory_put(struct api_call *call, struct error *err)
         return error_set(err, ERR_VALIDATION, "value",
                          "the body must be the JSON value to store");
     if (!service_message_memory_put(call->svc, &call->ctx, call->user.sub,
-                                    api_session_param(call), key, call->body, err))
+                                    api_session_param(call), key, call->body,
+                                    err))
         return false;
     encode_memory_entry(&call->resp->body, key, call->body);
     return true;
@@ -354,4 +357,3 @@ api_message_memory_delete(struct api_call *call, struct error *err)
     call->resp->status = 204;
     return true;
 }
-

@@ -64,8 +64,8 @@ blank(const char *s, size_t n)
  * A route that takes fields gets an object ({} when nothing was sent); a
  * route that takes none accepts nothing but an empty body or {}. */
 static bool
-app_body(const struct config *cfg, const struct request *req,
-         unsigned flags, const struct json_value **out, struct error *err)
+app_body(const struct config *cfg, const struct request *req, unsigned flags,
+         const struct json_value **out, struct error *err)
 {
     const struct json_value *v;
 

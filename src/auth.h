@@ -39,8 +39,8 @@ struct auth_user {
 /* Checks the Authorization header value (NULL when absent).  now is the
  * wall clock in seconds.  On success fills *user from the arena. */
 bool auth_check(const struct config *cfg, struct arena *a,
-                const char *authorization, int64_t now,
-                struct auth_user *user, struct error *err);
+                const char *authorization, int64_t now, struct auth_user *user,
+                struct error *err);
 
 /*
  * A worker's cache of tokens it has verified: a client sends the same

@@ -34,15 +34,24 @@ struct config_entry {
     bool secret;   /* never printed */
 };
 
-#define S(name, def) {#name, CONF_STR, offsetof(struct config, name), def, 0, 0, false}
-#define SECRET(name, def) {#name, CONF_STR, offsetof(struct config, name), def, 0, 0, true}
-#define I(name, def, lo, hi) {#name, CONF_INT, offsetof(struct config, name), #def, lo, hi, false}
+#define S(name, def)                                                           \
+    {                                                                          \
+#name, CONF_STR, offsetof(struct config, name), def, 0, 0, false       \
+    }
+#define SECRET(name, def)                                                      \
+    {                                                                          \
+#name, CONF_STR, offsetof(struct config, name), def, 0, 0, true        \
+    }
+#define I(name, def, lo, hi)                                                   \
+    {                                                                          \
+#name, CONF_INT, offsetof(struct config, name), #def, lo, hi, false    \
+    }
 
 static const struct config_entry config_table[] = {
     /* server */
     S(listen, "unix:/run/parley/parley.sock"),
-    {"socket_mode", CONF_OCTAL, offsetof(struct config, socket_mode), "0660",
-     0, 0777, false},
+    {"socket_mode", CONF_OCTAL, offsetof(struct config, socket_mode), "0660", 0,
+     0777, false},
     I(listen_backlog, 1024, 1, 65535),
     I(workers, 4, 1, 256),
     I(shutdown_timeout, 10, 1, 3600),
@@ -148,8 +157,7 @@ config_set(struct config *c, const char *key, const char *value,
     const struct config_entry *e = config_find(key);
 
     if (e == NULL) {
-        error_set(err, ERR_VALIDATION, NULL, "unknown setting \"%.64s\"",
-                  key);
+        error_set(err, ERR_VALIDATION, NULL, "unknown setting \"%.64s\"", key);
         return -1;
     }
     return config_apply(c, e, value, "config", err);
@@ -196,8 +204,8 @@ config_read_file(struct config *c, const char *path, struct error *err)
             continue;
         eq = strchr(p, '=');
         if (eq == NULL) {
-            error_set(err, ERR_VALIDATION, NULL,
-                      "%s: expected \"key = value\"", where);
+            error_set(err, ERR_VALIDATION, NULL, "%s: expected \"key = value\"",
+                      where);
             goto done;
         }
         *eq = '\0';
@@ -268,8 +276,8 @@ read_small_file(const char *path, size_t max, size_t *len, struct error *err)
         abort();
     n = fread(data, 1, max + 1, f);
     if (ferror(f) || n > max) {
-        error_set(err, ERR_VALIDATION, NULL, "%s: unreadable or larger than %zu bytes",
-                  path, max);
+        error_set(err, ERR_VALIDATION, NULL,
+                  "%s: unreadable or larger than %zu bytes", path, max);
         free(data);
         data = NULL;
     } else {

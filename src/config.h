@@ -25,7 +25,7 @@ enum jwt_alg_pin {
 
 struct config {
     /* server */
-    char *listen;  /* "unix:/path", "host:port", "fd:N", or "" = fd 0 */
+    char *listen;    /* "unix:/path", "host:port", "fd:N", or "" = fd 0 */
     int socket_mode; /* permissions of a unix socket, octal in the file */
     int listen_backlog;
     int workers;

@@ -79,8 +79,8 @@ encode_session(struct buf *b, const struct session *s)
 }
 
 void
-encode_session_page(struct buf *b, const struct session_page *p,
-                    int64_t limit, int64_t offset)
+encode_session_page(struct buf *b, const struct session_page *p, int64_t limit,
+                    int64_t offset)
 {
     buf_adds(b, "{\"items\":[");
     for (size_t i = 0; i < p->len; i++) {
@@ -136,8 +136,8 @@ encode_message_items(struct buf *b, const struct message *m, size_t n)
 }
 
 void
-encode_message_page(struct buf *b, const struct message_page *p,
-                    int64_t limit, int64_t offset)
+encode_message_page(struct buf *b, const struct message_page *p, int64_t limit,
+                    int64_t offset)
 {
     buf_adds(b, "{\"items\":[");
     for (size_t i = 0; i < p->len; i++) {

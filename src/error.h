@@ -48,12 +48,18 @@ enum retry_class {
 struct error {
     enum error_code code;
     enum retry_class retry;
-    int db_code;      /* server or driver code, for logs; 0 if none */
+    int db_code;       /* server or driver code, for logs; 0 if none */
     const char *param; /* offending field, or NULL */
     char message[160];
 };
 
-#define ERROR_INIT {ERR_NONE, RETRY_NEVER, 0, NULL, {0}}
+#define ERROR_INIT                                                             \
+    {                                                                          \
+        ERR_NONE, RETRY_NEVER, 0, NULL,                                        \
+        {                                                                      \
+            0                                                                  \
+        }                                                                      \
+    }
 
 /* Sets err (if not NULL) and returns false, so `return error_set(...)`
  * reads naturally in a bool function. */

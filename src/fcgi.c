@@ -88,8 +88,7 @@ fail:
 }
 
 static int
-listen_tcp(const struct config *cfg, struct fcgi_listener *l,
-           struct error *err)
+listen_tcp(const struct config *cfg, struct fcgi_listener *l, struct error *err)
 {
     char host[256];
     const char *colon = strrchr(cfg->listen, ':');
@@ -161,8 +160,8 @@ fcgi_listen(const struct config *cfg, struct fcgi_listener *l,
                       cfg->listen);
             return -1;
         }
-        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
-                       &len) < 0 ||
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) <
+                0 ||
             !listening) {
             error_set(err, ERR_VALIDATION, "listen",
                       "fd %ld is not a listening socket (set listen = "
@@ -381,13 +380,12 @@ fcgi_send_head(struct fcgi_conn *c, const struct response *resp,
 
     /* The header block is formatted here rather than with FCGX_FPrintF,
      * whose own printf knows no %zu. */
-    n = (size_t)snprintf(head, sizeof(head), "Status: %d %s\r\n",
-                         resp->status, http_reason(resp->status));
+    n = (size_t)snprintf(head, sizeof(head), "Status: %d %s\r\n", resp->status,
+                         http_reason(resp->status));
     if (body)
-        n += (size_t)snprintf(head + n, sizeof(head) - n,
-                              "Content-Type: %s\r\n",
-                              resp->content_type ? resp->content_type
-                                                 : "application/json");
+        n += (size_t)snprintf(
+            head + n, sizeof(head) - n, "Content-Type: %s\r\n",
+            resp->content_type ? resp->content_type : "application/json");
     if (body && with_length)
         n += (size_t)snprintf(head + n, sizeof(head) - n,
                               "Content-Length: %zu\r\n", resp->body.len);
@@ -422,8 +420,8 @@ void
 fcgi_send(struct fcgi_conn *c, const struct request *req,
           const struct response *resp)
 {
-    bool body = resp->status != 204 && resp->status != 304 &&
-                req->method != HTTP_HEAD;
+    bool body =
+        resp->status != 204 && resp->status != 304 && req->method != HTTP_HEAD;
 
     if (!resp->streamed)
         fcgi_send_head(c, resp, true);

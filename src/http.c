@@ -6,9 +6,9 @@
 #include "banned.h"
 
 static const char *const method_names[HTTP_METHOD_COUNT] = {
-    [HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",
-    [HTTP_POST] = "POST",     [HTTP_PUT] = "PUT",
-    [HTTP_PATCH] = "PATCH",   [HTTP_DELETE] = "DELETE",
+    [HTTP_GET] = "GET",         [HTTP_HEAD] = "HEAD",
+    [HTTP_POST] = "POST",       [HTTP_PUT] = "PUT",
+    [HTTP_PATCH] = "PATCH",     [HTTP_DELETE] = "DELETE",
     [HTTP_OPTIONS] = "OPTIONS", [HTTP_OTHER] = "OTHER",
 };
 
@@ -31,23 +31,40 @@ const char *
 http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 

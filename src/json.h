@@ -77,8 +77,7 @@ struct json_value *json_parse(struct arena *a, const char *text, size_t len,
                               int max_depth, struct error *err);
 
 /* Object lookup by key; NULL if v is not an object or has no such key. */
-const struct json_value *json_get(const struct json_value *v,
-                                  const char *key);
+const struct json_value *json_get(const struct json_value *v, const char *key);
 
 /* Depth of a value: scalars are 1, [] and {} are 1, [[1]] is 2. */
 int json_depth(const struct json_value *v);
@@ -92,8 +91,7 @@ struct json_value *json_new_bool(struct arena *a, bool b);
 struct json_value *json_new_int(struct arena *a, int64_t i);
 struct json_value *json_new_double(struct arena *a, double d);
 /* Copies s[0..len). */
-struct json_value *json_new_string(struct arena *a, const char *s,
-                                   size_t len);
+struct json_value *json_new_string(struct arena *a, const char *s, size_t len);
 /* Arrays and objects made with room for `cap` entries; append with
  * json_array_push / json_object_put (which grow as needed). */
 struct json_value *json_new_array(struct arena *a, size_t cap);
@@ -102,9 +100,8 @@ void json_array_push(struct arena *a, struct json_value *arr,
                      struct json_value *item);
 /* Appends (does not replace): the caller keeps keys unique.  key is
  * copied. */
-void json_object_put(struct arena *a, struct json_value *obj,
-                     const char *key, size_t key_len,
-                     struct json_value *value);
+void json_object_put(struct arena *a, struct json_value *obj, const char *key,
+                     size_t key_len, struct json_value *value);
 
 /*
  * Writer.  A tiny state machine is overkill for the shapes we emit, so the

@@ -30,17 +30,18 @@
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "usage: parley serve [-c FILE]\n"
-            "       parley check-config [-c FILE]\n"
-            "       parley token --sub USER [--ttl SECONDS] [--admin] [-c FILE]\n"
-            "       parley cleanup [-c FILE]\n"
-            "       parley --help | --version\n"
-            "\n"
-            "Stores AI-agent conversation sessions and messages behind a web\n"
-            "server, as pre-forked FastCGI workers.  Settings come from FILE\n"
-            "(or $PARLEY_CONFIG), then from PARLEY_<SETTING> variables.\n"
-            "See parley(8) and the README.\n");
+    fprintf(
+        out,
+        "usage: parley serve [-c FILE]\n"
+        "       parley check-config [-c FILE]\n"
+        "       parley token --sub USER [--ttl SECONDS] [--admin] [-c FILE]\n"
+        "       parley cleanup [-c FILE]\n"
+        "       parley --help | --version\n"
+        "\n"
+        "Stores AI-agent conversation sessions and messages behind a web\n"
+        "server, as pre-forked FastCGI workers.  Settings come from FILE\n"
+        "(or $PARLEY_CONFIG), then from PARLEY_<SETTING> variables.\n"
+        "See parley(8) and the README.\n");
 }
 
 static int

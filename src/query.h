@@ -24,7 +24,7 @@ struct query {
         const char *key;
         const char *value;
         bool used; /* set by the getters, so unknown keys can be found */
-    } *items;
+    } * items;
 };
 
 bool query_parse(struct query *q, const char *raw, struct arena *a,
@@ -36,8 +36,7 @@ const char *query_get(struct query *q, const char *key);
 bool query_int(struct query *q, const char *key, int64_t min, int64_t max,
                int64_t *out, struct error *err);
 /* "true" or "false". */
-bool query_bool(struct query *q, const char *key, int *out,
-                struct error *err);
+bool query_bool(struct query *q, const char *key, int *out, struct error *err);
 /* One of the NULL-terminated names; *out = its index. */
 bool query_enum(struct query *q, const char *key, const char *const *names,
                 int *out, struct error *err);

@@ -35,7 +35,7 @@ struct retry_policy {
      * is started only if its sleep and the whole try fit before the
      * deadline; a first try always starts. */
     int64_t try_ms;
-    int64_t (*now_ms)(void *env);           /* monotonic */
+    int64_t (*now_ms)(void *env); /* monotonic */
     void (*sleep_ms)(void *env, int64_t ms);
     uint64_t (*random_upto)(void *env, uint64_t n); /* uniform in [0, n] */
     void *env;

@@ -20,13 +20,13 @@
 #include "error.h"
 #include "http.h"
 
-#define ROUTER_MAX_PARAMS 4
+#define ROUTER_MAX_PARAMS   4
 #define ROUTER_MAX_SEGMENTS 12
 
 struct route_params {
     size_t n;
     struct {
-        const char *name; /* from the pattern */
+        const char *name;  /* from the pattern */
         const char *value; /* decoded, arena */
     } p[ROUTER_MAX_PARAMS];
 };
@@ -34,7 +34,7 @@ struct route_params {
 struct route {
     enum http_method method;
     const char *pattern;
-    int handler; /* an index the caller maps to a function */
+    int handler;    /* an index the caller maps to a function */
     unsigned flags; /* the caller's; the router does not read them */
 };
 

@@ -104,8 +104,8 @@ service_session_create(struct service *svc, struct store_ctx *ctx,
     s.user_id = user;
     s.status = in->is_active != NULL && !in->is_active->u.b ? STATUS_INACTIVE
                                                             : STATUS_ACTIVE;
-    s.metadata = in->metadata != NULL ? in->metadata
-                                      : json_new_object(ctx->arena, 0);
+    s.metadata =
+        in->metadata != NULL ? in->metadata : json_new_object(ctx->arena, 0);
     s.version = 1;
     s.created_at = s.updated_at = s.last_activity_at = clock_now_ms();
 

@@ -48,7 +48,7 @@ struct session_patch {
 
 /* If-Match: IF_MATCH_ANY for none or "*", IF_MATCH_NEVER for a weak tag,
  * else the version it names. */
-#define IF_MATCH_ANY (-1)
+#define IF_MATCH_ANY   (-1)
 #define IF_MATCH_NEVER (-2)
 
 /* The checks create makes on the client's fields (all but if_exists),

@@ -118,8 +118,8 @@ decode_batch(struct service *svc, struct store_ctx *ctx,
             return false;
         for (size_t j = 0; j < i && msgs[i].client_message_id; j++)
             if (msgs[j].client_message_id &&
-                strcmp(msgs[j].client_message_id,
-                       msgs[i].client_message_id) == 0)
+                strcmp(msgs[j].client_message_id, msgs[i].client_message_id) ==
+                    0)
                 return error_set(err, ERR_VALIDATION,
                                  pname(ctx, batch, i, "client_message_id"),
                                  "client_message_id repeats within the batch");
@@ -556,10 +556,9 @@ service_message_context_pick(const struct message *newest, size_t n,
 
 bool
 service_message_context(struct service *svc, struct store_ctx *ctx,
-                        const char *user, const char *session_id,
-                        int64_t limit, int64_t max_tokens,
-                        struct message_page *out, int64_t *tokens,
-                        struct error *err)
+                        const char *user, const char *session_id, int64_t limit,
+                        int64_t max_tokens, struct message_page *out,
+                        int64_t *tokens, struct error *err)
 {
     struct message_filter f;
     struct message_page newest;
@@ -572,10 +571,11 @@ service_message_context(struct service *svc, struct store_ctx *ctx,
     f.descending = true;
     f.no_total = true;
     if (!service_session_get(svc, ctx, user, session_id, &s, err) ||
-        !store_message_list(svc->store, ctx, user, &s.id, &f, limit, 0,
-                            &newest, err))
+        !store_message_list(svc->store, ctx, user, &s.id, &f, limit, 0, &newest,
+                            err))
         return false;
-    out->items = arena_alloc(ctx->arena, (newest.len + 1) * sizeof(*out->items));
+    out->items =
+        arena_alloc(ctx->arena, (newest.len + 1) * sizeof(*out->items));
     out->len = service_message_context_pick(newest.items, newest.len,
                                             max_tokens, out->items, tokens);
     out->total = (int64_t)out->len;
@@ -586,8 +586,7 @@ bool
 service_message_conversation(struct service *svc, struct store_ctx *ctx,
                              const char *user,
                              const struct conversation_input *in,
-                             struct conversation_result *out,
-                             struct error *err)
+                             struct conversation_result *out, struct error *err)
 {
     const struct agent_backend *agent = agent_find(svc->cfg->agent_backend);
     struct json_value ret = {.type = JSON_STRING,

@@ -117,11 +117,11 @@ struct message {
     const char *session_id; /* the session's client name, for output */
     int64_t seq;
     enum message_role role;
-    const char *content; /* valid UTF-8, no NUL */
-    const char *tool_call_id;          /* NULL: null */
-    const char *tool_name;             /* NULL: null */
+    const char *content;                 /* valid UTF-8, no NUL */
+    const char *tool_call_id;            /* NULL: null */
+    const char *tool_name;               /* NULL: null */
     const struct json_value *extra_data; /* any JSON value; NULL: null */
-    const char *client_message_id;     /* NULL: none; never shown */
+    const char *client_message_id;       /* NULL: none; never shown */
     int64_t created_at;
     int64_t updated_at;
 };
@@ -129,14 +129,14 @@ struct message {
 #define STORE_NO_SEQ (-1)
 
 struct message_filter {
-    int64_t after_seq;  /* exclusive; STORE_NO_SEQ: none */
-    int64_t before_seq; /* exclusive; STORE_NO_SEQ: none */
-    int role;           /* enum message_role, or -1 */
-    const char *search; /* literal, case-insensitive substring of content */
+    int64_t after_seq;     /* exclusive; STORE_NO_SEQ: none */
+    int64_t before_seq;    /* exclusive; STORE_NO_SEQ: none */
+    int role;              /* enum message_role, or -1 */
+    const char *search;    /* literal, case-insensitive substring of content */
     int64_t created_after; /* exclusive; STORE_NO_TIME: none */
     int64_t created_before;
-    bool descending;    /* newest seq first */
-    bool no_total;      /* skip counting: page->total is -1 */
+    bool descending; /* newest seq first */
+    bool no_total;   /* skip counting: page->total is -1 */
 };
 
 struct message_page {
@@ -376,8 +376,8 @@ struct store_backend {
      * _ids found on a user_id index, then one delete_many);
      * *deleted = how many went. */
     bool (*user_delete_batch)(struct store *s, enum store_collection coll,
-                              const char *user, int64_t limit,
-                              int64_t *deleted, struct error *err);
+                              const char *user, int64_t limit, int64_t *deleted,
+                              struct error *err);
 
     /* Tombstones: {_id: session UUID, user_id, at: datetime}, one per
      * session being deleted or imported, so the sweeper can finish what a
@@ -420,9 +420,9 @@ bool store_ensure_indexes(struct store *s, struct store_ctx *ctx,
                           struct error *err);
 bool store_session_insert(struct store *s, struct store_ctx *ctx,
                           const struct session *sess, struct error *err);
-bool store_session_get(struct store *s, struct store_ctx *ctx,
-                       const char *user, const char *session_id,
-                       struct session *out, struct error *err);
+bool store_session_get(struct store *s, struct store_ctx *ctx, const char *user,
+                       const char *session_id, struct session *out,
+                       struct error *err);
 bool store_session_get_by_id(struct store *s, struct store_ctx *ctx,
                              const char *user, const struct uuid *id,
                              struct session *out, struct error *err);
@@ -467,10 +467,9 @@ bool store_message_insert(struct store *s, struct store_ctx *ctx,
 bool store_message_delete_ids(struct store *s, struct store_ctx *ctx,
                               const char *user, const struct uuid *ids,
                               size_t n, struct error *err);
-bool store_message_get(struct store *s, struct store_ctx *ctx,
-                       const char *user, const struct uuid *session_uuid,
-                       const struct uuid *id, struct message *out,
-                       struct error *err);
+bool store_message_get(struct store *s, struct store_ctx *ctx, const char *user,
+                       const struct uuid *session_uuid, const struct uuid *id,
+                       struct message *out, struct error *err);
 bool store_message_list(struct store *s, struct store_ctx *ctx,
                         const char *user, const struct uuid *session_uuid,
                         const struct message_filter *f, int64_t limit,
@@ -505,8 +504,8 @@ bool store_idem_release(struct store *s, struct store_ctx *ctx,
                         const char *user, const struct uuid *session_uuid,
                         const char *key, const struct uuid *message_id,
                         struct error *err);
-bool store_memory_list(struct store *s, struct store_ctx *ctx,
-                       const char *user, const struct uuid *session_uuid,
+bool store_memory_list(struct store *s, struct store_ctx *ctx, const char *user,
+                       const struct uuid *session_uuid,
                        struct json_value **out_object, struct error *err);
 bool store_memory_get(struct store *s, struct store_ctx *ctx, const char *user,
                       const struct uuid *session_uuid, const char *key,
@@ -526,9 +525,9 @@ bool store_memory_delete(struct store *s, struct store_ctx *ctx,
  * lost reports "not changed" for the change that try made;
  * ctx->stats.attempts > 1 tells the caller that may have happened. */
 bool store_sweep_candidates(struct store *s, struct store_ctx *ctx,
-                            enum sweep_rule rule, int64_t cutoff,
-                            int64_t limit, struct sweep_candidate **out,
-                            size_t *n, struct error *err);
+                            enum sweep_rule rule, int64_t cutoff, int64_t limit,
+                            struct sweep_candidate **out, size_t *n,
+                            struct error *err);
 bool store_sweep_expire_one(struct store *s, struct store_ctx *ctx,
                             const struct sweep_candidate *c, int64_t cutoff,
                             int64_t now, bool *changed, struct error *err);

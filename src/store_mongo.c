@@ -1239,9 +1239,9 @@ mongo_list_sort(bson_t *opts, enum session_sort sort)
  * the last matches, so the total is known without a second round trip;
  * otherwise the filter is counted. */
 static bool
-mongo_page_total(mongoc_collection_t *coll, const bson_t *filter,
-                 int64_t limit, int64_t offset, size_t len, const char *what,
-                 int64_t *total, struct error *err)
+mongo_page_total(mongoc_collection_t *coll, const bson_t *filter, int64_t limit,
+                 int64_t offset, size_t len, const char *what, int64_t *total,
+                 struct error *err)
 {
     bson_t reply = BSON_INITIALIZER;
     bson_error_t e;

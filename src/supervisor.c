@@ -23,7 +23,7 @@
 #include "worker.h"
 #include "banned.h"
 
-#define MAX_CHILDREN 1024
+#define MAX_CHILDREN   1024
 #define QUICK_DEATH_MS 2000
 #define RESPAWN_MIN_MS 100
 #define RESPAWN_MAX_MS 10000
@@ -37,7 +37,7 @@
 #define SWEEP_MAX_RUN_MS 600000
 
 struct child {
-    pid_t pid;          /* 0: free slot; -1: waiting to be respawned */
+    pid_t pid; /* 0: free slot; -1: waiting to be respawned */
     unsigned generation;
     int64_t started_ms;
     int64_t respawn_at_ms; /* when pid == -1 */

@@ -55,8 +55,7 @@ validate_text(const char *field, const struct json_value *v, size_t max_chars,
     if (max_chars != 0 && v->u.s.len > max_chars &&
         utf8_count(v->u.s.ptr, v->u.s.len) > max_chars)
         return error_set(err, ERR_VALIDATION, field,
-                         "%s must be at most %zu characters", field,
-                         max_chars);
+                         "%s must be at most %zu characters", field, max_chars);
     return true;
 }
 

@@ -61,10 +61,10 @@ create(const char *user, const char *body, struct session *out, bool *created,
 {
     const struct json_value *b = J(body);
     struct session_create in = {
-        json_get(b, "session_id"),   json_get(b, "session_name"),
-        json_get(b, "description"),  json_get(b, "agent_name"),
+        json_get(b, "session_id"),         json_get(b, "session_name"),
+        json_get(b, "description"),        json_get(b, "agent_name"),
         json_get(b, "agent_instructions"), json_get(b, "metadata"),
-        json_get(b, "is_active"),    json_get(b, "if_exists"),
+        json_get(b, "is_active"),          json_get(b, "if_exists"),
     };
 
     return service_session_create(&svc, &ctx, user, &in, out, created, err);
@@ -131,11 +131,12 @@ START_TEST(create_fields_and_inactive)
 {
     struct session s;
 
-    must_create("alice",
-                "{\"session_id\":\"s-1\",\"session_name\":\"n\",\"description\":"
-                "null,\"agent_name\":\"a\",\"agent_instructions\":\"i\","
-                "\"metadata\":{\"k\":[1,2]},\"is_active\":false}",
-                &s);
+    must_create(
+        "alice",
+        "{\"session_id\":\"s-1\",\"session_name\":\"n\",\"description\":"
+        "null,\"agent_name\":\"a\",\"agent_instructions\":\"i\","
+        "\"metadata\":{\"k\":[1,2]},\"is_active\":false}",
+        &s);
     ck_assert_str_eq(s.session_id, "s-1");
     ck_assert_str_eq(s.session_name, "n");
     ck_assert_ptr_null(s.description);
@@ -235,9 +236,9 @@ START_TEST(create_duplicate_and_if_exists)
 
     must_create("alice", "{\"session_id\":\"dup\",\"session_name\":\"one\"}",
                 &first);
-    assert_fails(create("alice", "{\"session_id\":\"dup\"}", &again, &created,
-                        &err),
-                 &err, ERR_CONFLICT, "session_id");
+    assert_fails(
+        create("alice", "{\"session_id\":\"dup\"}", &again, &created, &err),
+        &err, ERR_CONFLICT, "session_id");
     ck_assert(create("alice",
                      "{\"session_id\":\"dup\",\"session_name\":\"two\","
                      "\"if_exists\":\"return\"}",
@@ -257,8 +258,8 @@ START_TEST(get_is_scoped)
     struct session s;
 
     must_create("alice", "{\"session_id\":\"mine\"}", &s);
-    assert_fails(service_session_get(&svc, &ctx, "bob", "mine", &s, &err),
-                 &err, ERR_NOT_FOUND, NULL);
+    assert_fails(service_session_get(&svc, &ctx, "bob", "mine", &s, &err), &err,
+                 ERR_NOT_FOUND, NULL);
     assert_fails(service_session_get(&svc, &ctx, "alice", "no such", &s, &err),
                  &err, ERR_NOT_FOUND, NULL);
     ck_assert(service_session_get(&svc, &ctx, "alice", "mine", &s, &err));
@@ -303,25 +304,25 @@ START_TEST(patch_if_match_and_status)
     must_create("alice", "{\"session_id\":\"q\"}", &s);
     assert_fails(patch("alice", "q", 7, "{\"agent_name\":\"z\"}", &s, &err),
                  &err, ERR_PRECONDITION_FAILED, "If-Match");
-    assert_fails(patch("alice", "q", IF_MATCH_NEVER, "{\"agent_name\":\"z\"}",
-                       &s, &err),
-                 &err, ERR_PRECONDITION_FAILED, "If-Match");
+    assert_fails(
+        patch("alice", "q", IF_MATCH_NEVER, "{\"agent_name\":\"z\"}", &s, &err),
+        &err, ERR_PRECONDITION_FAILED, "If-Match");
     assert_fails(patch("alice", "q", IF_MATCH_ANY,
                        "{\"status\":\"active\",\"is_active\":false}", &s, &err),
                  &err, ERR_VALIDATION, "is_active");
-    assert_fails(patch("alice", "q", IF_MATCH_ANY, "{\"status\":\"bogus\"}",
-                       &s, &err),
-                 &err, ERR_VALIDATION, "status");
+    assert_fails(
+        patch("alice", "q", IF_MATCH_ANY, "{\"status\":\"bogus\"}", &s, &err),
+        &err, ERR_VALIDATION, "status");
     ck_assert(patch("alice", "q", IF_MATCH_ANY, "{\"status\":\"completed\"}",
                     &s, &err));
     ck_assert_int_eq(s.status, STATUS_COMPLETED);
-    assert_fails(patch("alice", "q", IF_MATCH_ANY, "{\"is_active\":true}", &s,
-                       &err),
-                 &err, ERR_CONFLICT, "status");
+    assert_fails(
+        patch("alice", "q", IF_MATCH_ANY, "{\"is_active\":true}", &s, &err),
+        &err, ERR_CONFLICT, "status");
     /* Another user's session does not exist for bob. */
-    assert_fails(patch("bob", "q", IF_MATCH_ANY, "{\"agent_name\":\"z\"}", &s,
-                       &err),
-                 &err, ERR_NOT_FOUND, NULL);
+    assert_fails(
+        patch("bob", "q", IF_MATCH_ANY, "{\"agent_name\":\"z\"}", &s, &err),
+        &err, ERR_NOT_FOUND, NULL);
 }
 END_TEST
 
@@ -334,8 +335,8 @@ START_TEST(patch_rereads_after_a_concurrent_writer)
     /* The conditional update misses once, as when another worker bumped the
      * version between our read and our write: the service reads again. */
     fake_store_fail(store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER, false);
-    ck_assert(patch("alice", "r", IF_MATCH_ANY, "{\"agent_name\":\"z\"}", &s,
-                    &err));
+    ck_assert(
+        patch("alice", "r", IF_MATCH_ANY, "{\"agent_name\":\"z\"}", &s, &err));
     ck_assert_int_eq(fake_store_calls(store, FAKE_UPDATE), 2);
     ck_assert_int_eq(s.version, 2);
     /* With If-Match the same miss is the client's 412. */
@@ -382,18 +383,18 @@ START_TEST(delete_rules)
     struct session s;
 
     must_create("alice", "{\"session_id\":\"d\"}", &s);
-    assert_fails(service_session_delete(&svc, &ctx, "bob", "d", IF_MATCH_ANY,
-                                        &err),
-                 &err, ERR_NOT_FOUND, NULL);
+    assert_fails(
+        service_session_delete(&svc, &ctx, "bob", "d", IF_MATCH_ANY, &err),
+        &err, ERR_NOT_FOUND, NULL);
     assert_fails(service_session_delete(&svc, &ctx, "alice", "d", 9, &err),
                  &err, ERR_PRECONDITION_FAILED, "If-Match");
     ck_assert_uint_eq(fake_store_count(store), 1);
     ck_assert(service_session_delete(&svc, &ctx, "alice", "d", 1, &err));
     ck_assert_uint_eq(fake_store_count(store), 0);
     ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 1);
-    assert_fails(service_session_delete(&svc, &ctx, "alice", "d", IF_MATCH_ANY,
-                                        &err),
-                 &err, ERR_NOT_FOUND, NULL);
+    assert_fails(
+        service_session_delete(&svc, &ctx, "alice", "d", IF_MATCH_ANY, &err),
+        &err, ERR_NOT_FOUND, NULL);
 }
 END_TEST
 

@@ -60,9 +60,8 @@ START_TEST(tokens_are_ceil_bytes_over_4)
     newest[2] = msg(ROLE_USER, 1, NULL, NULL);
     newest[3] = msg(ROLE_USER, 0, NULL, NULL);
     newest[0].seq = 4, newest[1].seq = 3, newest[2].seq = 2, newest[3].seq = 1;
-    ck_assert_uint_eq(service_message_context_pick(newest, 4, 100, out,
-                                                   &tokens),
-                      4);
+    ck_assert_uint_eq(
+        service_message_context_pick(newest, 4, 100, out, &tokens), 4);
     ck_assert_int_eq(tokens, 4);
     ck_assert_int_eq(out[0].seq, 1); /* oldest first */
     ck_assert_int_eq(out[3].seq, 4);
@@ -82,9 +81,8 @@ START_TEST(run_stops_at_first_message_over_budget)
                       1);
     ck_assert_int_eq(tokens, 2);
     /* a newest message over the budget gives an empty window */
-    ck_assert_uint_eq(service_message_context_pick(newest + 1, 2, 5, out,
-                                                   &tokens),
-                      0);
+    ck_assert_uint_eq(
+        service_message_context_pick(newest + 1, 2, 5, out, &tokens), 0);
     ck_assert_int_eq(tokens, 0);
 }
 END_TEST
@@ -105,9 +103,8 @@ START_TEST(tool_without_its_call_is_dropped)
     ck_assert_int_eq(out[0].role, ROLE_USER);
     ck_assert_int_eq(tokens, 1);
     /* with room for the assistant, tool a stays and tool b goes */
-    ck_assert_uint_eq(service_message_context_pick(newest, 4, 100, out,
-                                                   &tokens),
-                      3);
+    ck_assert_uint_eq(
+        service_message_context_pick(newest, 4, 100, out, &tokens), 3);
     ck_assert_int_eq(out[0].role, ROLE_ASSISTANT);
     ck_assert_str_eq(out[1].tool_call_id, "a");
     ck_assert_int_eq(out[2].role, ROLE_USER);
@@ -124,16 +121,14 @@ START_TEST(call_in_extra_data_tool_calls_counts)
     newest[1] = msg(ROLE_TOOL, 4, "c9", NULL);
     newest[2] = msg(ROLE_ASSISTANT, 4, NULL,
                     "{\"tool_calls\":[{\"id\":\"c1\"},{\"id\":\"c2\"}]}");
-    ck_assert_uint_eq(service_message_context_pick(newest, 3, 100, out,
-                                                   &tokens),
-                      2);
+    ck_assert_uint_eq(
+        service_message_context_pick(newest, 3, 100, out, &tokens), 2);
     ck_assert_int_eq(out[0].role, ROLE_ASSISTANT);
     ck_assert_str_eq(out[1].tool_call_id, "c2");
     /* a tool message with no tool_call_id has no call in any run */
     newest[0] = msg(ROLE_TOOL, 4, NULL, NULL);
-    ck_assert_uint_eq(service_message_context_pick(newest, 1, 100, out,
-                                                   &tokens),
-                      0);
+    ck_assert_uint_eq(
+        service_message_context_pick(newest, 1, 100, out, &tokens), 0);
 }
 END_TEST
 
@@ -144,9 +139,8 @@ START_TEST(a_user_message_with_a_call_id_is_not_a_call)
 
     newest[0] = msg(ROLE_TOOL, 4, "k", NULL);
     newest[1] = msg(ROLE_USER, 4, "k", NULL);
-    ck_assert_uint_eq(service_message_context_pick(newest, 2, 100, out,
-                                                   &tokens),
-                      1);
+    ck_assert_uint_eq(
+        service_message_context_pick(newest, 2, 100, out, &tokens), 1);
     ck_assert_int_eq(out[0].role, ROLE_USER);
 }
 END_TEST

@@ -63,12 +63,13 @@ START_TEST(text_chars_and_bytes)
 {
     struct error err = ERROR_INIT;
 
-    ck_assert(validate_text("f", J("\"\xe2\x82\xac\xe2\x82\xac\""), 2, 0, &err));
+    ck_assert(
+        validate_text("f", J("\"\xe2\x82\xac\xe2\x82\xac\""), 2, 0, &err));
     ck_assert(!validate_text("f", J("\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\""),
                              2, 0, &err));
     ck_assert(validate_text("f", J("\"abcd\""), 0, 4, &err));
-    ck_assert(!validate_text("f", J("\"\xe2\x82\xac\xe2\x82\xac\""), 0, 4,
-                             &err));
+    ck_assert(
+        !validate_text("f", J("\"\xe2\x82\xac\xe2\x82\xac\""), 0, 4, &err));
     ck_assert(!validate_text("f", J("5"), 10, 10, &err));
     ck_assert_str_eq(err.param, "f");
 }
@@ -84,15 +85,15 @@ START_TEST(documents)
     ck_assert(validate_document("m", J("[1]"), 100, 16, false, &err));
     ck_assert(validate_document("m", J("\"$x\""), 100, 16, false, &err));
     ck_assert(!validate_document("m", J("{\"$x\":1}"), 100, 16, true, &err));
-    ck_assert(!validate_document("m", J("{\"a\":[{\"x.y\":1}]}"), 100, 16,
-                                 true, &err));
+    ck_assert(!validate_document("m", J("{\"a\":[{\"x.y\":1}]}"), 100, 16, true,
+                                 &err));
     ck_assert(!validate_document("m", J("{\"\":1}"), 100, 16, true, &err));
     ck_assert(validate_document("m", J("{\"a$\":1}"), 100, 16, true, &err));
     /* depth: {"a":{"a":1}} is 2 */
-    ck_assert(validate_document("m", J("{\"a\":{\"a\":1}}"), 100, 2, true,
-                                &err));
-    ck_assert(!validate_document("m", J("{\"a\":{\"a\":{}}}"), 100, 2, true,
-                                 &err));
+    ck_assert(
+        validate_document("m", J("{\"a\":{\"a\":1}}"), 100, 2, true, &err));
+    ck_assert(
+        !validate_document("m", J("{\"a\":{\"a\":{}}}"), 100, 2, true, &err));
     ck_assert(!validate_document("m", J("[[[]]]"), 100, 2, false, &err));
     /* size is the encoded size */
     ck_assert(validate_document("m", J("{\"a\" : 1}"), 7, 16, true, &err));

@@ -10,9 +10,28 @@ int
 main(void)
 {
     Suite *(*const suites[])(void) = {
-        app_suite,    arena_suite,  auth_suite,   clock_suite,  config_suite, export_suite, health_suite,
-        json_suite,   log_suite,    metrics_suite, query_suite,  retry_suite,  router_suite,
-        service_suite, service_export_suite, service_message_suite, status_suite, store_mongo_suite, sweeper_suite, tally_suite, utf8_suite,  validate_suite,
+        app_suite,
+        arena_suite,
+        auth_suite,
+        clock_suite,
+        config_suite,
+        export_suite,
+        health_suite,
+        json_suite,
+        log_suite,
+        metrics_suite,
+        query_suite,
+        retry_suite,
+        router_suite,
+        service_suite,
+        service_export_suite,
+        service_message_suite,
+        status_suite,
+        store_mongo_suite,
+        sweeper_suite,
+        tally_suite,
+        utf8_suite,
+        validate_suite,
     };
     SRunner *sr = srunner_create(NULL);
     int failed;
