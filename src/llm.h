@@ -18,9 +18,11 @@
  *   ERR_UPSTREAM_TIMEOUT  (504) no complete reply within the attempt's
  *                         time (timeout_ms, cut to the caller's deadline);
  *   anything a callback set when it stopped the transfer.
- * 408, 409, 429 and 5xx answers and failed connects are marked RETRY_SAFE
- * (err->retry); llm_chat() retries them itself when given a policy (see
- * there), never once a piece of the reply has reached the delta callback.
+ * 408, 409, 429 and 5xx answers, failed connects and a connection closed
+ * with no answer at all are marked RETRY_SAFE (err->retry; err->db_code
+ * holds the HTTP status of an HTTP error); llm_chat() retries them itself
+ * when given a policy (see there), never once a piece of the reply has
+ * reached the delta callback.
  *
  * Secrets: the API key and the extra headers are read from files, sent
  * only in request headers, and never logged or put in an error message.
