@@ -4,8 +4,8 @@
  * A store is a backend (a table of single-attempt operations; the MongoDB
  * one is store_mongo.c, tests bring fakes) plus the retry policy.  The
  * service calls the store_*() functions below, each of which runs its
- * backend operation through retry_run() under the request's deadline, so
- * every database call goes through the one wrapper.
+ * backend operation in the retry loop (retry.h) under the request's
+ * deadline, so every database call goes through the one loop.
  *
  * Scoping: every operation takes the caller's user id and every document
  * the backend reads, writes or deletes is filtered by it.  Values reach
@@ -213,7 +213,7 @@ struct store;
  * Backend operations: one attempt each, no retries, no sleeping.  They
  * return false with err set: ERR_NOT_FOUND where they say so,
  * ERR_DUPLICATE for a unique-index violation, and for database failures
- * ERR_UNAVAILABLE or ERR_INTERNAL with err->retry telling retry_run()
+ * ERR_UNAVAILABLE or ERR_INTERNAL with err->retry telling the retry loop
  * whether another try may help.
  */
 struct store_backend {

@@ -3079,10 +3079,10 @@ store_mongo_new(const struct config *cfg, struct error *err)
         goto fail;
     }
     /* One try gets its share of the request's deadline to find a server
-     * and connect, so retry_run() has time for the others; a reply (or a
-     * new connection's handshake) may wait half the deadline.  Reads are
-     * retried by retry_run() alone (retryReads off unless the URI turns it
-     * on): the driver's own retry would wait a second time inside one
+     * and connect, so the retry loop has time for the others; a reply (or
+     * a new connection's handshake) may wait half the deadline.  Reads are
+     * retried by the retry loop alone (retryReads off unless the URI turns
+     * it on): the driver's own retry would wait a second time inside one
      * try, where no deadline sees it.  Writes keep retryWrites: on a
      * replica set its one retry carries the transaction number that makes
      * a retried $inc or update exactly-once. */
@@ -3097,8 +3097,8 @@ store_mongo_new(const struct config *cfg, struct error *err)
         log_warn("mongodb: could not set %s", MONGOC_URI_RETRYREADS);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(uri, "parley");
-    /* So a try waits once, for at most the longest of these: retry_run()
-     * starts a retry only if that much time is left (try_ms), and a
+    /* So a try waits once, for at most the longest of these: the retry
+     * loop starts a retry only if that much time is left (try_ms), and a
      * stalled server is answered 503 by the deadline.  A URI timeout of 0
      * (none) or one beyond the deadline leaves retries ungated, as its
      * author chose. */

@@ -1,5 +1,5 @@
 /*
- * check_retry.c - retry_run() with a fake clock, and the store_*()
+ * check_retry.c - the retry loop with a fake clock, and the store_*()
  * wrappers over a failing fake store.
  */
 #include <limits.h>
@@ -11,7 +11,7 @@
 #include "store.h"
 #include "suites.h"
 
-/* --- retry_run() with a scripted operation -------------------------------- */
+/* --- the retry loop around a scripted operation --------------------------- */
 
 struct script {
     int fail_times; /* -1: fail forever */
@@ -41,6 +41,19 @@ script_op(void *arg, struct error *err)
     return false;
 }
 
+/* The loop as every store_*() call runs it, around script_op(). */
+static bool
+run_script(const struct retry_policy *p, int64_t deadline_ms, bool idempotent,
+           struct script *s, struct retry_stats *stats, struct error *err)
+{
+    struct retry r;
+
+    for (retry_begin(&r, p, deadline_ms, idempotent, stats, err);
+         retry_again(&r);)
+        r.ok = script_op(s, r.err);
+    return r.ok;
+}
+
 START_TEST(test_first_try_succeeds)
 {
     struct fake_clock c = {0};
@@ -50,7 +63,7 @@ START_TEST(test_first_try_succeeds)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 1000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 1000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(st.attempts, 1);
     ck_assert_int_eq(st.slept_ms, 0);
@@ -70,7 +83,7 @@ START_TEST(test_safe_retried_with_cap_sleeps)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, false, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, false, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(st.attempts, 3);
     ck_assert_int_eq(c.nsleeps, 2);
@@ -96,7 +109,7 @@ START_TEST(test_zero_jitter_still_asks_for_the_caps)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 3);
     ck_assert_int_eq(c.nsleeps, 2);
     ck_assert_int_eq(c.sleeps[0], 0);
@@ -118,7 +131,7 @@ START_TEST(test_caps_double_up_to_max)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 8, 100, 1000);
-    ck_assert(!retry_run(&p, 1000000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 1000000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 8);
     ck_assert_int_eq(c.nsleeps, 7);
     for (int i = 0; i < 7; i++) {
@@ -138,7 +151,7 @@ START_TEST(test_half_jitter_within_cap)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 6, 7, 50);
-    ck_assert(!retry_run(&p, 1000000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 1000000, true, &s, &st, &err));
     ck_assert_int_eq(c.nsleeps, 5);
     for (int i = 0; i < 5; i++) {
         ck_assert_int_ge(c.sleeps[i], 0);
@@ -159,7 +172,7 @@ START_TEST(test_exhausted_becomes_unavailable)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(st.attempts, 3);
     ck_assert_int_eq(c.nsleeps, 2);
@@ -181,7 +194,7 @@ START_TEST(test_one_attempt_policy)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 1, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.nsleeps, 0);
     ck_assert_int_eq(c.nrandoms, 0);
@@ -190,7 +203,7 @@ START_TEST(test_one_attempt_policy)
 }
 END_TEST
 
-/* Errors retry_run() must hand back at once, whatever idempotent says. */
+/* Errors the loop must hand back at once, whatever idempotent says. */
 static const struct {
     enum error_code code;
     enum retry_class retry;
@@ -210,7 +223,7 @@ START_TEST(test_never_is_not_retried)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, _i % 2 == 0, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, _i % 2 == 0, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(st.attempts, 1);
     ck_assert_int_eq(st.retries_total, 0);
@@ -230,7 +243,7 @@ START_TEST(test_idempotent_class_needs_idempotent_op)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, false, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, false, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.nsleeps, 0);
     /* Not retryable for this op, so handed back as the store said it. */
@@ -239,14 +252,14 @@ START_TEST(test_idempotent_class_needs_idempotent_op)
     ck_assert_str_eq(err.message, "store says no");
 
     s.calls = 0;
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_ptr_nonnull(strstr(err.message, "store says no"));
 
     s.calls = 0;
     s.fail_times = 1;
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
 }
 END_TEST
@@ -260,15 +273,15 @@ START_TEST(test_deadline_passed_before_first_try)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 1000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 1000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 0);
     ck_assert_int_eq(st.attempts, 0);
     ck_assert_int_eq(st.slept_ms, 0);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
 
-    ck_assert(!retry_run(&p, 999, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 999, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 0);
-    ck_assert(retry_run(&p, 1001, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 1001, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
 }
 END_TEST
@@ -284,7 +297,7 @@ START_TEST(test_sleep_that_would_cross_deadline_is_not_taken)
     /* Try at 0, sleep 100 (ends 100 < 150), try at 100, sleep 200 would
      * end at 300 >= 150: stop. */
     fake_clock_policy(&p, &c, 5, 100, 1000);
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
     ck_assert_int_eq(s.call_at[0], 0);
     ck_assert_int_eq(s.call_at[1], 100);
@@ -306,7 +319,7 @@ START_TEST(test_sleep_ending_at_deadline_is_not_taken)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 5, 100, 1000);
-    ck_assert(!retry_run(&p, 100, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.nsleeps, 0);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -314,7 +327,7 @@ START_TEST(test_sleep_ending_at_deadline_is_not_taken)
     /* One ms more and the sleep fits. */
     c = (struct fake_clock){.random = FAKE_RANDOM_CAP};
     s.calls = 0;
-    ck_assert(!retry_run(&p, 101, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 101, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
     ck_assert_int_eq(c.nsleeps, 1);
 }
@@ -332,7 +345,7 @@ START_TEST(test_slow_try_uses_up_deadline)
      * the next would start at 180, past the deadline of 150, so the
      * deadline (not max_attempts = 10) stops it. */
     fake_clock_policy(&p, &c, 10, 100, 1000);
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(s.call_at[2], 120);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -353,7 +366,7 @@ START_TEST(test_retry_that_may_outlive_deadline_is_not_started)
      * 180, past 150, so it is not started. */
     fake_clock_policy(&p, &c, 10, 100, 1000);
     p.try_ms = 60;
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
     ck_assert_int_eq(s.call_at[1], 60);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -362,18 +375,18 @@ START_TEST(test_retry_that_may_outlive_deadline_is_not_started)
     /* A try ending exactly at the deadline leaves no time: not started. */
     c.now = 0;
     s.calls = 0;
-    ck_assert(!retry_run(&p, 120, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 120, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
 
     /* The first try starts even when try_ms exceeds what is left. */
     c.now = 0;
     s.calls = 0;
     p.try_ms = 1000;
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     s.calls = 0;
     s.fail_times = 0;
-    ck_assert(retry_run(&p, 2000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 2000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
 }
 END_TEST
@@ -426,7 +439,7 @@ START_TEST(test_no_try_after_overshooting_sleep)
 
     fake_clock_policy(&p, &c, 5, 100, 1000);
     p.sleep_ms = late_sleep;
-    ck_assert(!retry_run(&p, 120, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 120, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.now, 150);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -446,7 +459,7 @@ START_TEST(test_deadline_never_crossed)
         int64_t t = 0;
 
         fake_clock_policy(&p, &c, 12, 20, 400);
-        ck_assert(!retry_run(&p, deadline, true, script_op, &s, &st, &err));
+        ck_assert(!run_script(&p, deadline, true, &s, &st, &err));
         ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
         ck_assert_int_ge(s.calls, 1);
         ck_assert_int_eq(s.calls, st.attempts);
@@ -506,11 +519,11 @@ START_TEST(test_stats_and_err_may_be_null)
     struct script s = {1, ERR_UNAVAILABLE, RETRY_SAFE, 0, NULL, {0}};
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, NULL, NULL));
+    ck_assert(run_script(&p, 100000, true, &s, NULL, NULL));
     ck_assert_int_eq(s.calls, 2);
     s.calls = 0;
     s.fail_times = -1;
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, NULL, NULL));
+    ck_assert(!run_script(&p, 100000, true, &s, NULL, NULL));
     ck_assert_int_eq(s.calls, 3);
 }
 END_TEST
@@ -524,17 +537,17 @@ START_TEST(test_retries_total_accumulates)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 2);
     ck_assert_int_eq(st.slept_ms, 10);
     s.calls = 0;
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 2);
     ck_assert_int_eq(st.slept_ms, 10);
     ck_assert_int_eq(st.retries_total, 2);
     s.calls = 0;
     s.fail_times = 0;
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 1);
     ck_assert_int_eq(st.slept_ms, 0);
     ck_assert_int_eq(st.retries_total, 2);
@@ -1755,7 +1768,7 @@ Suite *
 retry_suite(void)
 {
     Suite *s = suite_create("retry");
-    TCase *tc = tcase_create("retry_run");
+    TCase *tc = tcase_create("retry_loop");
     TCase *ts = tcase_create("store");
 
     tcase_add_test(tc, test_first_try_succeeds);
