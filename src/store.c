@@ -26,6 +26,16 @@
 #define IDEMPOTENT     true
 #define NOT_IDEMPOTENT false
 
+/* STORE_OPERATIONS must name every operation of struct store_backend
+ * (name, the operations, free): the backends' tables are generated from
+ * it, and an operation it missed would be a NULL pointer there. */
+#define COUNT_OPERATION(name, NAME) +1
+_Static_assert(offsetof(struct store_backend, free) ==
+                   offsetof(struct store_backend, ping) +
+                       (0 STORE_OPERATIONS(COUNT_OPERATION)) *
+                           sizeof(bool (*)(void)),
+               "STORE_OPERATIONS and struct store_backend disagree");
+
 /* Starts the loop of one database call under s's policy and ctx's
  * deadline; the tries are counted in ctx->stats. */
 static void

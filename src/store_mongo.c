@@ -2990,46 +2990,13 @@ mongo_free(struct store *s)
     free(s);
 }
 
+#define MONGO_OPERATION(name, NAME) .name = mongo_##name,
 static const struct store_backend mongo_backend = {
     .name = "mongodb",
-    .ping = mongo_ping,
-    .ensure_indexes = mongo_ensure_indexes,
-    .session_insert = mongo_session_insert,
-    .session_get = mongo_session_get,
-    .session_get_by_id = mongo_session_get_by_id,
-    .session_list = mongo_session_list,
-    .session_update = mongo_session_update,
-    .session_delete = mongo_session_delete,
-    .session_purge = mongo_session_purge,
-    .session_reserve_seq = mongo_session_reserve_seq,
-    .session_touch = mongo_session_touch,
-    .session_add_metrics = mongo_session_add_metrics,
-    .message_insert = mongo_message_insert,
-    .message_delete_ids = mongo_message_delete_ids,
-    .message_get = mongo_message_get,
-    .message_list = mongo_message_list,
-    .message_update = mongo_message_update,
-    .message_delete = mongo_message_delete,
-    .message_clear = mongo_message_clear,
-    .idem_claim = mongo_idem_claim,
-    .idem_get = mongo_idem_get,
-    .idem_replace = mongo_idem_replace,
-    .idem_complete = mongo_idem_complete,
-    .idem_release = mongo_idem_release,
-    .memory_list = mongo_memory_list,
-    .memory_get = mongo_memory_get,
-    .memory_put = mongo_memory_put,
-    .memory_delete = mongo_memory_delete,
-    .sweep_candidates = mongo_sweep_candidates,
-    .sweep_expire_one = mongo_sweep_expire_one,
-    .sweep_delete_one = mongo_sweep_delete_one,
-    .session_stats = mongo_session_stats,
-    .user_delete_batch = mongo_user_delete_batch,
-    .tombstone_put = mongo_tombstone_put,
-    .tombstone_delete = mongo_tombstone_delete,
-    .tombstone_list = mongo_tombstone_list,
     .free = mongo_free,
-};
+    /* .ping = mongo_ping, ... for every operation in store.h's list */
+    STORE_OPERATIONS(MONGO_OPERATION)};
+#undef MONGO_OPERATION
 
 /* ---- construction ----------------------------------------------------- */
 

@@ -648,8 +648,8 @@ op_calls(const struct fixture *fx, enum fake_op op)
 }
 
 /* Runs one wrapper against the session in fx; the FAKE_* op it uses is
- * op (FAKE_INSERT inserts a new session "s2").  Returns the wrapper's
- * result. */
+ * op (FAKE_SESSION_INSERT inserts a new session "s2").  Returns the
+ * wrapper's result. */
 static bool
 call_op(struct fixture *fx, enum fake_op op, struct error *err)
 {
@@ -690,29 +690,29 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_ping(s, ctx, err);
     case FAKE_ENSURE_INDEXES:
         return store_ensure_indexes(s, ctx, err);
-    case FAKE_INSERT:
+    case FAKE_SESSION_INSERT:
         fake_session(&fresh, &fx->arena, "alice", "s2", 1500);
         return store_session_insert(s, ctx, &fresh, err);
-    case FAKE_GET:
+    case FAKE_SESSION_GET:
         return store_session_get(s, ctx, "alice", "s1", &out, err);
-    case FAKE_GET_BY_ID:
+    case FAKE_SESSION_GET_BY_ID:
         return store_session_get_by_id(s, ctx, "alice", &fx->sess.id, &out,
                                        err);
-    case FAKE_LIST:
+    case FAKE_SESSION_LIST:
         return store_session_list(s, ctx, "alice", &f, 10, 0, &page, err);
-    case FAKE_UPDATE:
+    case FAKE_SESSION_UPDATE:
         return store_session_update(s, ctx, "alice", &fx->sess.id, 1, &change,
                                     &out, err);
-    case FAKE_DELETE:
+    case FAKE_SESSION_DELETE:
         return store_session_delete(s, ctx, "alice", &fx->sess.id, 1, err);
-    case FAKE_PURGE:
+    case FAKE_SESSION_PURGE:
         return store_session_purge(s, ctx, "alice", &fx->sess.id, &deleted,
                                    err);
-    case FAKE_RESERVE_SEQ:
+    case FAKE_SESSION_RESERVE_SEQ:
         return store_session_reserve_seq(s, ctx, user, sid, 1, 2000, &out, err);
-    case FAKE_TOUCH:
+    case FAKE_SESSION_TOUCH:
         return store_session_touch(s, ctx, user, sid, 1, 2000, err);
-    case FAKE_ADD_METRICS:
+    case FAKE_SESSION_ADD_METRICS:
         return store_session_add_metrics(s, ctx, user, "s1", 1, 0, 1.5, err);
     case FAKE_MESSAGE_INSERT:
         fake_message(&msg, &fx->arena, &fx->sess, 2, ROLE_ASSISTANT, "two",
@@ -756,9 +756,9 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_SWEEP_CANDIDATES:
         return store_sweep_candidates(s, ctx, SWEEP_AGE, 5000, 10, &cands,
                                       &ncands, err);
-    case FAKE_SWEEP_EXPIRE:
+    case FAKE_SWEEP_EXPIRE_ONE:
         return store_sweep_expire_one(s, ctx, &cand, 5000, 2000, &changed, err);
-    case FAKE_SWEEP_DELETE:
+    case FAKE_SWEEP_DELETE_ONE:
         return store_sweep_delete_one(s, ctx, SWEEP_AGE, &cand, 5000, &changed,
                                       err);
     case FAKE_SESSION_STATS:
@@ -779,44 +779,9 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     return false;
 }
 
-static const enum fake_op wrapped[] = {
-    FAKE_PING,
-    FAKE_ENSURE_INDEXES,
-    FAKE_INSERT,
-    FAKE_GET,
-    FAKE_GET_BY_ID,
-    FAKE_LIST,
-    FAKE_UPDATE,
-    FAKE_DELETE,
-    FAKE_PURGE,
-    FAKE_RESERVE_SEQ,
-    FAKE_TOUCH,
-    FAKE_ADD_METRICS,
-    FAKE_MESSAGE_INSERT,
-    FAKE_MESSAGE_DELETE_IDS,
-    FAKE_MESSAGE_GET,
-    FAKE_MESSAGE_LIST,
-    FAKE_MESSAGE_UPDATE,
-    FAKE_MESSAGE_DELETE,
-    FAKE_MESSAGE_CLEAR,
-    FAKE_IDEM_CLAIM,
-    FAKE_IDEM_GET,
-    FAKE_IDEM_REPLACE,
-    FAKE_IDEM_COMPLETE,
-    FAKE_IDEM_RELEASE,
-    FAKE_MEMORY_LIST,
-    FAKE_MEMORY_GET,
-    FAKE_MEMORY_PUT,
-    FAKE_MEMORY_DELETE,
-    FAKE_SWEEP_CANDIDATES,
-    FAKE_SWEEP_EXPIRE,
-    FAKE_SWEEP_DELETE,
-    FAKE_SESSION_STATS,
-    FAKE_USER_DELETE_BATCH,
-    FAKE_TOMBSTONE_PUT,
-    FAKE_TOMBSTONE_DELETE,
-    FAKE_TOMBSTONE_LIST,
-};
+#define WRAPPED_OP(name, NAME) FAKE_##NAME,
+static const enum fake_op wrapped[] = {STORE_OPERATIONS(WRAPPED_OP)};
+#undef WRAPPED_OP
 #define NWRAPPED ((int)(sizeof(wrapped) / sizeof(wrapped[0])))
 
 /* store.h's list: what a second run would change is retried only on
@@ -825,11 +790,11 @@ static bool
 is_idempotent(enum fake_op op)
 {
     switch (op) {
-    case FAKE_UPDATE:
-    case FAKE_DELETE:
-    case FAKE_RESERVE_SEQ:
-    case FAKE_TOUCH:
-    case FAKE_ADD_METRICS:
+    case FAKE_SESSION_UPDATE:
+    case FAKE_SESSION_DELETE:
+    case FAKE_SESSION_RESERVE_SEQ:
+    case FAKE_SESSION_TOUCH:
+    case FAKE_SESSION_ADD_METRICS:
     case FAKE_MESSAGE_DELETE:
     case FAKE_MEMORY_DELETE:
     case FAKE_IDEM_REPLACE:
@@ -939,8 +904,8 @@ START_TEST(test_insert_duplicate_of_another_stays)
     fake_session(&other, &fx.arena, "alice", "s1", 3000);
     ck_assert(!store_session_insert(fx.store, &fx.ctx, &other, &err));
     ck_assert_int_eq(err.code, ERR_DUPLICATE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 2);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET_BY_ID), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_INSERT), 2);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET_BY_ID), 1);
     ck_assert_uint_eq(fake_store_count(fx.store), 1);
     /* Another user may have the name. */
     fake_session(&other, &fx.arena, "bob", "s1", 3000);
@@ -959,13 +924,13 @@ START_TEST(test_insert_duplicate_of_itself_is_success)
     fixture_init(&fx);
     fake_session(&mine, &fx.arena, "alice", "s2", 3000);
     /* The first try writes the document but its reply is lost. */
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
     ck_assert_msg(store_session_insert(fx.store, &fx.ctx, &mine, &err), "%s",
                   err.message);
     ck_assert_int_eq(err.code, ERR_NONE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 3);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET_BY_ID), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_INSERT), 3);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET_BY_ID), 1);
     ck_assert_int_eq(fx.ctx.stats.attempts, 3); /* 2 inserts + lookup */
     ck_assert_int_eq(fx.ctx.stats.slept_ms, 10);
     ck_assert_uint_eq(fake_store_count(fx.store), 2);
@@ -983,13 +948,13 @@ START_TEST(test_insert_lookup_failure_is_not_conflict)
 
     fixture_init(&fx);
     fake_session(&mine, &fx.arena, "alice", "s2", 3000);
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
-    fake_store_fail(fx.store, FAKE_GET_BY_ID, 3, ERR_UNAVAILABLE, RETRY_SAFE,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    fake_store_fail(fx.store, FAKE_SESSION_GET_BY_ID, 3, ERR_UNAVAILABLE,
+                    RETRY_SAFE, false);
     ck_assert(!store_session_insert(fx.store, &fx.ctx, &mine, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET_BY_ID), 3);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET_BY_ID), 3);
     fixture_release(&fx);
 }
 END_TEST
@@ -1003,11 +968,11 @@ START_TEST(test_update_lost_reply_not_retried)
     fixture_init(&fx);
     /* The update ran but its reply was lost: retrying would answer "not
      * found" (the version moved on), so the wrapper must not. */
-    fake_store_fail(fx.store, FAKE_UPDATE, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
-    ck_assert(!call_op(&fx, FAKE_UPDATE, &err));
+    fake_store_fail(fx.store, FAKE_SESSION_UPDATE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!call_op(&fx, FAKE_SESSION_UPDATE, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_UPDATE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_UPDATE), 1);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.version, 2);
     ck_assert_str_eq(got.session_name, "renamed");
@@ -1026,7 +991,7 @@ START_TEST(test_not_found_not_retried)
     ck_assert(
         !store_session_get(fx.store, &fx.ctx, "alice", "nope", &got, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET), 1);
     /* Another user's session does not exist for you. */
     ck_assert(!store_session_get(fx.store, &fx.ctx, "bob", "s1", &got, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
@@ -1035,11 +1000,11 @@ START_TEST(test_not_found_not_retried)
     ck_assert(!store_session_update(fx.store, &fx.ctx, "alice", &fx.sess.id, 7,
                                     &change, &got, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_UPDATE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_UPDATE), 1);
     ck_assert(!store_session_delete(fx.store, &fx.ctx, "alice", &fx.sess.id, 7,
                                     &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_DELETE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_DELETE), 1);
     ck_assert(store_session_delete(fx.store, &fx.ctx, "alice", &fx.sess.id, -1,
                                    &err));
     ck_assert_uint_eq(fake_store_count(fx.store), 0);
@@ -1068,8 +1033,8 @@ START_TEST(test_list_through_wrapper)
     fake_session(&s3, &fx.arena, "alice", "s3", 2000);
     ck_assert(store_session_insert(fx.store, &fx.ctx, &s2, &err));
     ck_assert(store_session_insert(fx.store, &fx.ctx, &s3, &err));
-    fake_store_fail(fx.store, FAKE_LIST, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_LIST, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, false);
     ck_assert(
         store_session_list(fx.store, &fx.ctx, "alice", &f, 2, 0, &page, &err));
     ck_assert_int_eq(page.total, 3);
@@ -1135,7 +1100,7 @@ START_TEST(test_reserve_seq_hands_out_ranges)
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
                                          &fx.sess.id, 1, 8000, &out, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(op_calls(&fx, FAKE_RESERVE_SEQ), 4);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_RESERVE_SEQ), 4);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.last_seq, 5);
     ck_assert_int_eq(got.message_count, 5);
@@ -1153,12 +1118,12 @@ START_TEST(test_reserve_seq_lost_reply_not_retried)
     struct error err = ERROR_INIT;
 
     fixture_init(&fx);
-    fake_store_fail(fx.store, FAKE_RESERVE_SEQ, 1, ERR_UNAVAILABLE,
+    fake_store_fail(fx.store, FAKE_SESSION_RESERVE_SEQ, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
                                          &fx.sess.id, 2, 5000, &out, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(op_calls(&fx, FAKE_RESERVE_SEQ), 1);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_RESERVE_SEQ), 1);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.last_seq, 3);
     fixture_release(&fx);
@@ -1182,7 +1147,7 @@ START_TEST(test_touch_and_metrics)
     ck_assert(!store_session_touch(fx.store, &fx.ctx, "bob", &fx.sess.id, 1,
                                    4000, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(op_calls(&fx, FAKE_TOUCH), 2);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_TOUCH), 2);
 
     ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 1,
                                         2.5, &err));
@@ -1203,14 +1168,14 @@ START_TEST(test_touch_and_metrics)
     ck_assert_int_eq(got.version, 1);
 
     /* Counting twice would be wrong, so a lost reply is not retried. */
-    fake_store_fail(fx.store, FAKE_ADD_METRICS, 1, ERR_UNAVAILABLE,
+    fake_store_fail(fx.store, FAKE_SESSION_ADD_METRICS, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert(!store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 0,
                                          1.0, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.request_count, 6);
-    ck_assert_int_eq(op_calls(&fx, FAKE_ADD_METRICS), 6);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_ADD_METRICS), 6);
     fixture_release(&fx);
 }
 END_TEST
