@@ -781,6 +781,7 @@ mongo_decode(struct arena *a, const bson_t *doc, const struct mongo_doc *kind,
 {
     bson_iter_t it;
     uint32_t seen = 0; /* bit i: fields[i] was read */
+    size_t i = 0;      /* where the search for the next key starts */
     const char *bad = NULL;
 
     memset(out, 0, kind->size);
@@ -790,21 +791,27 @@ mongo_decode(struct arena *a, const bson_t *doc, const struct mongo_doc *kind,
     while (bad == NULL && bson_iter_next(&it)) {
         const char *key = bson_iter_key(&it);
 
-        for (size_t i = 0; i < kind->nfields; i++) {
-            const struct mongo_field *f = &kind->fields[i];
+        /* The documents we write keep the table's order, so the search
+         * starts after the field found last and usually ends at once. */
+        for (size_t n = 0; n < kind->nfields; n++, i++) {
+            const struct mongo_field *f;
 
+            if (i == kind->nfields)
+                i = 0;
+            f = &kind->fields[i];
             if (strcmp(key, f->key) != 0)
                 continue;
             if (f->read(a, &it, (char *)out + f->offset))
                 seen |= UINT32_C(1) << i;
             else
                 bad = key; /* used before doc can go */
+            i++;
             break;
         }
     }
     if (bad == NULL && it.err_off != 0)
         bad = "(document)";
-    for (size_t i = 0; bad == NULL && i < kind->nfields; i++)
+    for (i = 0; bad == NULL && i < kind->nfields; i++)
         if (kind->fields[i].required && !(seen & UINT32_C(1) << i))
             bad = kind->fields[i].key;
     if (kind->finish != NULL)
@@ -1922,9 +1929,9 @@ static const struct mongo_field mongo_message_fields[] = {
     MESSAGE_FIELD("content", mongo_read_string, content, true),
     MESSAGE_FIELD("tool_call_id", mongo_read_nullable, tool_call_id, false),
     MESSAGE_FIELD("tool_name", mongo_read_nullable, tool_name, false),
+    MESSAGE_FIELD("extra_data", mongo_read_extra, extra_data, false),
     MESSAGE_FIELD("client_message_id", mongo_read_nullable, client_message_id,
                   false),
-    MESSAGE_FIELD("extra_data", mongo_read_extra, extra_data, false),
     MESSAGE_FIELD("created_at", mongo_read_time, created_at, false),
     MESSAGE_FIELD("updated_at", mongo_read_time, updated_at, false),
 };
