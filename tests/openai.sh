@@ -23,9 +23,9 @@
 # install is reused while package.json and package-lock.json are unchanged
 # (a stamp in node_modules records them), so a second run needs no network;
 # npm's own cache is preferred over the registry.  With a read-only source
-# tree (make distcheck) the install goes under PARLEY_NPM_HOME (default
-# ~/.cache/parley/npm, one directory per lock file) and the tests run from
-# a copy in the temp dir.
+# tree (make distcheck), or PARLEY_NPM_HOME set, the install goes under
+# PARLEY_NPM_HOME (default ~/.cache/parley/npm), one directory per lock
+# file, and the tests run from a copy in the temp dir.
 #
 # Runs every test file of both projects, then exits 0 when all passed, 1
 # otherwise (automake's convention; node, npm and nginx missing is a
@@ -77,14 +77,15 @@ trap on_exit EXIT
 # npm_project REL: installs the locked dependencies of the npm project at
 # $top_srcdir/REL (unless the install there matches its lock file already)
 # and sets NPM_DIR to the directory to run its tests in: the project itself
-# or, when the source tree is read-only, a copy of it in the temp dir whose
-# node_modules links to an install under PARLEY_NPM_HOME, one per lock file.
+# or, when the source tree is read-only or PARLEY_NPM_HOME is set, a copy of
+# it in the temp dir whose node_modules links to an install under
+# PARLEY_NPM_HOME, one per lock file.
 npm_project() {
     local rel=$1 src=$top_srcdir/$1 name=${1//\//_} home sum stamp
     [ -f "$src/package.json" ] && [ -f "$src/package-lock.json" ] ||
         lib_fail "$src: no package.json and package-lock.json" || return 1
     sum=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)
-    if [ -w "$src" ]; then
+    if [ -w "$src" ] && [ -z "${PARLEY_NPM_HOME:-}" ]; then
         home=$src
     else
         home=${PARLEY_NPM_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/npm}/$name-${sum:0:16}

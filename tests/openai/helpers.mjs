@@ -28,13 +28,18 @@ export function client(token, options = {}) {
   return new OpenAI({ baseURL: `${URL}/v1`, apiKey: token, ...options });
 }
 
-/** A fetch that records every request it passes on ("METHOD path?query"). */
+/**
+ * A fetch that records every request parley answered ("METHOD path?query"):
+ * one that nginx's rate limit turned away (429, which the clients retry)
+ * is not counted, so that counts are parley's requests.
+ */
 export function countingFetch() {
   const calls = [];
   const f = async (url, init = {}) => {
     const u = new globalThis.URL(String(url));
-    calls.push(`${init.method ?? 'GET'} ${u.pathname}${u.search}`);
-    return fetch(url, init);
+    const res = await fetch(url, init);
+    if (res.status !== 429) calls.push(`${init.method ?? 'GET'} ${u.pathname}${u.search}`);
+    return res;
   };
   f.calls = calls;
   return f;

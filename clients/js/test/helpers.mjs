@@ -34,12 +34,17 @@ export async function api(token, method, path, body) {
   return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
 }
 
-/** A fetch that counts the requests it passes on, by "METHOD path". */
+/**
+ * A fetch that records the requests parley answered, by "METHOD path": one
+ * that nginx's rate limit turned away (429, which the class retries) is not
+ * counted.
+ */
 export function countingFetch() {
   const calls = [];
   const f = async (url, init = {}) => {
-    calls.push(`${init.method ?? 'GET'} ${new globalThis.URL(url).pathname}`);
-    return fetch(url, init);
+    const res = await fetch(url, init);
+    if (res.status !== 429) calls.push(`${init.method ?? 'GET'} ${new globalThis.URL(url).pathname}`);
+    return res;
   };
   f.calls = calls;
   return f;

@@ -146,54 +146,61 @@ test('text of any size lives in content; extra_data keeps only the rest of the i
   assert.ok(JSON.stringify(m.extra_data).length < 1024);
 });
 
-test('addItems sent again after a lost answer stores nothing twice', async () => {
-  const { token } = newUser();
-  let drop = 1; // drop the answer of this many appends, after parley stored them
-  const lossy = async (url, init) => {
+// A fetch that loses the answers of appends parley stored (2xx), as a
+// connection dropped on the way back would: `drop` of them (Infinity: all),
+// of those whose body `dropIf` accepts.  Other answers (a 503 under load,
+// say) pass, and the class retries them as usual.
+function lossyFetch() {
+  const f = async (url, init) => {
     const res = await fetch(url, init);
-    if (init.method === 'POST' && url.endsWith('/messages') && drop > 0) {
-      drop--;
+    if (init.method === 'POST' && url.endsWith('/messages') && res.ok &&
+        f.drop > 0 && f.dropIf(init.body)) {
+      f.drop--;
+      f.dropped++;
       await res.arrayBuffer();
       throw new TypeError('fetch failed (answer lost on the way back)');
     }
     return res;
   };
-  const s = session(token, { fetch: lossy, maxRetries: 0 });
+  f.drop = 0;
+  f.dropped = 0;
+  f.dropIf = () => true;
+  return f;
+}
+
+test('addItems sent again after a lost answer stores nothing twice', async () => {
+  const { token } = newUser();
+  const lossy = lossyFetch();
+  const s = session(token, { fetch: lossy }); // retries: 2
   const items = mixedItems();
+  lossy.drop = Infinity;
   await assert.rejects(s.addItems(items), (e) => e instanceof ParleyError && e.status === 0);
-  assert.equal((await messages(token, s.sessionId)).length, items.length, 'the first try was stored');
+  assert.equal(lossy.dropped, 3, 'sent three times (the class retried twice)');
+  assert.equal((await messages(token, s.sessionId)).length, items.length, 'stored once');
+  lossy.drop = 0;
   await s.addItems(items); // the caller's retry: the same batch again
   assert.equal((await messages(token, s.sessionId)).length, items.length);
   assert.deepEqual(await s.getItems(), items);
 
-  // The class's own retry does the same, without the caller seeing an error.
-  drop = 1;
+  // The class's own retry, without the caller seeing an error.
+  lossy.drop = 1;
   const more = [{ type: 'message', role: 'user', content: 'and tomorrow?' }];
   const s2 = session(token, { sessionId: s.sessionId, fetch: lossy });
   await s2.addItems(more);
+  assert.equal(lossy.dropped, 4);
   assert.deepEqual(await s2.getItems(), [...items, ...more]);
 });
 
 test('a call of more than 100 items goes in batches, and sent again stores each once', async () => {
   const { token } = newUser();
-  let drop = 0;
-  let posts = 0;
-  const lossy = async (url, init) => {
-    const res = await fetch(url, init);
-    if (init.method === 'POST' && url.endsWith('/messages')) {
-      posts++;
-      if (posts === 2 && drop-- > 0) {
-        await res.arrayBuffer();
-        throw new TypeError('fetch failed');
-      }
-    }
-    return res;
-  };
-  drop = 1;
-  const s = session(token, { fetch: lossy, maxRetries: 0 });
+  const lossy = lossyFetch();
+  const s = session(token, { fetch: lossy });
   const items = Array.from({ length: 250 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` }));
+  lossy.drop = Infinity;
+  lossy.dropIf = (body) => body.includes('"m100"'); // the second batch
   await assert.rejects(s.addItems(items));
-  assert.equal((await s.getSession()).message_count, 200, 'two batches stored, the second answer lost');
+  assert.equal((await s.getSession()).message_count, 200, 'two batches stored, the second one\'s answer lost');
+  lossy.drop = 0;
   await s.addItems(items);
   assert.equal((await s.getSession()).message_count, 250);
   assert.deepEqual(await s.getItems(), items);
