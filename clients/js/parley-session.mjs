@@ -8,9 +8,10 @@
 //
 // What it adds over OpenAIConversationsSession on parley's /v1:
 //   - addItems is idempotent: every item gets a client_message_id derived
-//     from the session, the position it is appended at and the item itself,
-//     so a call that is sent again (by this class's own retries, or by the
-//     caller after an error) stores nothing twice;
+//     from the session, where the call appends, the call's items and the
+//     item's position among them, so a call that is sent again (by this
+//     class's own retries, or by the caller after an error) stores nothing
+//     twice;
 //   - parley's extras: the session object and its status, the session's
 //     key-value memory, and /context (the newest items within a token budget).
 //
@@ -69,6 +70,10 @@ export class ParleyError extends Error {
  * - `maxRetries` times a request is sent again after a network error, 429,
  *               502, 503 or 504 (default 2); `Retry-After` is honoured.
  * - `timeoutMs` per request (default 30 000).
+ * - `batchSize` messages per append request, 1–100 (default 20). parley
+ *               makes a few database calls per keyed message, more to
+ *               replay one, and a request must end by its deadline (4 s
+ *               by default), retries included.
  * - `fetch`     the fetch function to use (default: the global one).
  *
  * Methods run one at a time per instance, in call order.
@@ -81,6 +86,7 @@ export class ParleySession {
   #fetch;
   #maxRetries;
   #timeoutMs;
+  #batchSize;
   #ready = false; // the session exists (made or found by this instance)
   #anchor; // seq of the newest message when the next addItems starts
   #queue = Promise.resolve();
@@ -92,6 +98,7 @@ export class ParleySession {
     session = {},
     maxRetries = 2,
     timeoutMs = 30000,
+    batchSize = 20,
     fetch: fetchFn = globalThis.fetch,
   } = {}) {
     if (typeof baseURL !== 'string' || baseURL === '') {
@@ -107,6 +114,10 @@ export class ParleySession {
     this.#fetch = fetchFn;
     this.#maxRetries = maxRetries;
     this.#timeoutMs = timeoutMs;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) {
+      throw new TypeError('ParleySession: batchSize is 1 to 100');
+    }
+    this.#batchSize = batchSize;
   }
 
   /** The parley `session_id` (known before the session is made). */
@@ -137,9 +148,9 @@ export class ParleySession {
   }
 
   /**
-   * Appends items, in order, up to 100 per request. Idempotent: sending the
-   * same items again after an error (whether or not the first try was
-   * stored) stores them once. Each batch of 100 is all or none.
+   * Appends items, in order, `batchSize` (20) per request. Idempotent:
+   * sending the same items again after an error (whether or not the first
+   * try was stored) stores them once. Each request is all or none.
    */
   async addItems(items) {
     return this.#serial(async () => {
@@ -151,14 +162,12 @@ export class ParleySession {
         const [newest] = await this.#page({ order: 'desc', limit: 1 });
         this.#anchor = newest ? newest.seq : 0;
       }
-      for (let i = 0; i < messages.length; i++) {
-        messages[i].client_message_id = await idempotencyKey(
-          this.#sessionId, this.#anchor, i, items[i]);
-      }
+      const keys = await idempotencyKeys(this.#sessionId, this.#anchor, items);
+      messages.forEach((m, i) => { m.client_message_id = keys[i]; });
       let newest = this.#anchor;
-      for (let i = 0; i < messages.length; i += 100) {
+      for (let i = 0; i < messages.length; i += this.#batchSize) {
         const body = await this.#request('POST', this.#path('/messages'), {
-          messages: messages.slice(i, i + 100),
+          messages: messages.slice(i, i + this.#batchSize),
         });
         for (const m of body.items) newest = Math.max(newest, m.seq);
       }
@@ -510,15 +519,20 @@ export function messageToItems(message) {
 }
 
 /**
- * The client_message_id of the item at position `index` of an addItems call
- * that starts when the session's newest message has seq `anchor`: the same
+ * The client_message_ids of the items of an addItems call that starts when
+ * the session's newest message has seq `anchor`: a hash of the session, the
+ * anchor, the call's items and the item's position among them.  The same
  * call made again derives the same keys; a later call (the anchor has moved
- * on) derives new ones, even for equal items.
+ * on) or another list of items derives new ones, even for equal items.
  */
-export async function idempotencyKey(sessionId, anchor, index, item) {
-  const data = new TextEncoder().encode(canonicalJSON([sessionId, anchor, index, item]));
-  const hash = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', data));
-  return KEY_PREFIX + Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
+export async function idempotencyKeys(sessionId, anchor, items) {
+  const call = await sha256hex(canonicalJSON([sessionId, anchor, items]));
+  return Promise.all(items.map(async (_, i) => KEY_PREFIX + await sha256hex(`${call}:${i}`)));
+}
+
+async function sha256hex(text) {
+  const hash = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 // The paths of the strings of an item that are its text.
