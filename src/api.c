@@ -78,6 +78,28 @@ api_decode_fields(const struct json_value *body,
 }
 
 bool
+api_decode_messages(struct api_call *call, const struct json_value *list,
+                    const struct api_body_field *fields, size_t n, void *out,
+                    size_t size, struct error *err)
+{
+    struct arena *a = call->req->arena;
+
+    for (size_t i = 0; i < list->u.a.len; i++) {
+        const struct json_value *item = list->u.a.items[i];
+
+        if (item->type != JSON_OBJECT)
+            return error_set(err, ERR_VALIDATION,
+                             arena_printf(a, "messages[%zu]", i),
+                             "each message must be an object");
+        if (!api_decode_fields(item, fields, n, (char *)out + i * size, err)) {
+            err->param = arena_printf(a, "messages[%zu].%s", i, err->param);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
 api_if_match(const char *header, int64_t *version, struct error *err)
 {
     const char *p = header, *end;

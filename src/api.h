@@ -74,6 +74,12 @@ struct api_body_field {
 bool api_decode_fields(const struct json_value *body,
                        const struct api_body_field *fields, size_t n, void *out,
                        struct error *err);
+/* Decodes every item of the array list (each must be an object) with the
+ * table into out + i * size; errors name "messages[i]" or
+ * "messages[i].<member>", so a client can find the bad message. */
+bool api_decode_messages(struct api_call *call, const struct json_value *list,
+                         const struct api_body_field *fields, size_t n,
+                         void *out, size_t size, struct error *err);
 
 /* --- the query string ------------------------------------------------------
  */

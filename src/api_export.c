@@ -125,6 +125,7 @@ decode_import(struct api_call *call, struct import_input *out,
         {"messages", offsetof(struct body, messages)},
     };
     struct import_session sess;
+    struct import_message *items;
     struct message_input *msgs;
     const struct json_value *list;
 
@@ -144,24 +145,16 @@ decode_import(struct api_call *call, struct import_input *out,
     if (list == NULL || list->type != JSON_ARRAY)
         return error_set(err, ERR_VALIDATION, "messages",
                          "messages must be the array of exported messages");
+    items = arena_calloc(a, (list->u.a.len > 0 ? list->u.a.len : 1) *
+                                sizeof(*items));
     msgs = arena_calloc(a, (list->u.a.len > 0 ? list->u.a.len : 1) *
                                sizeof(*msgs));
-    for (size_t i = 0; i < list->u.a.len; i++) {
-        const struct json_value *item = list->u.a.items[i];
-        struct import_message m;
-
-        memset(&m, 0, sizeof(m));
-        if (item->type != JSON_OBJECT)
-            return error_set(err, ERR_VALIDATION,
-                             arena_printf(a, "messages[%zu]", i),
-                             "each message must be an object");
-        if (!api_decode_fields(item, import_message_fields,
-                               API_NFIELDS(import_message_fields), &m, err)) {
-            err->param = arena_printf(a, "messages[%zu].%s", i, err->param);
-            return false;
-        }
-        msgs[i] = m.in;
-    }
+    if (!api_decode_messages(call, list, import_message_fields,
+                             API_NFIELDS(import_message_fields), items,
+                             sizeof(*items), err))
+        return false;
+    for (size_t i = 0; i < list->u.a.len; i++)
+        msgs[i] = items[i].in;
     out->session = sess.c;
     out->status = sess.status;
     out->messages = msgs;

@@ -23,8 +23,7 @@ static const struct api_body_field message_fields[] = {
 
 #define N_MESSAGE_FIELDS API_NFIELDS(message_fields)
 
-/* {"messages": [...]} into an array of inputs; param names carry the
- * index so a client can find the bad message. */
+/* {"messages": [...]} into an array of inputs. */
 static bool
 decode_messages(struct api_call *call, const struct json_value *list,
                 struct message_input **out, size_t *n, struct error *err)
@@ -40,20 +39,9 @@ decode_messages(struct api_call *call, const struct json_value *list,
                          "messages must hold 1 to %d messages",
                          call->cfg->max_batch_messages);
     in = arena_calloc(call->req->arena, list->u.a.len * sizeof(*in));
-    for (size_t i = 0; i < list->u.a.len; i++) {
-        const struct json_value *item = list->u.a.items[i];
-
-        if (item->type != JSON_OBJECT)
-            return error_set(err, ERR_VALIDATION,
-                             arena_printf(call->req->arena, "messages[%zu]", i),
-                             "each message must be an object");
-        if (!api_decode_fields(item, message_fields, N_MESSAGE_FIELDS, &in[i],
-                               err)) {
-            err->param = arena_printf(call->req->arena, "messages[%zu].%s", i,
-                                      err->param);
-            return false;
-        }
-    }
+    if (!api_decode_messages(call, list, message_fields, N_MESSAGE_FIELDS, in,
+                             sizeof(*in), err))
+        return false;
     *out = in;
     *n = list->u.a.len;
     return true;
