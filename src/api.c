@@ -1,3 +1,8 @@
+/*
+ * api.c - the route table, and what every handler shares: decoding a
+ * body by its table of members, reading the query string by its table
+ * of parameters, paging, If-Match, and answering with a session.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -12,7 +17,11 @@
 #define ONE      SESSIONS "/{session_id}"
 #define USER     (API_AUTH | API_DB)
 
-/* Adding a route is a row here and its handler (api.h). */
+/* One row per route: method, pattern, handler, what app.c does first.
+ * The order decides nothing in matching (router.h), but a row's place is
+ * its index in the metrics (metrics.h).  Adding a route is a row here
+ * and its handler, declared in api.h and written in its resource's
+ * api_*.c. */
 const struct route api_routes[] = {
     {HTTP_GET, "/healthz", api_ops_healthz, 0},
     {HTTP_GET, "/readyz", api_ops_readyz, 0},
