@@ -293,7 +293,7 @@ START_TEST(import_undoes_a_failed_message_insert)
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
     ck_assert_uint_eq(fake_store_count(fx.store), 0);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_INSERT), 0);
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_DELETE_IDS), 1);
 }
 END_TEST
@@ -306,18 +306,18 @@ START_TEST(import_undoes_when_the_session_insert_fails)
 
     /* the session document's reply is lost after it was written: the
      * document must go too, not stay with its messages gone */
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER,
-                    true);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_NEVER, true);
     ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_uint_eq(fake_store_count(fx.store), 0);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_DELETE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_DELETE), 1);
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_DELETE_IDS), 2);
 
     /* nothing applied: the same, and the name is free afterwards */
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_NEVER, false);
     ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_uint_eq(fake_store_count(fx.store), 0);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
@@ -335,13 +335,13 @@ START_TEST(import_race_on_the_name_is_409_and_undone)
     /* the name was free when asked, taken by the time the document went
      * in (a concurrent create): 409, messages removed, no session
      * deleted (it is the other request's) */
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_DUPLICATE,
+                    RETRY_NEVER, false);
     ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_CONFLICT);
     ck_assert_str_eq(err.param, "session_id");
     ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_DELETE), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_DELETE), 0);
 }
 END_TEST
 
@@ -351,7 +351,8 @@ START_TEST(import_store_failure_on_the_name_check)
     struct error err = ERROR_INIT;
     struct session s;
 
-    fake_store_fail(fx.store, FAKE_GET, 1, ERR_UNAVAILABLE, RETRY_NEVER, false);
+    fake_store_fail(fx.store, FAKE_SESSION_GET, 1, ERR_UNAVAILABLE, RETRY_NEVER,
+                    false);
     ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_INSERT), 0);
@@ -372,8 +373,8 @@ START_TEST(import_leaves_no_tombstone)
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_TOMBSTONE_DELETE), 1);
     ck_assert(!fake_store_tombstone(fx.store, "u", &s.id, NULL));
 
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_DUPLICATE,
+                    RETRY_NEVER, false);
     ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in2, &s, &err));
     ck_assert_uint_eq(fake_store_tombstone_count(fx.store), 0);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 600);
@@ -399,8 +400,8 @@ START_TEST(import_cut_short_is_cleaned_by_the_sweeper)
     struct session s;
     int64_t before = clock_now_ms(), after;
 
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_NEVER, false);
     fake_store_fail(fx.store, FAKE_MESSAGE_DELETE_IDS, 3, ERR_UNAVAILABLE,
                     RETRY_SAFE, false);
     ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));

@@ -300,15 +300,15 @@ START_TEST(patch_rereads_after_a_concurrent_writer)
     must_create("alice", "{\"session_id\":\"r\"}", &s);
     /* The conditional update misses once, as when another worker bumped the
      * version between our read and our write: the service reads again. */
-    fake_store_fail(fx.store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_UPDATE, 1, ERR_NOT_FOUND,
+                    RETRY_NEVER, false);
     ck_assert(
         patch("alice", "r", IF_MATCH_ANY, "{\"agent_name\":\"z\"}", &s, &err));
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_UPDATE), 2);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_UPDATE), 2);
     ck_assert_int_eq(s.version, 2);
     /* With If-Match the same miss is the client's 412. */
-    fake_store_fail(fx.store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_UPDATE, 1, ERR_NOT_FOUND,
+                    RETRY_NEVER, false);
     assert_fails(patch("alice", "r", 2, "{\"agent_name\":\"y\"}", &s, &err),
                  &err, ERR_PRECONDITION_FAILED, "If-Match");
 }
@@ -361,7 +361,7 @@ START_TEST(delete_rules)
     ck_assert_uint_eq(fake_store_count(fx.store), 1);
     ck_assert(service_session_delete(&fx.svc, &fx.ctx, "alice", "d", 1, &err));
     ck_assert_uint_eq(fake_store_count(fx.store), 0);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_PURGE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_PURGE), 1);
     assert_fails(service_session_delete(&fx.svc, &fx.ctx, "alice", "d",
                                         IF_MATCH_ANY, &err),
                  &err, ERR_NOT_FOUND, NULL);
@@ -374,15 +374,16 @@ START_TEST(store_down_is_unavailable)
     struct session s;
     bool created;
 
-    fake_store_fail(fx.store, FAKE_INSERT, 10, ERR_UNAVAILABLE, RETRY_SAFE,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 10, ERR_UNAVAILABLE,
+                    RETRY_SAFE, false);
     assert_fails(create("alice", "{}", &s, &created, &err), &err,
                  ERR_UNAVAILABLE, NULL);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 3);
-    fake_store_fail(fx.store, FAKE_GET, 10, ERR_INTERNAL, RETRY_NEVER, false);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_INSERT), 3);
+    fake_store_fail(fx.store, FAKE_SESSION_GET, 10, ERR_INTERNAL, RETRY_NEVER,
+                    false);
     assert_fails(service_session_get(&fx.svc, &fx.ctx, "alice", "x", &s, &err),
                  &err, ERR_INTERNAL, NULL);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET), 1);
 }
 END_TEST
 
@@ -394,8 +395,8 @@ START_TEST(insert_retried_after_lost_reply_is_one_session)
 
     /* The first insert lands but its reply is lost; the retry meets its own
      * _id, which is success, not a conflict. */
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
     ck_assert(create("alice", "{\"session_id\":\"once\"}", &s, &created, &err));
     ck_assert(created);
     ck_assert_uint_eq(fake_store_count(fx.store), 1);

@@ -202,7 +202,7 @@ START_TEST(inactive_deletes_untouched_sessions_that_are_not_active)
     ck_assert_uint_eq(fake_store_message_count(store), 4 * 3);
     ck_assert_uint_eq(fake_store_memory_count(store), 4);
     ck_assert_uint_eq(fake_store_idem_count(store), 4);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 4);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_PURGE), 4);
 }
 END_TEST
 
@@ -292,7 +292,7 @@ START_TEST(batches_until_one_comes_back_short)
     c = pass(NOW);
     ck_counts(c, 2 * SWEEPER_BATCH + 50, 0, 0);
     ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_CANDIDATES), 3);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_EXPIRE),
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_EXPIRE_ONE),
                      2 * SWEEPER_BATCH + 50);
 }
 END_TEST
@@ -405,12 +405,12 @@ START_TEST(retryable_failures_are_retried)
     add("u", "old", STATUS_ACTIVE, 0, NOW, NOW, 2);
     fake_store_fail(store, FAKE_SWEEP_CANDIDATES, 1, ERR_UNAVAILABLE,
                     RETRY_SAFE, false);
-    fake_store_fail(store, FAKE_SWEEP_DELETE, 1, ERR_UNAVAILABLE, RETRY_SAFE,
-                    false);
+    fake_store_fail(store, FAKE_SWEEP_DELETE_ONE, 1, ERR_UNAVAILABLE,
+                    RETRY_SAFE, false);
     c = pass(NOW);
     ck_counts(c, 0, 1, 2);
     ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_CANDIDATES), 2);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_DELETE), 2);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_DELETE_ONE), 2);
 }
 END_TEST
 
@@ -422,7 +422,7 @@ START_TEST(lost_reply_never_counts_twice)
 
     cfg.max_session_age = 10;
     add("u", "old", STATUS_ACTIVE, 0, NOW, NOW, 2);
-    fake_store_fail(store, FAKE_SWEEP_DELETE, 1, ERR_UNAVAILABLE,
+    fake_store_fail(store, FAKE_SWEEP_DELETE_ONE, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     c = pass(NOW);
     ck_counts(c, 0, 0, 0);
@@ -453,7 +453,8 @@ START_TEST(failure_stops_the_pass_and_keeps_the_counts)
     /* The first purge fails for good: its session is gone (and counted),
      * the pass stops there. */
     error_clear(&err);
-    fake_store_fail(store, FAKE_PURGE, 1, ERR_INTERNAL, RETRY_NEVER, false);
+    fake_store_fail(store, FAKE_SESSION_PURGE, 1, ERR_INTERNAL, RETRY_NEVER,
+                    false);
     ck_assert(!sweeper_run(&cfg, store, NOW, &c, &err));
     ck_assert_int_eq(err.code, ERR_INTERNAL);
     ck_counts(c, 0, 1, 0);
@@ -498,14 +499,14 @@ START_TEST(interleaved_deletes_add_up)
     }
     add("u", "keep", STATUS_INACTIVE, 0, NOW, NOW, 3);
     /* A has its ten candidates and has deleted three when B runs. */
-    fake_store_on_call(store, FAKE_SWEEP_DELETE, 4, run_other, &b);
+    fake_store_on_call(store, FAKE_SWEEP_DELETE_ONE, 4, run_other, &b);
     a = pass(NOW);
     ck_counts(a, 0, 3, 9);
     ck_counts(b.counts, 0, 7, 21);
     /* Each session deleted and purged once: A's last seven deletes found
      * nothing and purged nothing. */
-    ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_DELETE), 10 + 7);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 10);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SWEEP_DELETE_ONE), 10 + 7);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_PURGE), 10);
     ck_assert_uint_eq(fake_store_count(store), 1);
     ck_assert_uint_eq(fake_store_message_count(store), 3);
 }
@@ -523,7 +524,7 @@ START_TEST(interleaved_expiries_add_up)
         snprintf(sid, sizeof(sid), "s%d", i);
         add("u", sid, STATUS_ACTIVE, 0, 0, 0, 1);
     }
-    fake_store_on_call(store, FAKE_SWEEP_EXPIRE, 2, run_other, &b);
+    fake_store_on_call(store, FAKE_SWEEP_EXPIRE_ONE, 2, run_other, &b);
     a = pass(NOW);
     ck_assert_int_eq(a.expired + b.counts.expired, 6);
     ck_assert_int_eq(a.expired, 1);
@@ -554,12 +555,12 @@ START_TEST(touched_candidate_is_kept)
 
     cfg.max_inactive_time = 60;
     id = add("u", "busy", STATUS_INACTIVE, 0, 0, 0, 1);
-    fake_store_on_call(store, FAKE_SWEEP_DELETE, 1, touch_it, &id);
+    fake_store_on_call(store, FAKE_SWEEP_DELETE_ONE, 1, touch_it, &id);
     c = pass(NOW);
     ck_counts(c, 0, 0, 0);
     ck_assert(get("u", "busy", &s));
     ck_assert_uint_eq(fake_store_message_count(store), 1);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 0);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_PURGE), 0);
 }
 END_TEST
 
@@ -669,7 +670,8 @@ START_TEST(delete_cut_short_is_finished_after_the_cutoff)
     ck_assert_int_eq(age, 60 * SEC); /* request_deadline_ms 4000 */
     /* The document goes, every try of the purge fails: the client is
      * told it is deleted, and the tombstone remembers the rest. */
-    fake_store_fail(store, FAKE_PURGE, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    fake_store_fail(store, FAKE_SESSION_PURGE, 3, ERR_UNAVAILABLE, RETRY_SAFE,
+                    false);
     ck_assert_msg(delete_session("d", &err), "%s", err.message);
     ck_assert(!get("alice", "d", &s));
     ck_assert_uint_eq(fake_store_message_count(store), 3);
@@ -716,7 +718,7 @@ START_TEST(delete_without_a_tombstone_deletes_nothing)
                     false);
     ck_assert(!delete_session("d", &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_DELETE), 0);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_DELETE), 0);
     ck_assert(get("alice", "d", &s));
     ck_assert_uint_eq(fake_store_message_count(store), 2);
     ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
@@ -742,7 +744,8 @@ START_TEST(tombstone_of_a_live_session_is_only_removed)
     ck_assert_uint_eq(fake_store_message_count(store), 3);
     ck_assert_uint_eq(fake_store_memory_count(store), 1);
     ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 1); /* bob's */
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_PURGE),
+                     1); /* bob's */
 }
 END_TEST
 
@@ -789,7 +792,8 @@ START_TEST(failed_purge_keeps_the_tombstone)
                                                 10, &n, &err));
     ck_assert(store->backend->tombstone_put(store, "alice", &id,
                                             NOW - 3600 * SEC, &err));
-    fake_store_fail(store, FAKE_PURGE, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    fake_store_fail(store, FAKE_SESSION_PURGE, 3, ERR_UNAVAILABLE, RETRY_SAFE,
+                    false);
     ck_assert(!sweeper_run(&cfg, store, NOW, &c, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert(fake_store_tombstone(store, "alice", &id, NULL));

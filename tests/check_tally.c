@@ -81,11 +81,11 @@ START_TEST(test_tally_adds_up_per_session)
 
     /* Nothing reaches the store before the flush. */
     ck_assert_int_eq(stored("alice", "s1").request_count, 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 0);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 0);
 
     ck_assert_uint_eq(tally_flush(t, store, later()), 3);
     /* One update per distinct session, not one per request. */
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 3);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 3);
     ck_assert_uint_eq(tally_pending(t), 0);
     s = stored("alice", "s1");
     ck_assert_int_eq(s.request_count, 3);
@@ -102,7 +102,7 @@ START_TEST(test_tally_adds_up_per_session)
 
     /* An empty table writes nothing; the next batch starts from zero. */
     ck_assert_uint_eq(tally_flush(t, store, later()), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 3);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 3);
     ck_assert(tally_add(t, "alice", "s1", false, 1.0, 5));
     ck_assert_uint_eq(tally_flush(t, store, later()), 1);
     s = stored("alice", "s1");
@@ -175,7 +175,7 @@ START_TEST(test_tally_full)
     ck_assert_uint_eq(tally_pending(t), TALLY_MAX_SESSIONS);
     /* Sessions that do not exist are no error for the store. */
     ck_assert_uint_eq(tally_flush(t, store, later()), TALLY_MAX_SESSIONS);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS),
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS),
                      TALLY_MAX_SESSIONS);
     ck_assert(tally_add(t, "alice", "s1", false, 1.0, 0));
     ck_assert_uint_eq(tally_pending(t), 1);
@@ -190,10 +190,10 @@ START_TEST(test_tally_flush_failures)
     /* A failure that is not an outage costs that session only. */
     ck_assert(tally_add(t, "alice", "s1", false, 1.0, 0));
     ck_assert(tally_add(t, "alice", "s2", false, 1.0, 0));
-    fake_store_fail(store, FAKE_ADD_METRICS, 1, ERR_INTERNAL, RETRY_NEVER,
-                    false);
+    fake_store_fail(store, FAKE_SESSION_ADD_METRICS, 1, ERR_INTERNAL,
+                    RETRY_NEVER, false);
     ck_assert_uint_eq(tally_flush(t, store, later()), 1);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 2);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 2);
     ck_assert_int_eq(stored("alice", "s1").request_count, 0);
     ck_assert_int_eq(stored("alice", "s2").request_count, 1);
     ck_assert_uint_eq(tally_pending(t), 0);
@@ -202,26 +202,26 @@ START_TEST(test_tally_flush_failures)
     ck_assert(tally_add(t, "alice", "s1", false, 1.0, 0));
     ck_assert(tally_add(t, "alice", "s2", false, 1.0, 0));
     ck_assert(tally_add(t, "bob", "s1", false, 1.0, 0));
-    fake_store_fail(store, FAKE_ADD_METRICS, 1, ERR_UNAVAILABLE, RETRY_NEVER,
-                    false);
+    fake_store_fail(store, FAKE_SESSION_ADD_METRICS, 1, ERR_UNAVAILABLE,
+                    RETRY_NEVER, false);
     ck_assert_uint_eq(tally_flush(t, store, later()), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 3);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 3);
     ck_assert_uint_eq(tally_pending(t), 0);
     ck_assert_int_eq(stored("alice", "s2").request_count, 1);
     ck_assert_int_eq(stored("bob", "s1").request_count, 0);
 
     /* A lost reply is not retried: the update may have counted. */
     ck_assert(tally_add(t, "alice", "s2", false, 1.0, 0));
-    fake_store_fail(store, FAKE_ADD_METRICS, 1, ERR_UNAVAILABLE,
+    fake_store_fail(store, FAKE_SESSION_ADD_METRICS, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert_uint_eq(tally_flush(t, store, later()), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 4);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 4);
     ck_assert_int_eq(stored("alice", "s2").request_count, 2);
 
     /* Past the deadline nothing is tried, and the table still empties. */
     ck_assert(tally_add(t, "alice", "s1", false, 1.0, 0));
     ck_assert_uint_eq(tally_flush(t, store, clock_mono_ms() - 1), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 4);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 4);
     ck_assert_uint_eq(tally_pending(t), 0);
     tally_free(t);
 }
@@ -235,7 +235,7 @@ START_TEST(test_tally_free_pending)
     ck_assert(tally_add(t, "alice", "s1", false, 1.0, 0));
     tally_free(t);
     tally_free(NULL);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 0);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 0);
 }
 END_TEST
 
@@ -288,10 +288,10 @@ START_TEST(test_tally_app)
      * TALLY_MAX_AGE_MS to get here, when they were due after all). */
     app_flush_metrics(&app, false);
     if (clock_mono_ms() - t0 < TALLY_MAX_AGE_MS)
-        ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 0);
+        ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 0);
     /* Idle: written at once, one update per session. */
     app_flush_metrics(&app, true);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 2);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 2);
     ck_assert_uint_eq(tally_pending(app.tally), 0);
     s = stored("alice", "s1");
     ck_assert_int_eq(s.request_count, 2);
@@ -303,7 +303,7 @@ START_TEST(test_tally_app)
     served("s1", 200);
     clock_sleep_ms(TALLY_MAX_AGE_MS + 5);
     app_flush_metrics(&app, false);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_ADD_METRICS), 3);
+    ck_assert_int_eq(fake_store_calls(store, FAKE_SESSION_ADD_METRICS), 3);
     ck_assert_int_eq(stored("alice", "s1").request_count, 3);
 
     /* A request naming no session counts nowhere. */
