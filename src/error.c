@@ -64,6 +64,8 @@ error_http_status(enum error_code code)
         return 502;
     case ERR_UPSTREAM_TIMEOUT:
         return 504;
+    case ERR_TOO_MANY_REQUESTS:
+        return 429;
     }
     return 500;
 }
@@ -105,6 +107,8 @@ error_code_name(enum error_code code)
         return "upstream_error";
     case ERR_UPSTREAM_TIMEOUT:
         return "upstream_timeout";
+    case ERR_TOO_MANY_REQUESTS:
+        return "too_many_requests";
     }
     return "internal_error";
 }

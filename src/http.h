@@ -41,12 +41,17 @@ struct request {
     const char *body;       /* NUL-terminated; NULL when none */
     size_t body_len;
     bool body_too_large; /* more than max_body_bytes was sent */
+    /* When the web server passed the request on (nginx's $msec as the
+     * PARLEY_REQUEST_START parameter, or an X-Request-Start header of
+     * "t=<µs>"): wall-clock ms, 0 when not told.  app.c measures the time
+     * the request waited for a worker from it. */
+    int64_t web_start_ms;
     int64_t started_ms;  /* monotonic */
     int64_t started_us;  /* the same instant in µs, for timing */
     struct arena *arena; /* the request's arena */
 };
 
-#define HTTP_MAX_HEADERS 8
+#define HTTP_MAX_HEADERS 12
 
 struct response;
 
@@ -54,6 +59,10 @@ struct response;
 struct response_sink {
     void (*head)(void *ctx, const struct response *r); /* status, headers */
     void (*body)(void *ctx, const char *data, size_t n);
+    /* True once the client is known to be gone: the web server closed the
+     * connection (nginx does when its client goes away) or a write
+     * failed.  NULL: never known. */
+    bool (*gone)(void *ctx);
     void *ctx;
 };
 
@@ -78,6 +87,11 @@ struct response {
 const char *http_method_name(enum http_method m);
 enum http_method http_method_parse(const char *name);
 const char *http_reason(int status);
+/* The time a web server says it passed a request on, in wall-clock ms:
+ * nginx's $msec ("1700000000.123", seconds), or mod_headers' %t
+ * ("t=1700000000123456", µs); also "t=" with seconds and a fraction, or
+ * a bare integer of ms.  0 for anything else, or a time before 2001. */
+int64_t http_parse_request_start(const char *value);
 
 void response_init(struct response *r);
 void response_reset(struct response *r);
@@ -86,6 +100,9 @@ void response_release(struct response *r);
 void response_header(struct response *r, const char *name, const char *value);
 void response_stream_begin(struct response *r);
 void response_stream_flush(struct response *r);
+/* The sink's gone(): the client will read nothing more of this
+ * response. */
+bool response_client_gone(const struct response *r);
 /* Replaces the body with the contract's error object. */
 void response_error(struct response *r, const struct error *err);
 
