@@ -38,6 +38,10 @@ struct api_call {
     struct request *req;
     struct response *resp;
     const struct router_match *match;
+    /* When the web server passed the request on (monotonic ms): the
+     * request's deadlines run from it (ctx.deadline_ms, and an export's
+     * export_deadline_ms). */
+    int64_t received_ms;
     struct auth_user user;
     struct query query;
     const struct json_value *body; /* an object for API_BODY routes */

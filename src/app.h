@@ -33,7 +33,22 @@ struct app {
     struct tally *tally;
     /* Tokens this worker has verified (auth.h).  Owned. */
     struct auth_cache *auth_cache;
+    /* The current request counts for its user's requests in flight
+     * (metrics_inflight_enter); released at the end of app_handle(). */
+    bool inflight_held;
+    /* Set by app_run() when the request waited for a worker past its
+     * deadline (answered 503 without touching the database). */
+    bool queue_expired;
 };
+
+/* user_max_inflight, or its default: half the workers, at least 1. */
+int app_user_max_inflight(const struct config *cfg);
+/* How long the request waited between the web server passing it on
+ * (req->web_start_ms) and now_wall_ms, less queue_clock_skew_ms; 0 when
+ * not known, and for a time that is more than a day off (a wrong clock,
+ * logged) rather than a wait. */
+int64_t app_queue_wait_ms(const struct config *cfg, const struct request *req,
+                          int64_t now_wall_ms);
 
 void app_init(struct app *app, const struct config *cfg, struct store *store,
               bool indexes_ready);

@@ -22,6 +22,7 @@ struct fcgi_conn {
     int listen_fd;
     bool active;    /* a request is accepted and not yet finished */
     bool head_only; /* the current request is HEAD: no body is sent */
+    bool broken;    /* a write of the current request failed */
 };
 
 bool
@@ -247,6 +248,7 @@ fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask, int timeout_ms)
         rc = FCGX_Accept_r(&c->req);
         if (rc == 0) {
             c->active = true;
+            c->broken = false;
             return 1;
         }
         /* Another worker won the race (EAGAIN), or the peer gave up
@@ -304,6 +306,12 @@ read_params(struct fcgi_conn *c, struct arena *a, struct request *req)
     req->content_type = param(c, a, "CONTENT_TYPE");
     req->if_match = param(c, a, "HTTP_IF_MATCH");
     req->idempotency_key = param(c, a, "HTTP_IDEMPOTENCY_KEY");
+    /* nginx: PARLEY_REQUEST_START $msec; Apache (mod_headers):
+     * RequestHeader set X-Request-Start "%t". */
+    q = param(c, a, "PARLEY_REQUEST_START");
+    if (q == NULL || q[0] == '\0')
+        q = param(c, a, "HTTP_X_REQUEST_START");
+    req->web_start_ms = q != NULL ? http_parse_request_start(q) : 0;
     req->request_id = param(c, a, "PARLEY_REQUEST_ID");
     if (req->request_id == NULL || req->request_id[0] == '\0')
         req->request_id = param(c, a, "HTTP_X_REQUEST_ID");
@@ -420,14 +428,44 @@ fcgi_send_head(struct fcgi_conn *c, const struct response *resp,
 static void
 fcgi_put(struct fcgi_conn *c, const char *data, size_t n)
 {
-    while (n > 0) {
+    while (n > 0 && !c->broken) {
         int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
 
+        /* The web server went away (EPIPE: SIGPIPE is ignored): nothing
+         * more is written, and fcgi_gone() says so from now on. */
         if (FCGX_PutStr(data, chunk, c->req.out) < 0)
-            return; /* the web server went away; FCGX_Finish_r tells */
+            c->broken = true;
         data += chunk;
         n -= (size_t)chunk;
     }
+}
+
+/*
+ * Whether the web server has closed the connection of the current
+ * request: nginx does as soon as its client goes away (with
+ * fastcgi_ignore_client_abort off, its default), and closes the
+ * connections of requests still waiting in the accept queue too.  Seen
+ * without reading: a closed peer makes the socket report POLLHUP (unix)
+ * or POLLRDHUP (TCP), whatever unread bytes are left in it.  Neither
+ * nginx nor Apache half-closes a FastCGI connection while it waits for
+ * the answer, so a shutdown of the peer's side means it is gone.  A poll
+ * with no wait: about a microsecond.
+ */
+static bool
+fcgi_gone(void *ctx)
+{
+    struct fcgi_conn *c = ctx;
+    struct pollfd pfd;
+
+    if (!c->active || c->broken)
+        return true;
+    pfd.fd = c->req.ipcFd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) > 0 &&
+        (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+        c->broken = true;
+    return c->broken;
 }
 
 void
@@ -467,6 +505,7 @@ fcgi_sink(struct fcgi_conn *c, const struct request *req,
     c->head_only = req->method == HTTP_HEAD;
     sink->head = sink_head;
     sink->body = sink_body;
+    sink->gone = fcgi_gone;
     sink->ctx = c;
 }
 
@@ -477,4 +516,5 @@ fcgi_finish(struct fcgi_conn *c)
         return;
     FCGX_Finish_r(&c->req);
     c->active = false;
+    c->broken = false;
 }

@@ -140,7 +140,11 @@ supervisor_spawn(struct supervisor *sv, struct child *ch)
         return;
     }
     if (pid == 0) {
-        int status = worker_main(sv->cfg, sv->listener.fd, sv->indexes_ready);
+        int status;
+
+        /* Its slot in the shared in-flight table (metrics.h). */
+        metrics_worker_slot((int)(ch - sv->children));
+        status = worker_main(sv->cfg, sv->listener.fd, sv->indexes_ready);
 
         /* _exit: the parent's atexit handlers and stdio buffers are not
          * the child's to run.  That skips LeakSanitizer's at-exit check
@@ -236,6 +240,7 @@ supervisor_reap(struct supervisor *sv)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int64_t now = clock_mono_ms();
         struct child *ch = NULL;
+        bool recycled;
 
         if (pid == sv->sweeper_pid) {
             /* Not a worker: nothing to respawn; the schedule starts the
@@ -251,7 +256,19 @@ supervisor_reap(struct supervisor *sv)
                 ch = &sv->children[i];
         if (ch == NULL)
             continue;
-        if (supervisor_exit_ok("worker", pid, status, true))
+        /* Whatever it was serving when it died counts no more. */
+        metrics_worker_gone((int)(ch - sv->children));
+        recycled =
+            WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RECYCLE;
+        if (recycled && !sv->draining && ch->generation == sv->generation) {
+            /* Past worker_max_rss_mb after a request (worker.h): planned,
+             * so replaced at once, however young it was. */
+            log_info("worker %ld replaced (memory ceiling)", (long)pid);
+            ch->quick_deaths = 0;
+            supervisor_spawn(sv, ch);
+            continue;
+        }
+        if (recycled || supervisor_exit_ok("worker", pid, status, true))
             log_debug("worker %ld exited", (long)pid);
 
         if (sv->draining || ch->generation != sv->generation) {

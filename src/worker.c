@@ -1,5 +1,8 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "clock.h"
 #include "fcgi.h"
 #include "log.h"
+#include "metrics.h"
 #include "rng.h"
 #include "store_mongo.h"
 #include "tally.h"
@@ -63,6 +67,75 @@ worker_conn_waiting(int listen_fd)
     return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
+int64_t
+worker_rss_bytes(void)
+{
+    /* Opened once and read again with pread: one system call a time. */
+    static int fd = -1;
+    char text[128];
+    long long size, resident;
+    ssize_t n;
+
+    if (fd < 0)
+        fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = pread(fd, text, sizeof(text) - 1, 0);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    if (sscanf(text, "%lld %lld", &size, &resident) != 2)
+        return -1;
+    return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+/* A response body larger than this is not kept for the next request: one
+ * large answer must not keep its memory for the worker's whole life. */
+#define WORKER_KEEP_BODY_BYTES (1024 * 1024)
+
+/* After each request: whether this worker has grown past
+ * worker_max_rss_mb and must be replaced (as php-fpm's pm.max_requests,
+ * but by size).  Memory that malloc keeps but no longer uses is given
+ * back first; only what remains counts. */
+static bool
+worker_too_big(const struct config *cfg, int64_t limit)
+{
+    int64_t rss;
+
+    if (limit <= 0)
+        return false;
+    rss = worker_rss_bytes();
+    if (rss < 0 || rss <= limit)
+        return false;
+    malloc_trim(0);
+    rss = worker_rss_bytes();
+    if (rss <= limit)
+        return false;
+    log_warn("worker RSS %lld MiB is past worker_max_rss_mb (%d): "
+             "replacing this worker",
+             (long long)(rss >> 20), cfg->worker_max_rss_mb);
+    metrics_count(METRICS_RECYCLED_RSS);
+    return true;
+}
+
+/* The ceiling in bytes, or 0 for none.  A ceiling below what a worker
+ * holds before its first request would replace every worker after every
+ * request: it is refused (logged) instead. */
+static int64_t
+worker_rss_limit(const struct config *cfg)
+{
+    int64_t limit = (int64_t)cfg->worker_max_rss_mb << 20;
+    int64_t base = worker_rss_bytes();
+
+    if (limit > 0 && base >= 0 && base + (8 << 20) > limit) {
+        log_error("worker_max_rss_mb (%d) leaves less than 8 MiB above a "
+                  "fresh worker's %lld MiB: ignored",
+                  cfg->worker_max_rss_mb, (long long)(base >> 20));
+        return 0;
+    }
+    return limit;
+}
+
 int
 worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
 {
@@ -75,6 +148,8 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
     struct response resp;
     struct app app;
     sigset_t idle_mask;
+    int64_t rss_limit;
+    bool recycle = false;
     int status = 1;
 
     worker_signals(&idle_mask);
@@ -94,8 +169,9 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
     arena_init(&arena, 64 * 1024);
     response_init(&resp);
     app_init(&app, cfg, store, indexes_ready);
+    rss_limit = worker_rss_limit(cfg);
 
-    while (!worker_stop) {
+    while (!worker_stop && !recycle) {
         /* Per-session metrics not yet written (tally.h) bound the sleep. */
         int rc = fcgi_accept(conn, &idle_mask,
                              tally_wait_ms(app.tally, clock_mono_ms()));
@@ -118,7 +194,12 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
         app_after(&app, &req, &resp);
         log_set_request(NULL);
         response_reset(&resp);
+        if (resp.body.cap > WORKER_KEEP_BODY_BYTES) {
+            buf_release(&resp.body);
+            buf_init(&resp.body);
+        }
         arena_reset(&arena);
+        recycle = worker_too_big(cfg, rss_limit);
         /* A busy worker (another connection already queued) writes the
          * metrics in batches, when they are due; one about to go idle
          * writes them now, so a client sending one request at a time
@@ -126,7 +207,7 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
         if (tally_pending(app.tally) > 0)
             app_flush_metrics(&app, !worker_conn_waiting(listen_fd));
     }
-    status = worker_stop ? 0 : 1;
+    status = worker_stop ? 0 : recycle ? WORKER_EXIT_RECYCLE : 1;
     /* Drains the pending metrics: SIGTERM loses none. */
     app_release(&app);
     response_release(&resp);

@@ -89,6 +89,10 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 4
+# The suite sends one user's requests at once on purpose (races on seq,
+# idempotency keys): no per-user limit below the workers here.  tests/
+# limits.sh checks the limit itself.
+user_max_inflight = 4
 mongodb_uri = $PARLEY_DEVDB_URI
 mongodb_database = parley_e2e_$(random_hex 8)
 jwt_secret = $secret
