@@ -439,7 +439,7 @@ START_TEST(export_pages_read_after_the_cursor)
     ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     /* the request's own deadline is long gone: pages have their own */
     fx.ctx.deadline_ms = 0;
-    service_export_pages_init(&pages, &fx.svc, "u", &s);
+    service_export_pages_init(&pages, &fx.svc, "u", &s, INT64_MAX);
     before = clock_mono_ms();
     ck_assert(service_export_pages_next(&pages, 0, 2, &page, &err));
     ck_assert_int_ge(pages.ctx.deadline_ms,
@@ -457,7 +457,7 @@ START_TEST(export_pages_read_after_the_cursor)
     ck_assert_int_eq(page.items[0].seq, 5);
     /* another user's pages of the same session are empty */
     service_export_pages_release(&pages);
-    service_export_pages_init(&pages, &fx.svc, "intruder", &s);
+    service_export_pages_init(&pages, &fx.svc, "intruder", &s, INT64_MAX);
     ck_assert(service_export_pages_next(&pages, 0, 10, &page, &err));
     ck_assert_uint_eq(page.len, 0);
     /* a failed read is the store's error */

@@ -387,8 +387,8 @@ run(enum export_format f, const struct input *in, int64_t page_size,
     int fail_at_call, struct buf *all)
 {
     struct source src = {in, fail_at_call, 0};
-    struct export_source source = {source_next, &src};
-    struct export_sink sink = {sink_flush, all};
+    struct export_source source = {.next = source_next, .ctx = &src};
+    struct export_sink sink = {.flush = sink_flush, .ctx = all};
     struct buf out;
     struct error err = ERROR_INIT;
     bool ok;
