@@ -112,6 +112,10 @@ app_body(const struct config *cfg, const struct request *req, unsigned flags,
         return error_set(err, ERR_PAYLOAD_TOO_LARGE, NULL,
                          "request body larger than %d bytes",
                          cfg->max_body_bytes);
+    /* Never parse part of a body as if it were all of it. */
+    if (req->body_short)
+        return error_set(err, ERR_INVALID_JSON, NULL,
+                         "the request body ended before its Content-Length");
     if (req->body == NULL || blank(req->body, req->body_len)) {
         if (flags & API_BODY)
             *out = json_new_object(req->arena, 0);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ struct fcgi_conn {
     bool active;    /* a request is accepted and not yet finished */
     bool head_only; /* the current request is HEAD: no body is sent */
     bool broken;    /* a write of the current request failed */
+    int io_timeout_ms;
 };
 
 bool
@@ -198,7 +200,7 @@ fcgi_listener_close(struct fcgi_listener *l, bool unlink_socket)
 }
 
 struct fcgi_conn *
-fcgi_conn_new(int listen_fd)
+fcgi_conn_new(int listen_fd, int io_timeout_ms)
 {
     struct fcgi_conn *c = calloc(1, sizeof(*c));
 
@@ -210,6 +212,7 @@ fcgi_conn_new(int listen_fd)
         abort();
     FCGX_InitRequest(&c->req, listen_fd, 0);
     c->listen_fd = listen_fd;
+    c->io_timeout_ms = io_timeout_ms;
     return c;
 }
 
@@ -222,6 +225,22 @@ fcgi_conn_free(struct fcgi_conn *c)
         FCGX_Finish_r(&c->req);
     FCGX_Free(&c->req, 1);
     free(c);
+}
+
+/* A read or write that blocks past io_timeout_ms fails (EAGAIN): libfcgi
+ * then marks the stream in error, read_body() sees the body end short,
+ * and fcgi_put() marks the request broken. */
+static void
+fcgi_set_timeouts(struct fcgi_conn *c)
+{
+    struct timeval tv;
+
+    if (c->io_timeout_ms <= 0 || c->req.ipcFd < 0)
+        return;
+    tv.tv_sec = c->io_timeout_ms / 1000;
+    tv.tv_usec = (c->io_timeout_ms % 1000) * 1000;
+    (void)setsockopt(c->req.ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(c->req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 int
@@ -249,6 +268,7 @@ fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask, int timeout_ms)
         if (rc == 0) {
             c->active = true;
             c->broken = false;
+            fcgi_set_timeouts(c);
             return 1;
         }
         /* Another worker won the race (EAGAIN), or the peer gave up
@@ -374,6 +394,10 @@ read_body(struct fcgi_conn *c, size_t max, struct arena *a, struct request *req)
                (n = FCGX_GetStr(sink, sizeof(sink), c->req.in)) > 0)
             drained += (size_t)n;
         len = 0;
+    } else if (req->content_length >= 0 && (int64_t)len < req->content_length) {
+        /* The stream ended (the peer went away, or stopped sending for
+         * longer than the timeout) before the length it announced. */
+        req->body_short = true;
     }
     body[len] = '\0';
     req->body = len > 0 ? body : NULL;

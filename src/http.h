@@ -41,6 +41,7 @@ struct request {
     const char *body;       /* NUL-terminated; NULL when none */
     size_t body_len;
     bool body_too_large; /* more than max_body_bytes was sent */
+    bool body_short;     /* the body ended before its Content-Length */
     /* When the web server passed the request on (nginx's $msec as the
      * PARLEY_REQUEST_START parameter, or an X-Request-Start header of
      * "t=<µs>"): wall-clock ms, 0 when not told.  app.c measures the time

@@ -1,12 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -93,42 +93,54 @@ worker_rss_bytes(void)
  * large answer must not keep its memory for the worker's whole life. */
 #define WORKER_KEEP_BODY_BYTES (1024 * 1024)
 
-/* After each request: whether this worker has grown past
- * worker_max_rss_mb and must be replaced (as php-fpm's pm.max_requests,
- * but by size).  Memory that malloc keeps but no longer uses is given
- * back first; only what remains counts. */
+/* The most this process has had resident, in bytes (getrusage: one
+ * system call, no parsing).  A forked worker starts from its own size at
+ * the fork, not the supervisor's history. */
+static int64_t
+worker_peak_rss_bytes(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (int64_t)ru.ru_maxrss * 1024;
+}
+
+/* After each request: whether this worker's resident memory has grown
+ * past worker_max_rss_mb, at any moment (its peak), so it must be
+ * replaced, as php-fpm's pm.max_requests replaces a worker, but by size.
+ * The peak rather than the size now: memory that malloc keeps, fragments,
+ * library caches and a request's own spike all count, and a worker that
+ * once needed that much is replaced by one that starts small. */
 static bool
 worker_too_big(const struct config *cfg, int64_t limit)
 {
-    int64_t rss;
+    int64_t peak;
 
     if (limit <= 0)
         return false;
-    rss = worker_rss_bytes();
-    if (rss < 0 || rss <= limit)
+    peak = worker_peak_rss_bytes();
+    if (peak < 0 || peak <= limit)
         return false;
-    malloc_trim(0);
-    rss = worker_rss_bytes();
-    if (rss <= limit)
-        return false;
-    log_warn("worker RSS %lld MiB is past worker_max_rss_mb (%d): "
-             "replacing this worker",
-             (long long)(rss >> 20), cfg->worker_max_rss_mb);
+    log_warn("worker RSS reached %lld MiB (%lld MiB now), past "
+             "worker_max_rss_mb (%d): replacing this worker",
+             (long long)(peak >> 20), (long long)(worker_rss_bytes() >> 20),
+             cfg->worker_max_rss_mb);
     metrics_count(METRICS_RECYCLED_RSS);
     return true;
 }
 
-/* The ceiling in bytes, or 0 for none.  A ceiling below what a worker
- * holds before its first request would replace every worker after every
- * request: it is refused (logged) instead. */
+/* The ceiling in bytes, or 0 for none.  A ceiling that leaves a fresh
+ * worker (before its first request) less than 2 MiB would replace
+ * workers after nearly every request: it is refused (logged) instead. */
 static int64_t
 worker_rss_limit(const struct config *cfg)
 {
     int64_t limit = (int64_t)cfg->worker_max_rss_mb << 20;
-    int64_t base = worker_rss_bytes();
+    int64_t base = worker_peak_rss_bytes();
 
-    if (limit > 0 && base >= 0 && base + (8 << 20) > limit) {
-        log_error("worker_max_rss_mb (%d) leaves less than 8 MiB above a "
+    if (limit > 0 && base >= 0 && base + (2 << 20) > limit) {
+        log_error("worker_max_rss_mb (%d) leaves less than 2 MiB above a "
                   "fresh worker's %lld MiB: ignored",
                   cfg->worker_max_rss_mb, (long long)(base >> 20));
         return 0;
@@ -165,7 +177,7 @@ worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
         log_error("database: %s", err.message);
         goto done;
     }
-    conn = fcgi_conn_new(listen_fd);
+    conn = fcgi_conn_new(listen_fd, cfg->request_deadline_ms);
     arena_init(&arena, 64 * 1024);
     response_init(&resp);
     app_init(&app, cfg, store, indexes_ready);

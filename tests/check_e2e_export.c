@@ -368,9 +368,9 @@ expect_csv_as(const struct user *u, const char *sid, size_t n, bool raw)
     static const char *const head[] = {
         "message_id", "role",       "content",   "tool_call_id",
         "tool_name",  "created_at", "updated_at"};
-    struct resp r = get_text(
-        u, export_path(sid, raw ? "?format=csv&escape_formulas=false"
-                                : "?format=csv"));
+    struct resp r =
+        get_text(u, export_path(sid, raw ? "?format=csv&escape_formulas=false"
+                                         : "?format=csv"));
     const struct json_value **msgs = listed(u, sid, n);
     const char *(*f)(const char *) =
         raw ? NULL : neutralised; /* the client's three fields */
