@@ -138,10 +138,12 @@ request_deadline_ms = $deadline_ms
 shutdown_timeout = 10
 EOF
 )
-# All the load comes from 127.0.0.1: the real per-client limit (100 r/s)
-# would answer most of it 429.  Same zone name, a rate no test reaches.
+# All the load comes from 127.0.0.1: the real per-client limits (100 r/s,
+# 32 at once) would answer much of it 429.  Same zone names, a rate no test
+# reaches, and a connection key unique to each request.
 cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
+limit_conn_zone \$request_id zone=parley_conn_per_client:1m;
 EOF
 
 devdb_install

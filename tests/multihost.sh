@@ -249,12 +249,14 @@ http {
     uwsgi_temp_path $PARLEY_TMP/tmp/uwsgi;
     scgi_temp_path $PARLEY_TMP/tmp/scgi;
 
-    # parley.conf's rate-limit zone, keyed on an empty value: nginx counts
-    # no request, since all the load comes from one loopback client.
+    # parley.conf's rate- and connection-limit zones, keyed on an empty
+    # value: nginx counts no request, since all the load comes from one
+    # loopback client.
     map \$request_id \$parley_mh_nobody {
         default "";
     }
     limit_req_zone \$parley_mh_nobody zone=parley_per_client:1m rate=100r/s;
+    limit_conn_zone \$parley_mh_nobody zone=parley_conn_per_client:1m;
 
     log_format multihost '\$msec \$http_x_load_id \$request_method \$status "\$upstream_addr" "\$upstream_status"';
 
