@@ -141,6 +141,11 @@ void api_respond_session(struct api_call *call, int status,
                          const struct session *s);
 /* 201, Location, ETag and the session: one this request made. */
 void api_respond_new_session(struct api_call *call, const struct session *s);
+/* This request is a bulk one (an export, an import, a batch append): at
+ * most user_max_bulk of one user's run at once on a host (0: no limit
+ * but user_max_inflight's); beyond, 429 too_many_requests.  Called by the
+ * handler before any work; released with the request (app.c). */
+bool api_bulk_enter(struct api_call *call, struct error *err);
 
 /* --- handlers, one file per resource ---------------------------------------
  */

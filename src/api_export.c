@@ -82,6 +82,7 @@ api_export_session(struct api_call *call, struct error *err)
     size_t per_message;
 
     if (!api_query(call, params, API_NFIELDS(params), &q, err) ||
+        !api_bulk_enter(call, err) ||
         !service_session_get(call->svc, &call->ctx, call->user.sub,
                              api_session_param(call), &s, err))
         return false;
@@ -244,7 +245,7 @@ api_export_import(struct api_call *call, struct error *err)
     struct import_input in;
     struct session s;
 
-    if (!api_query(call, NULL, 0, NULL, err) ||
+    if (!api_query(call, NULL, 0, NULL, err) || !api_bulk_enter(call, err) ||
         !decode_import(call, &in, err) ||
         !service_export_import(call->svc, &call->ctx, call->user.sub, &in, &s,
                                err))

@@ -72,6 +72,7 @@ static const struct config_entry config_table[] = {
     I(export_deadline_ms, 30000, 100, 3600000),
     I(queue_clock_skew_ms, 100, 0, 60000),
     I(user_max_inflight, 0, 0, 1024),
+    I(user_max_bulk, 1, 0, 1024),
     I(worker_max_rss_mb, 512, 0, 1048576),
     /* auth */
     S(jwt_algorithm, "HS256"),

@@ -49,6 +49,7 @@ struct config {
     int export_deadline_ms;  /* an export's (or import's) whole time */
     int queue_clock_skew_ms; /* web server's clock vs ours, tolerated */
     int user_max_inflight;   /* per user per host; 0: max(1, workers / 2) */
+    int user_max_bulk;       /* of those, bulk: exports, imports, batches */
     int worker_max_rss_mb;   /* replace a worker grown past it; 0: never */
 
     /* auth */

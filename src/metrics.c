@@ -77,6 +77,7 @@ struct metrics_region {
     /* metrics.h: each worker's user hash (0: none), and one past the
      * highest slot ever used, so a count scans only those. */
     atomic_ullong inflight[METRICS_WORKER_SLOTS];
+    atomic_ullong bulk[METRICS_WORKER_SLOTS]; /* the same, bulk requests */
     atomic_int inflight_top;
     atomic_ullong cells[];
 };
@@ -249,6 +250,7 @@ metrics_worker_slot(int slot)
         return;
     metrics_slot = slot;
     atomic_store(&m->inflight[slot], 0);
+    atomic_store(&m->bulk[slot], 0);
     top = atomic_load(&m->inflight_top);
     while (top < slot + 1 &&
            !atomic_compare_exchange_weak(&m->inflight_top, &top, slot + 1))
@@ -258,17 +260,19 @@ metrics_worker_slot(int slot)
 void
 metrics_worker_gone(int slot)
 {
-    if (metrics_region != NULL && slot >= 0 && slot < METRICS_WORKER_SLOTS)
+    if (metrics_region != NULL && slot >= 0 && slot < METRICS_WORKER_SLOTS) {
+        atomic_store(&metrics_region->bulk[slot], 0);
         atomic_store(&metrics_region->inflight[slot], 0);
+    }
 }
 
 static int
-metrics_inflight_scan(struct metrics_region *m, uint64_t h)
+metrics_scan(struct metrics_region *m, atomic_ullong *table, uint64_t h)
 {
     int top = atomic_load(&m->inflight_top), n = 0;
 
     for (int i = 0; i < top && i < METRICS_WORKER_SLOTS; i++)
-        if (atomic_load(&m->inflight[i]) == h)
+        if (atomic_load(&table[i]) == h)
             n++;
     return n;
 }
@@ -283,17 +287,35 @@ metrics_inflight_enter(const char *user, int limit)
         return true;
     h = metrics_user_hash(m, user);
     atomic_store(&m->inflight[metrics_slot], h);
-    if (metrics_inflight_scan(m, h) <= limit)
+    if (metrics_scan(m, m->inflight, h) <= limit)
         return true;
     atomic_store(&m->inflight[metrics_slot], 0);
+    return false;
+}
+
+bool
+metrics_bulk_enter(const char *user, int limit)
+{
+    struct metrics_region *m = metrics_region;
+    uint64_t h;
+
+    if (m == NULL || metrics_slot < 0 || user == NULL)
+        return true;
+    h = metrics_user_hash(m, user);
+    atomic_store(&m->bulk[metrics_slot], h);
+    if (metrics_scan(m, m->bulk, h) <= limit)
+        return true;
+    atomic_store(&m->bulk[metrics_slot], 0);
     return false;
 }
 
 void
 metrics_inflight_leave(void)
 {
-    if (metrics_region != NULL && metrics_slot >= 0)
+    if (metrics_region != NULL && metrics_slot >= 0) {
+        atomic_store(&metrics_region->bulk[metrics_slot], 0);
         atomic_store(&metrics_region->inflight[metrics_slot], 0);
+    }
 }
 
 int
@@ -302,7 +324,17 @@ metrics_inflight_count(const char *user)
     struct metrics_region *m = metrics_region;
 
     return m != NULL && user != NULL
-               ? metrics_inflight_scan(m, metrics_user_hash(m, user))
+               ? metrics_scan(m, m->inflight, metrics_user_hash(m, user))
+               : 0;
+}
+
+int
+metrics_bulk_count(const char *user)
+{
+    struct metrics_region *m = metrics_region;
+
+    return m != NULL && user != NULL
+               ? metrics_scan(m, m->bulk, metrics_user_hash(m, user))
                : 0;
 }
 
@@ -423,9 +455,13 @@ metrics_render_fairness(struct buf *out, struct metrics_region *m)
         v[e] = metrics_load(&m->events[e]);
     metrics_head(out, "parley_user_inflight_rejected_total", "counter",
                  "Requests refused with 429 because their user already had "
-                 "user_max_inflight requests served on this host.");
-    buf_printf(out, "parley_user_inflight_rejected_total %llu\n",
+                 "user_max_inflight requests (kind=\"all\") or "
+                 "user_max_bulk bulk requests (kind=\"bulk\") served on "
+                 "this host.");
+    buf_printf(out, "parley_user_inflight_rejected_total{kind=\"all\"} %llu\n",
                v[METRICS_INFLIGHT_REJECTED]);
+    buf_printf(out, "parley_user_inflight_rejected_total{kind=\"bulk\"} %llu\n",
+               v[METRICS_BULK_REJECTED]);
     metrics_head(out, "parley_queue_expired_total", "counter",
                  "Requests answered 503 without any work because they had "
                  "waited for a worker past their deadline.");

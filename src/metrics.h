@@ -20,7 +20,7 @@
  *   parley_db_retries_total                               counter
  *   parley_db_errors_total{kind="unavailable"|"internal"} counter
  *   parley_workers                                        gauge
- *   parley_user_inflight_rejected_total                   counter
+ *   parley_user_inflight_rejected_total{kind="all"|"bulk"} counter
  *   parley_queue_expired_total                            counter
  *   parley_client_gone_total{when="queued"|"serving"}     counter
  *   parley_export_truncated_total                         counter
@@ -64,6 +64,7 @@ void metrics_set_workers(int n);
 /* Events with a counter of their own. */
 enum metrics_event {
     METRICS_INFLIGHT_REJECTED, /* 429: the user's requests at the limit */
+    METRICS_BULK_REJECTED,     /* 429: the user's bulk requests at theirs */
     METRICS_QUEUE_EXPIRED,     /* 503: waited past its deadline */
     METRICS_GONE_QUEUED,       /* the client left before a worker took it */
     METRICS_GONE_SERVING,      /* ... while it was being answered */
@@ -81,7 +82,8 @@ void metrics_count(enum metrics_event e);
  * Each worker has a slot of its own in the region (its index in the
  * supervisor's table of children, told with metrics_worker_slot() right
  * after the fork) holding the hash of the user whose request it serves,
- * or 0.  A user's count is the number of slots holding its hash: a
+ * or 0, and a second one holding it too when that request is a bulk one
+ * (user_max_bulk).  A user's count is the number of slots holding its hash: a
  * worker serves one request at a time, so there are at most as many
  * entries as workers, and a scan of them costs less than the request's
  * own parsing.  There is no separate counter that could drift: a worker
@@ -108,10 +110,16 @@ void metrics_worker_gone(int slot);
  * without a region or a slot); false when it would be one too many, and
  * then nothing is held. */
 bool metrics_inflight_enter(const char *user, int limit);
-/* The request entered is done. */
+/* The request entered is also a bulk one (an export, an import, a
+ * batch): true when it is one of at most `limit` bulk requests of that
+ * user on this host; false (nothing more held) when one too many.  Needs
+ * metrics_inflight_enter() first; left with it. */
+bool metrics_bulk_enter(const char *user, int limit);
+/* The request entered is done (its bulk mark too). */
 void metrics_inflight_leave(void);
-/* Requests of user being served now on this host. */
+/* Requests (bulk ones) of user being served now on this host. */
 int metrics_inflight_count(const char *user);
+int metrics_bulk_count(const char *user);
 
 /* Appends every series to out, labelling routes from routes[0..n) (the
  * table given to metrics_init's count).  Returns false, appending nothing,

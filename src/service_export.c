@@ -160,6 +160,9 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
                 const struct session *s, struct message *msgs, size_t n,
                 int64_t now, int64_t limit, struct error *err)
 {
+    const struct retry_policy *p = &svc->store->policy;
+    int64_t put_at = 0;
+
     for (size_t i = 0; i < n; i++) {
         uuid_generate(&msgs[i].id);
         msgs[i].session_uuid = s->id;
@@ -171,23 +174,30 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
     }
     /* The tombstone, before the first message: should this import die
      * before its session document is in, the sweeper finds the messages
-     * by it.  Put again before each batch, it stays younger than the
-     * sweeper's cutoff (2 x request_deadline_ms at least) for as long as
-     * the import is alive, however many batches it has. */
+     * by it.  Put again before a batch once half a request_deadline_ms
+     * has passed since the last put, it stays younger than the sweeper's
+     * cutoff (2 x request_deadline_ms at least) for as long as the import
+     * is alive, however many batches it has. */
     for (size_t done = 0; done < n; done += SERVICE_IMPORT_BATCH) {
         size_t k =
             n - done < SERVICE_IMPORT_BATCH ? n - done : SERVICE_IMPORT_BATCH;
+        int64_t t0;
 
         extend_deadline(svc, ctx, limit);
-        if (!store_tombstone_put(svc->store, ctx, user, &s->id, clock_now_ms(),
-                                 err)) {
-            struct error e = *err;
+        if (done == 0 ||
+            clock_now_ms() - put_at >= svc->cfg->request_deadline_ms / 2) {
+            put_at = clock_now_ms();
+            if (!store_tombstone_put(svc->store, ctx, user, &s->id, put_at,
+                                     err)) {
+                struct error e = *err;
 
-            if (done > 0)
-                undo_import(svc, ctx, user, s, false, msgs, done);
-            *err = e;
-            return false;
+                if (done > 0)
+                    undo_import(svc, ctx, user, s, false, msgs, done);
+                *err = e;
+                return false;
+            }
         }
+        t0 = p->now_ms(p->env);
         if (!store_message_insert(svc->store, ctx, msgs + done, k, err)) {
             struct error e = *err;
 
@@ -196,6 +206,16 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
             undo_import(svc, ctx, user, s, false, msgs, done + k);
             *err = e;
             return false;
+        }
+        /* Yield as long as the batch took (service_export.h), never past
+         * the import's deadline. */
+        if (done + k < n) {
+            int64_t pause = p->now_ms(p->env) - t0;
+
+            if (pause > limit - clock_mono_ms())
+                pause = limit - clock_mono_ms();
+            if (pause > 0)
+                p->sleep_ms(p->env, pause);
         }
     }
     return true;

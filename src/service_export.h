@@ -25,7 +25,10 @@
  * and removes, as it does those of a delete cut short.  Each batch gets
  * request_deadline_ms, and the whole import at most export_deadline_ms
  * from the request's arrival: past it the import is undone and answers
- * 503.
+ * 503.  An import yields: after each batch it waits as long as the batch
+ * took, so one import keeps the database busy at most half the time, and
+ * the requests of other users are not stuck behind a long run of inserts
+ * (nor, with a majority write concern, behind their replication).
  */
 #ifndef PARLEY_SERVICE_EXPORT_H
 #define PARLEY_SERVICE_EXPORT_H
@@ -43,8 +46,10 @@
 /* Messages per page read by an export.  The page's memory is bounded by
  * this times the largest message (max_content_bytes plus extra_data). */
 #define SERVICE_EXPORT_PAGE 200
-/* Messages per insert of an import. */
-#define SERVICE_IMPORT_BATCH 500
+/* Messages per insert of an import: small, so that one insert (and its
+ * replication, which a majority write concern waits for) is short, and
+ * other users' writes get in between. */
+#define SERVICE_IMPORT_BATCH 100
 /* Messages one import may hold (the body limit usually bounds it first). */
 #define SERVICE_IMPORT_MAX_MESSAGES 100000
 

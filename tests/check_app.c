@@ -451,7 +451,7 @@ START_TEST(test_app_user_inflight)
     serve("GET", "/api/agent-sessions", "", NULL);
     ck_assert_int_eq(resp.status, 200);
     ck_assert_int_eq(metrics_inflight_count("frank"), 0);
-    ck_has(render(), "\nparley_user_inflight_rejected_total 1\n");
+    ck_has(render(), "\nparley_user_inflight_rejected_total{kind=\"all\"} 1\n");
     /* the other worker is done: erin is served */
     metrics_worker_gone(1);
     next_authorization = bearer("erin", false);

@@ -10,17 +10,15 @@
  * headers, Cache-Control and nosniff everywhere, idle connections.
  *
  * tests/limits.sh starts the dev DB (or a replica set), parley with small
- * limits (two workers, so user_max_inflight's default is 1; export and
- * memory limits below) and nginx with the repo's snippets, and runs this
- * program with check_e2e's environment (PARLEY_E2E_URL, _SECRET, _BIN,
- * _CONFIG) plus
- *   PARLEY_E2E_SOCKET  parley's unix socket: some tests talk FastCGI to it
- *                      directly, as nginx does, to hold a worker (a peer
- *                      that reads nothing, or sends half a body), to say
- *                      when a request arrived, or to read /metrics
- *   PARLEY_E2E_PID     the supervisor's pid (its children are the workers)
- *   PARLEY_E2E_ERASE   a user id the erasure test erases; limits.sh then
- *                      checks no log holds it
+ * limits (four workers, so user_max_inflight's default is 2 and
+ * user_max_bulk's 1; export and memory limits in limits.sh) and nginx with the
+ * repo's snippets, and runs this program with check_e2e's environment
+ * (PARLEY_E2E_URL, _SECRET, _BIN, _CONFIG) plus PARLEY_E2E_SOCKET  parley's
+ * unix socket: some tests talk FastCGI to it directly, as nginx does, to hold a
+ * worker (a peer that reads nothing, or sends half a body), to say when a
+ * request arrived, or to read /metrics PARLEY_E2E_PID     the supervisor's pid
+ * (its children are the workers) PARLEY_E2E_ERASE   a user id the erasure test
+ * erases; limits.sh then checks no log holds it
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -336,34 +334,53 @@ bigpath(const char *suffix)
     return str(SESSIONS "/big%s", suffix);
 }
 
-/* A GET as `u` from 127.0.0.1 (a trusted peer: nginx keys it by token). */
+/* A request as `u` from 127.0.0.1 (a trusted peer: nginx keys it by
+ * token). */
 static int
-status_of(const struct user *u, const char *target)
+status_as(const struct user *u, const char *method, const char *target,
+          const char *body)
 {
     const char *lines[] = {str("Authorization: Bearer %s", u->token), NULL};
+    const char *json[] = {lines[0], JSON_CT, NULL};
     struct e2e_http_request req;
     struct e2e_http_response out;
     int st;
 
     memset(&req, 0, sizeof req);
-    req.method = "GET";
+    req.method = method;
     req.target = target;
-    req.headers = lines;
+    req.headers = body != NULL ? json : lines;
+    req.body = body;
+    req.body_len = body != NULL ? strlen(body) : 0;
     (void)e2e_http_do(&env.client, &req, &out);
     st = out.status;
     e2e_http_response_release(&out);
     return st;
 }
 
-/* Polls `u`'s GET until it answers want, up to within_ms; returns the ms
- * it took, or -1. */
+static int
+status_of(const struct user *u, const char *target)
+{
+    return status_as(u, "GET", target, NULL);
+}
+
+/* HEAD of the owner's export: 200 when one of its bulk requests may
+ * start, 429 while its one bulk slot is taken. */
+static int
+export_slot(void)
+{
+    return status_as(&owner, "HEAD", bigpath("/export"), NULL);
+}
+
+/* Polls the owner's export slot until it is free, up to within_ms;
+ * returns the ms it took, or -1. */
 static int64_t
-until_status(const struct user *u, const char *target, int want, int within_ms)
+until_export_slot(int within_ms)
 {
     int64_t t0 = mono_ms();
 
     while (mono_ms() - t0 <= within_ms) {
-        if (status_of(u, target) == want)
+        if (export_slot() == 200)
             return mono_ms() - t0;
         sleep_ms(20);
     }
@@ -467,8 +484,9 @@ expect_nginx_error(const char *what, const char *raw, int status)
 /* Per-user requests in flight. */
 
 /* A worker held by a FastCGI peer that asks for the owner's big export
- * and reads nothing: the worker blocks writing it, holding one of the
- * owner's slots, for up to request_deadline_ms. */
+ * and reads nothing: the worker blocks writing it, holding the owner's
+ * bulk slot and one of its slots in flight, for up to
+ * request_deadline_ms. */
 static int
 hold_owner_export(void)
 {
@@ -479,48 +497,91 @@ hold_owner_export(void)
     return fd;
 }
 
+#define IS_B(i) ((i) == 5 || (i) == 11)
+
+/* user_max_inflight (2 here: half of 4 workers): a user's burst of
+ * requests at once gets 429 for those beyond it, with Retry-After and the
+ * contract's body, while another user's burst meanwhile gets none. */
 START_TEST(test_user_inflight_429)
 {
-    struct user other = user_new("inflight-other");
-    int fd;
-    double before = metric("parley_user_inflight_rejected_total");
-    const char *lines[3];
-    struct e2e_http_request req;
-    struct e2e_http_response out;
-    const char *ra;
+    enum { N = 18 }; /* a's 16, b's 2 (b's own limit is 2 too) */
+    struct user a = user_new("inflight-a"), b = user_new("inflight-b");
+    const char *la[] = {str("Authorization: Bearer %s", a.token), NULL};
+    const char *lb[] = {str("Authorization: Bearer %s", b.token), NULL};
+    struct e2e_http_request reqs[N];
+    struct e2e_http_response out[N];
+    double before = metric("parley_user_inflight_rejected_total{kind=\"all\"}");
+    int n429 = 0, n200 = 0, b429 = 0;
 
-    (void)create(&other, "{\"session_id\":\"o\"}");
-    ck_assert_int_eq(status_of(&owner, bigpath("")), 200);
-    fd = hold_owner_export();
-
-    /* the owner's next request, on the other, idle worker: 429 */
-    lines[0] = str("Authorization: Bearer %s", owner.token);
-    lines[1] = NULL;
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.target = bigpath("");
-    req.headers = lines;
-    (void)e2e_http_do(&env.client, &req, &out);
-    {
-        struct e2e_http_response *raw = calloc(1, sizeof *raw);
-        struct resp r;
-
-        ck_assert(raw != NULL);
-        *raw = out;
-        r = wrap("GET", bigpath(""), raw);
-        assert_error(r, 429, "too_many_requests", NULL);
-        ra = hdr(&r, "Retry-After");
-        ck_assert_msg(ra != NULL && strcmp(ra, "1") == 0, "Retry-After %s",
-                      ra ? ra : "(none)");
+    (void)create(&a, "{\"session_id\":\"s\"}");
+    memset(reqs, 0, sizeof reqs);
+    /* b's two amid a's: they reach the workers together. */
+    for (int i = 0; i < N; i++) {
+        reqs[i].method = "GET";
+        reqs[i].target = IS_B(i) ? SESSIONS : session_path("s");
+        reqs[i].headers = IS_B(i) ? lb : la;
     }
-    /* another user is served meanwhile */
-    ck_assert_int_eq(status_of(&other, session_path("o")), 200);
-    ck_assert_double_ge(metric("parley_user_inflight_rejected_total"),
-                        before + 1);
+    (void)e2e_http_do_many(&env.client, reqs, N, N, out);
+    for (int i = 0; i < N; i++) {
+        if (IS_B(i)) {
+            b429 += out[i].status == 429;
+            ck_assert_msg(out[i].status == 200, "b got %d: %.200s",
+                          out[i].status, out[i].body ? out[i].body : "");
+        } else if (out[i].status == 429) {
+            const char *ra = e2e_http_header(&out[i], "Retry-After");
+            const struct json_value *v, *e;
+            struct error err = ERROR_INIT;
 
-    /* the peer goes: the worker stops at once, the owner is served */
+            n429++;
+            ck_assert_msg(ra != NULL && strcmp(ra, "1") == 0, "Retry-After %s",
+                          ra ? ra : "(none)");
+            v = json_parse(&tc.arena, out[i].body, out[i].body_len, 8, &err);
+            ck_assert_ptr_nonnull(v);
+            e = jobj(v, "error");
+            ck_assert_str_eq(jstr(e, "code"), "too_many_requests");
+            ck_assert_int_eq(jint(e, "status"), 429);
+        } else {
+            ck_assert_msg(out[i].status == 200, "a got %d: %.200s",
+                          out[i].status, out[i].body ? out[i].body : "");
+            n200++;
+        }
+        e2e_http_response_release(&out[i]);
+    }
+    ck_assert_msg(n429 > 0, "%d of a's %d requests at once, none refused", n200,
+                  N - 2);
+    ck_assert_int_eq(b429, 0);
+    ck_assert_double_ge(
+        metric("parley_user_inflight_rejected_total{kind=\"all\"}"),
+        before + n429);
+}
+END_TEST
+
+/* user_max_bulk (1): while the owner's export runs, its batch append is
+ * 429, its single append is not; once the export's client has gone, the
+ * batch is taken. */
+START_TEST(test_user_bulk_429)
+{
+    const char *batch = "{\"messages\":[{\"role\":\"user\",\"content\":\"1\"},"
+                        "{\"role\":\"user\",\"content\":\"2\"}]}";
+    const char *one = "{\"role\":\"user\",\"content\":\"single\"}";
+    double before =
+        metric("parley_user_inflight_rejected_total{kind=\"bulk\"}");
+    int fd;
+
+    (void)create(&owner, "{\"session_id\":\"bulk\"}");
+    fd = hold_owner_export();
+    ck_assert_int_eq(
+        status_as(&owner, "POST", SESSIONS "/bulk/messages", batch), 429);
+    ck_assert_int_eq(export_slot(), 429);
+    ck_assert_int_eq(status_as(&owner, "POST", SESSIONS "/bulk/messages", one),
+                     201);
+    ck_assert_double_ge(
+        metric("parley_user_inflight_rejected_total{kind=\"bulk\"}"),
+        before + 2);
     close(fd);
-    ck_assert_int_ge(until_status(&owner, bigpath(""), 200, 1000), 0);
+    ck_assert_int_ge(until_export_slot(1000), 0);
+    ck_assert_int_eq(
+        status_as(&owner, "POST", SESSIONS "/bulk/messages", batch), 201);
 }
 END_TEST
 
@@ -559,7 +620,8 @@ workers_of(pid_t parent, pid_t *out, int max)
 }
 
 /* A worker killed while it serves the owner must not leave the owner's
- * slot taken: the owner is served by the replacements. */
+ * slot taken: the owner's bulk slot is free again with the
+ * replacements. */
 START_TEST(test_user_inflight_killed_worker)
 {
     pid_t pids[16];
@@ -567,7 +629,7 @@ START_TEST(test_user_inflight_killed_worker)
     int64_t t0;
 
     fd = hold_owner_export();
-    ck_assert_int_eq(status_of(&owner, bigpath("")), 429);
+    ck_assert_int_eq(export_slot(), 429);
     n = workers_of(parley_pid, pids, 16);
     ck_assert_int_ge(n, 2);
     for (int i = 0; i < n; i++)
@@ -575,8 +637,7 @@ START_TEST(test_user_inflight_killed_worker)
     close(fd);
     /* replaced within the supervisor's respawn delay; then served */
     t0 = mono_ms();
-    while (mono_ms() - t0 < 8000 &&
-           (st = status_of(&owner, bigpath(""))) != 200)
+    while (mono_ms() - t0 < 8000 && (st = export_slot()) != 200)
         sleep_ms(50);
     ck_assert_msg(st == 200, "the owner still gets %d after its worker died",
                   st);
@@ -658,10 +719,10 @@ START_TEST(test_export_abandoned_through_nginx)
     }
     before = metric("parley_client_gone_total{when=\"serving\"}");
     (void)abandon_after(bigpath("/export"), owner.token, 200);
-    freed = until_status(&owner, bigpath(""), 200, (int)full);
+    freed = until_export_slot((int)full);
     ck_assert_msg(freed >= 0 && freed < full / 2,
-                  "the owner's slot came free %lld ms after the client left "
-                  "(a whole export takes %lld ms)",
+                  "the owner's bulk slot came free %lld ms after the client "
+                  "left (a whole export takes %lld ms)",
                   (long long)freed, (long long)full);
     ck_assert_double_ge(metric("parley_client_gone_total{when=\"serving\"}"),
                         before + 1);
@@ -681,9 +742,9 @@ START_TEST(test_export_abandoned_direct)
     buf_init(&got);
     (void)fc_read(fd, &got, 300, 65536, 0);
     close(fd);
-    freed = until_status(&owner, bigpath(""), 200, 2000);
+    freed = until_export_slot(2000);
     ck_assert_msg(freed >= 0 && freed < 1000,
-                  "the owner's slot came free only after %lld ms",
+                  "the owner's bulk slot came free only after %lld ms",
                   (long long)freed);
     ck_assert_double_ge(metric("parley_client_gone_total{when=\"serving\"}"),
                         before + 1);
@@ -706,21 +767,37 @@ hold_half_body(void)
 /* A request whose client left while it waited for a worker is not
  * served: both workers held, one request queued and abandoned, then the
  * workers freed. */
+/* Every worker held by half a body (closed by close_holders). */
+static void
+hold_all_workers(int *fds)
+{
+    for (int i = 0; i < env.cfg.workers; i++) {
+        fds[i] = hold_half_body();
+        sleep_ms(50);
+    }
+    sleep_ms(200); /* each worker reads a body that never comes */
+}
+
+static void
+close_holders(const int *fds)
+{
+    for (int i = 0; i < env.cfg.workers; i++)
+        close(fds[i]);
+}
+
 START_TEST(test_queued_request_of_a_gone_client)
 {
     double before = metric("parley_client_gone_total{when=\"queued\"}");
-    int h1 = hold_half_body(), h2, q;
+    int holders[64], q;
 
-    sleep_ms(100);
-    h2 = hold_half_body();
-    sleep_ms(200); /* both workers are reading a body that never comes */
+    ck_assert_int_le(env.cfg.workers, 64);
+    hold_all_workers(holders);
     q = fc_request("GET", SESSIONS, owner.token, 0, NULL, 0, true);
     sleep_ms(100);
     close(q); /* gone while queued */
-    /* the holders go: their bodies end short, and the workers take the
+    /* the holders go: their bodies end short, and a worker takes the
      * queued request, whose client has gone */
-    close(h1);
-    close(h2);
+    close_holders(holders);
     sleep_ms(300);
     ck_assert_double_ge(metric("parley_client_gone_total{when=\"queued\"}"),
                         before + 1);
@@ -1096,8 +1173,8 @@ END_TEST
 
 /* limit_conn: one client (a user, from the trusted loopback backend; an
  * address otherwise) has at most 32 requests in progress in nginx; the
- * rest are 429 at once.  Both workers are held, so the requests wait in
- * nginx; another user is not limited by it. */
+ * rest are 429 at once.  Every worker is held, so the requests wait in
+ * nginx. */
 START_TEST(test_nginx_connection_limit)
 {
     enum { N = 48 };
@@ -1105,12 +1182,11 @@ START_TEST(test_nginx_connection_limit)
     struct e2e_http_request reqs[N];
     struct e2e_http_response out[N];
     const char *lines[] = {str("Authorization: Bearer %s", u.token), NULL};
-    int h1, h2, n429 = 0, other = 0;
+    int holders[64], n429 = 0, other = 0;
     struct e2e_http_client quick = env.client;
 
-    h1 = hold_half_body();
-    h2 = hold_half_body();
-    sleep_ms(200);
+    ck_assert_int_le(env.cfg.workers, 64);
+    hold_all_workers(holders);
     memset(reqs, 0, sizeof reqs);
     for (int i = 0; i < N; i++) {
         reqs[i].method = "GET";
@@ -1121,8 +1197,7 @@ START_TEST(test_nginx_connection_limit)
      * queued requests are then answered (or 503 if they waited past it). */
     quick.timeout_ms = 15000;
     (void)e2e_http_do_many(&quick, reqs, N, N, out);
-    close(h1);
-    close(h2);
+    close_holders(holders);
     for (int i = 0; i < N; i++) {
         if (out[i].status == 429) {
             const struct json_value *v;
@@ -1237,6 +1312,7 @@ limits_suite(void)
 
     t = tcase(s, "inflight", 60);
     tcase_add_test(t, test_user_inflight_429);
+    tcase_add_test(t, test_user_bulk_429);
     tcase_add_test(t, test_user_inflight_killed_worker);
 
     t = tcase(s, "gone", 60);

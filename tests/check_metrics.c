@@ -310,6 +310,29 @@ START_TEST(test_inflight_counts_and_limits)
 }
 END_TEST
 
+/* Bulk requests: a second mark on the same slot, its own count and
+ * limit, left (and cleared by the supervisor) with the request. */
+START_TEST(test_bulk_counts_and_limits)
+{
+    metrics_worker_slot(1);
+    ck_assert(metrics_inflight_enter("zoe", 4));
+    ck_assert(metrics_bulk_enter("zoe", 1));
+    metrics_worker_slot(2);
+    ck_assert(metrics_inflight_enter("zoe", 4));
+    ck_assert(!metrics_bulk_enter("zoe", 1));
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 1);
+    ck_assert_int_eq(metrics_inflight_count("zoe"), 2);
+    ck_assert(metrics_bulk_enter("zoe", 2));
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 2);
+    metrics_inflight_leave();
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 1);
+    ck_assert_int_eq(metrics_inflight_count("zoe"), 1);
+    metrics_worker_gone(1);
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 0);
+    ck_assert_int_eq(metrics_inflight_count("zoe"), 0);
+}
+END_TEST
+
 static const char *
 count_event_line(const char *t, const char *name)
 {
@@ -402,6 +425,7 @@ START_TEST(test_events_rendered)
 
     metrics_count(METRICS_INFLIGHT_REJECTED);
     metrics_count(METRICS_INFLIGHT_REJECTED);
+    metrics_count(METRICS_BULK_REJECTED);
     metrics_count(METRICS_QUEUE_EXPIRED);
     metrics_count(METRICS_GONE_QUEUED);
     metrics_count(METRICS_GONE_SERVING);
@@ -411,7 +435,8 @@ START_TEST(test_events_rendered)
     metrics_count(METRICS_RECYCLED_RSS);
     metrics_observe(0, HTTP_GET, 499, 0.1);
     t = render();
-    ck_line(t, "parley_user_inflight_rejected_total 2");
+    ck_line(t, "parley_user_inflight_rejected_total{kind=\"all\"} 2");
+    ck_line(t, "parley_user_inflight_rejected_total{kind=\"bulk\"} 1");
     ck_line(t, "parley_queue_expired_total 1");
     ck_line(t, "parley_client_gone_total{when=\"queued\"} 1");
     ck_line(t, "parley_client_gone_total{when=\"serving\"} 3");
@@ -440,6 +465,7 @@ metrics_suite(void)
     tcase_add_test(t, test_metrics_reinit);
     tcase_add_test(t, test_inflight_off);
     tcase_add_test(t, test_inflight_counts_and_limits);
+    tcase_add_test(t, test_bulk_counts_and_limits);
     tcase_add_test(t, test_inflight_dead_worker_does_not_leak);
     tcase_add_test(t, test_inflight_race_never_exceeds);
     tcase_add_test(t, test_events_rendered);

@@ -93,6 +93,7 @@ workers = 4
 # idempotency keys): no per-user limit below the workers here.  tests/
 # limits.sh checks the limit itself.
 user_max_inflight = 4
+user_max_bulk = 4
 mongodb_uri = $PARLEY_DEVDB_URI
 mongodb_database = parley_e2e_$(random_hex 8)
 jwt_secret = $secret

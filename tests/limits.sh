@@ -4,7 +4,8 @@
 # Starts the dev DB, parley with small limits and nginx with the repo's
 # snippets, all on loopback in one temp dir, and runs tests/check_e2e_limits
 # against them.  parley runs with
-#   workers = 2            so user_max_inflight's default is 1
+#   workers = 4            so user_max_inflight's default is 2 (and
+#                          user_max_bulk's is 1)
 #   export_deadline_ms     4500, below request_deadline_ms + the time a test
 #                          needs, so a test can make an export run into it
 #   jwt_max_lifetime       3600
@@ -81,7 +82,7 @@ write_conf() {
 # Written by tests/limits.sh
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
-workers = 2
+workers = 4
 mongodb_uri = $PARLEY_DEVDB_URI
 mongodb_database = parley_limits_$(random_hex 8)
 jwt_secret = $secret
