@@ -207,10 +207,9 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
             *err = e;
             return false;
         }
-        /* Yield as long as the batch took (service_export.h), never past
-         * the import's deadline. */
+        /* Yield (service_export.h), never past the import's deadline. */
         if (done + k < n) {
-            int64_t pause = p->now_ms(p->env) - t0;
+            int64_t pause = (p->now_ms(p->env) - t0) * SERVICE_IMPORT_YIELD;
 
             if (pause > limit - clock_mono_ms())
                 pause = limit - clock_mono_ms();

@@ -25,10 +25,12 @@
  * and removes, as it does those of a delete cut short.  Each batch gets
  * request_deadline_ms, and the whole import at most export_deadline_ms
  * from the request's arrival: past it the import is undone and answers
- * 503.  An import yields: after each batch it waits as long as the batch
- * took, so one import keeps the database busy at most half the time, and
- * the requests of other users are not stuck behind a long run of inserts
- * (nor, with a majority write concern, behind their replication).
+ * 503.  An import yields: after each batch it waits SERVICE_IMPORT_YIELD
+ * times as long as the batch took, so one import keeps its connection to
+ * the primary busy a quarter of the time at most, the secondaries get
+ * time to apply what it wrote, and the requests of other users are not
+ * stuck behind a long run of inserts (nor, with a majority write
+ * concern, behind their replication).
  */
 #ifndef PARLEY_SERVICE_EXPORT_H
 #define PARLEY_SERVICE_EXPORT_H
@@ -50,6 +52,8 @@
  * replication, which a majority write concern waits for) is short, and
  * other users' writes get in between. */
 #define SERVICE_IMPORT_BATCH 100
+/* The pause after each batch, in multiples of the time the batch took. */
+#define SERVICE_IMPORT_YIELD 3
 /* Messages one import may hold (the body limit usually bounds it first). */
 #define SERVICE_IMPORT_MAX_MESSAGES 100000
 

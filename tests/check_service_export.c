@@ -281,8 +281,9 @@ START_TEST(import_inserts_in_batches)
 }
 END_TEST
 
-/* An import yields: after each batch but the last it pauses as long as
- * the batch took (here each store call takes 40 ms of a fake clock). */
+/* An import yields: after each batch but the last it pauses
+ * SERVICE_IMPORT_YIELD times as long as the batch took (here each store
+ * call takes 40 ms of a fake clock). */
 START_TEST(import_yields_between_batches)
 {
     struct fake_clock clock;
@@ -304,7 +305,7 @@ START_TEST(import_yields_between_batches)
     ck_assert_int_eq(fake_store_calls(paced, FAKE_MESSAGE_INSERT), 4);
     ck_assert_int_eq(clock.nsleeps, 3);
     for (int i = 0; i < clock.nsleeps; i++)
-        ck_assert_int_eq(clock.sleeps[i], 40);
+        ck_assert_int_eq(clock.sleeps[i], 40 * SERVICE_IMPORT_YIELD);
     store_free(paced);
 }
 END_TEST
