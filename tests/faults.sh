@@ -136,6 +136,10 @@ jwt_secret = $secret
 log_level = info
 request_deadline_ms = $deadline_ms
 shutdown_timeout = 10
+# The load is one user's, many clients at once (twice the workers during
+# a reload): no per-user limit here (tests/limits.sh tests it).
+user_max_inflight = 1024
+user_max_bulk = 1024
 EOF
 )
 # All the load comes from 127.0.0.1: the real per-client limits (100 r/s,

@@ -181,6 +181,9 @@ log_level = info
 # machine a request may wait on it for seconds; that is not what this test
 # is about.  nginx's fastcgi_read_timeout (10 s) is still longer.
 request_deadline_ms = 8000
+# The load is one user's, 12 clients at once: no per-user limit here.
+user_max_inflight = 1024
+user_max_bulk = 1024
 EOF
     )
 done
