@@ -36,6 +36,11 @@
 #define SWEEP_MIN_RUN_MS 60000
 #define SWEEP_MAX_RUN_MS 600000
 
+/* A child's index in the table is its slot in metrics.h's in-flight
+ * table. */
+_Static_assert(MAX_CHILDREN <= METRICS_WORKER_SLOTS,
+               "every child needs a slot in the in-flight table");
+
 struct child {
     pid_t pid; /* 0: free slot; -1: waiting to be respawned */
     unsigned generation;
