@@ -218,6 +218,8 @@ devdb_ready() {
 # parley: no mongo shell or other driver needed); it works with any mongod
 # from 4.4 on.
 
+# Results for the callers, set by the functions below.
+# shellcheck disable=SC2034
 RS_MONGOD=
 RS_HOST=127.0.0.1
 RS_ELECTION_MS=2000
@@ -350,6 +352,14 @@ rs_up() {
             return 1
         }
     fi
+    # When the set has a primary again (RS_UP_MS) is what a test measures
+    # against; every member up is what the next step needs.
+    if ! lib_poll "$timeout" rs_has_primary; then
+        lib_log "replica set status: $(rs_states)"
+        lib_fail "replica set $RS_URI: no primary within $timeout s"
+        return 1
+    fi
+    RS_UP_MS=$RS_PRIMARY_MS
     if ! lib_poll "$timeout" rs_healthy; then
         lib_log "replica set status: $(rs_states)"
         lib_fail "replica set $RS_URI: no primary with every member up within $timeout s"
@@ -376,7 +386,9 @@ rs_up() {
 rs_primary() {
     local i
     for i in "${!RS_PORTS[@]}"; do
-        [ -n "${RS_PIDS[i]}" ] && lib_alive "${RS_PIDS[i]}" || continue
+        if [ -z "${RS_PIDS[i]}" ] || ! lib_alive "${RS_PIDS[i]}"; then
+            continue
+        fi
         if mongo_cmd "$RS_HOST:${RS_PORTS[i]}" admin '{"isMaster":1}' 2>/dev/null |
             grep -q '"ismaster" : true'; then
             echo "$i"
@@ -400,16 +412,25 @@ rs_states() {
     echo "no member answers"
 }
 
+# rs_has_primary: a member says it is primary (for lib_poll; sets
+# RS_PRIMARY, and RS_PRIMARY_MS to the wall-clock ms it was seen).
+rs_has_primary() {
+    local p
+    p=$(rs_primary) || return 1
+    RS_PRIMARY_MS=$(date +%s%3N)
+    RS_PRIMARY=$p
+}
+
 # rs_healthy: a primary, and every member primary or secondary (for
-# lib_poll; sets RS_PRIMARY and RS_UP_MS).
+# lib_poll; sets RS_PRIMARY).
 rs_healthy() {
     local p states n
     p=$(rs_primary) || return 1
     states=$(rs_states)
     n=$(grep -oE ':(PRIMARY|SECONDARY)( |$)' <<<"$states" | wc -l)
     [ "$n" -eq "${#RS_PORTS[@]}" ] || return 1
+    # shellcheck disable=SC2034 # for the callers
     RS_PRIMARY=$p
-    RS_UP_MS=$(date +%s%3N)
 }
 
 # rs_signal SIG [I...]: sends SIG to members I (default all); for KILL and
@@ -420,11 +441,13 @@ rs_signal() {
     local which=("$@")
     [ "${#which[@]}" -gt 0 ] || which=("${!RS_PORTS[@]}")
     for i in "${which[@]}"; do
-        [ -n "${RS_PIDS[i]}" ] && lib_alive "${RS_PIDS[i]}" || continue
-        pids+=("${RS_PIDS[i]}")
+        if [ -n "${RS_PIDS[i]}" ] && lib_alive "${RS_PIDS[i]}"; then
+            pids+=("${RS_PIDS[i]}")
+        fi
     done
     [ "${#pids[@]}" -gt 0 ] || return 0
     kill -"$sig" "${pids[@]}"
+    TESTDB_SIGNALLED_MS=$(date +%s%3N)
     case $sig in
     KILL | TERM | INT)
         lib_poll 30 lib_all_gone "${pids[@]}" ||
@@ -536,6 +559,7 @@ testdb_up() {
     shared)
         mongo_cmd "$TESTDB_URI" admin '{"ping":1}' >/dev/null ||
             lib_fail "the replica set PARLEY_TEST_MONGODB_URI names does not answer" || return 1
+        # shellcheck disable=SC2034 # for the callers
         TESTDB_UP_MS=$(date +%s%3N)
         ;;
     *) lib_fail "testdb_up before testdb_prepare" ;;
@@ -543,17 +567,21 @@ testdb_up() {
 }
 
 # testdb_start [testdb_prepare options]: testdb_prepare, then testdb_up.
+# shellcheck disable=SC2120 # the options are optional
 testdb_start() {
     testdb_prepare "$@" && testdb_up
 }
 
 # testdb_signal SIG: sends SIG to every process of the database (the dev
-# DB, or every member); for KILL and TERM waits until they are gone.  Not
-# for a shared set.
+# DB, or every member at once); for KILL and TERM waits until they are
+# gone.  Sets TESTDB_SIGNALLED_MS: wall-clock ms once the signal was sent.
+# Not for a shared set.
 testdb_signal() {
     case $TESTDB_KIND in
     devdb)
         kill -"$1" "$PARLEY_DEVDB_PID"
+        # shellcheck disable=SC2034 # for the callers
+        TESTDB_SIGNALLED_MS=$(date +%s%3N)
         case $1 in
         KILL | TERM | INT)
             lib_poll 30 lib_all_gone "$PARLEY_DEVDB_PID" ||
@@ -587,6 +615,14 @@ testdb_uri() {
     else
         printf '%s/?%s\n' "$uri" "$opts"
     fi
+}
+
+# testdb_hostports: the HOST:PORT of each server in TESTDB_URI, one a line.
+testdb_hostports() {
+    local list=${TESTDB_URI#mongodb://}
+    list=${list%%/*}
+    list=${list%%\?*}
+    tr ',' '\n' <<<"$list"
 }
 
 # testdb_name PREFIX: sets TESTDB_NAME to PREFIX_<random>, a database
@@ -855,6 +891,25 @@ stop_processes() {
     done
     LIB_PIDS=()
     LIB_NAMES=()
+}
+
+# lib_stop PID...: as stop_processes, for some of the processes started
+# here only, which are then forgotten (lib_check_children no longer
+# watches them).
+lib_stop() {
+    local keep_pids=() keep_names=() i p stop=" $* "
+    for i in "${!LIB_PIDS[@]}"; do
+        if [[ $stop != *" ${LIB_PIDS[i]} "* ]]; then
+            keep_pids+=("${LIB_PIDS[i]}")
+            keep_names+=("${LIB_NAMES[i]}")
+        fi
+    done
+    LIB_PIDS=("$@")
+    LIB_NAMES=()
+    for p in "$@"; do LIB_NAMES+=("pid $p"); done
+    stop_processes
+    LIB_PIDS=("${keep_pids[@]}")
+    LIB_NAMES=("${keep_names[@]}")
 }
 
 # remove_tmp: removes $PARLEY_TMP unless PARLEY_KEEP_TMP=1.

@@ -38,9 +38,12 @@ top_builddir=${top_builddir:-$top_srcdir}
 # shellcheck source=scripts/lib.sh
 . "$top_srcdir/scripts/lib.sh"
 
+# For the suites.
+# shellcheck disable=SC2034
 bin=$top_builddir/src/parley
+# shellcheck disable=SC2034
 check=$top_builddir/tests/check_e2e
-TEST_NAME=test
+TEST_NAME=suite
 TEST_LOGS=(parley.log:40 nginx-error.log:20)
 TEST_PARLEY_LOGS=(parley.log)
 TEST_CLEANUP=()
