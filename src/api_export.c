@@ -33,6 +33,9 @@ bool
 api_export_session(struct api_call *call, struct error *err)
 {
     static const char *const formats[] = {"json", "csv", NULL};
+    static const struct api_query_param params[] = {
+        {"format", API_QUERY_ENUM, 0, .names = formats},
+    };
     struct response *resp = call->resp;
     struct service_export_pages pages;
     struct export_source src;
@@ -41,8 +44,7 @@ api_export_session(struct api_call *call, struct error *err)
     struct session s;
     bool ok;
 
-    if (!query_enum(&call->query, "format", formats, &format, err) ||
-        !query_check_unused(&call->query, err) ||
+    if (!api_query(call, params, API_NFIELDS(params), &format, err) ||
         !service_session_get(call->svc, &call->ctx, call->user.sub,
                              api_session_param(call), &s, err))
         return false;
@@ -78,13 +80,7 @@ struct import_session {
 
 static const struct api_body_field import_session_fields[] = {
     {"session_id", offsetof(struct import_session, c.session_id)},
-    {"session_name", offsetof(struct import_session, c.session_name)},
-    {"description", offsetof(struct import_session, c.description)},
-    {"agent_name", offsetof(struct import_session, c.agent_name)},
-    {"agent_instructions",
-     offsetof(struct import_session, c.agent_instructions)},
-    {"metadata", offsetof(struct import_session, c.metadata)},
-    {"is_active", offsetof(struct import_session, c.is_active)},
+    API_SESSION_FIELDS(struct import_session, c.f),
     {"status", offsetof(struct import_session, status)},
     {"id", offsetof(struct import_session, ignored)},
     {"message_count", offsetof(struct import_session, ignored)},
@@ -115,8 +111,6 @@ static const struct api_body_field import_message_fields[] = {
     {"updated_at", offsetof(struct import_message, ignored)},
 };
 
-#define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
-
 static bool
 decode_import(struct api_call *call, struct import_input *out,
               struct error *err)
@@ -131,18 +125,19 @@ decode_import(struct api_call *call, struct import_input *out,
         {"messages", offsetof(struct body, messages)},
     };
     struct import_session sess;
+    struct import_message *items;
     struct message_input *msgs;
     const struct json_value *list;
 
     memset(out, 0, sizeof(*out));
     memset(&sess, 0, sizeof(sess));
-    if (!api_decode_fields(call->body, fields, NFIELDS(fields), &body, err))
+    if (!api_decode_fields(call->body, fields, API_NFIELDS(fields), &body, err))
         return false;
     if (body.session == NULL || body.session->type != JSON_OBJECT)
         return error_set(err, ERR_VALIDATION, "session",
                          "session must be the exported session object");
     if (!api_decode_fields(body.session, import_session_fields,
-                           NFIELDS(import_session_fields), &sess, err)) {
+                           API_NFIELDS(import_session_fields), &sess, err)) {
         err->param = arena_printf(a, "session.%s", err->param);
         return false;
     }
@@ -150,24 +145,16 @@ decode_import(struct api_call *call, struct import_input *out,
     if (list == NULL || list->type != JSON_ARRAY)
         return error_set(err, ERR_VALIDATION, "messages",
                          "messages must be the array of exported messages");
+    items = arena_calloc(a, (list->u.a.len > 0 ? list->u.a.len : 1) *
+                                sizeof(*items));
     msgs = arena_calloc(a, (list->u.a.len > 0 ? list->u.a.len : 1) *
                                sizeof(*msgs));
-    for (size_t i = 0; i < list->u.a.len; i++) {
-        const struct json_value *item = list->u.a.items[i];
-        struct import_message m;
-
-        memset(&m, 0, sizeof(m));
-        if (item->type != JSON_OBJECT)
-            return error_set(err, ERR_VALIDATION,
-                             arena_printf(a, "messages[%zu]", i),
-                             "each message must be an object");
-        if (!api_decode_fields(item, import_message_fields,
-                               NFIELDS(import_message_fields), &m, err)) {
-            err->param = arena_printf(a, "messages[%zu].%s", i, err->param);
-            return false;
-        }
-        msgs[i] = m.in;
-    }
+    if (!api_decode_messages(call, list, import_message_fields,
+                             API_NFIELDS(import_message_fields), items,
+                             sizeof(*items), err))
+        return false;
+    for (size_t i = 0; i < list->u.a.len; i++)
+        msgs[i] = items[i].in;
     out->session = sess.c;
     out->status = sess.status;
     out->messages = msgs;
@@ -181,16 +168,13 @@ api_export_import(struct api_call *call, struct error *err)
     struct import_input in;
     struct session s;
 
-    if (!query_check_unused(&call->query, err) ||
+    if (!api_query(call, NULL, 0, NULL, err) ||
         !decode_import(call, &in, err) ||
         !service_export_import(call->svc, &call->ctx, call->user.sub, &in, &s,
                                err))
         return false;
     /* Counted for the session it made, as the conversation route is. */
     call->session_named = s.session_id;
-    response_header(
-        call->resp, "Location",
-        arena_printf(call->req->arena, "/api/agent-sessions/%s", s.session_id));
-    api_respond_session(call, 201, &s);
+    api_respond_new_session(call, &s);
     return true;
 }

@@ -1,6 +1,6 @@
 /*
- * api_message.c - handlers of the message, context, conversation and
- * memory routes (the table is in api.c).
+ * api_message.c - handlers of the message, context and conversation routes
+ * (the table is in api.c).
  */
 #include <stddef.h>
 #include <string.h>
@@ -21,10 +21,9 @@ static const struct api_body_field message_fields[] = {
     {"client_message_id", offsetof(struct message_input, client_message_id)},
 };
 
-#define N_MESSAGE_FIELDS (sizeof(message_fields) / sizeof(message_fields[0]))
+#define N_MESSAGE_FIELDS API_NFIELDS(message_fields)
 
-/* {"messages": [...]} into an array of inputs; param names carry the
- * index so a client can find the bad message. */
+/* {"messages": [...]} into an array of inputs. */
 static bool
 decode_messages(struct api_call *call, const struct json_value *list,
                 struct message_input **out, size_t *n, struct error *err)
@@ -40,20 +39,9 @@ decode_messages(struct api_call *call, const struct json_value *list,
                          "messages must hold 1 to %d messages",
                          call->cfg->max_batch_messages);
     in = arena_calloc(call->req->arena, list->u.a.len * sizeof(*in));
-    for (size_t i = 0; i < list->u.a.len; i++) {
-        const struct json_value *item = list->u.a.items[i];
-
-        if (item->type != JSON_OBJECT)
-            return error_set(err, ERR_VALIDATION,
-                             arena_printf(call->req->arena, "messages[%zu]", i),
-                             "each message must be an object");
-        if (!api_decode_fields(item, message_fields, N_MESSAGE_FIELDS, &in[i],
-                               err)) {
-            err->param = arena_printf(call->req->arena, "messages[%zu].%s", i,
-                                      err->param);
-            return false;
-        }
-    }
+    if (!api_decode_messages(call, list, message_fields, N_MESSAGE_FIELDS, in,
+                             sizeof(*in), err))
+        return false;
     *out = in;
     *n = list->u.a.len;
     return true;
@@ -69,7 +57,7 @@ api_message_append(struct api_call *call, struct error *err)
     bool created;
 
     memset(&one, 0, sizeof(one));
-    if (!query_check_unused(&call->query, err))
+    if (!api_query(call, NULL, 0, NULL, err))
         return false;
     if (list != NULL) {
         if (call->body->u.o.len != 1) {
@@ -99,38 +87,45 @@ api_message_append(struct api_call *call, struct error *err)
     return true;
 }
 
+/* What GET .../messages reads from its query string. */
+struct message_list_query {
+    struct api_page page;
+    struct message_filter f;
+    int order; /* 0 asc, 1 desc */
+};
+
 bool
 api_message_list(struct api_call *call, struct error *err)
 {
     static const char *const orders[] = {"asc", "desc", NULL};
     static const char *const roles[] = {"user", "assistant", "system", "tool",
                                         NULL};
-    struct query *q = &call->query;
-    struct message_filter f;
+#define Q(m) offsetof(struct message_list_query, m)
+    static const struct api_query_param params[] = {
+        {NULL, API_QUERY_PAGING, Q(page), .min = 50},
+        {"after_seq", API_QUERY_INT, Q(f.after_seq), 0, INT64_MAX, NULL},
+        {"before_seq", API_QUERY_INT, Q(f.before_seq), 0, INT64_MAX, NULL},
+        {"order", API_QUERY_ENUM, Q(order), .names = orders},
+        {"role", API_QUERY_ENUM, Q(f.role), .names = roles},
+        {"search", API_QUERY_STRING, Q(f.search), .max = 255},
+        {"created_after", API_QUERY_TIME, Q(f.created_after), 0, 0, NULL},
+        {"created_before", API_QUERY_TIME, Q(f.created_before), 0, 0, NULL},
+    };
+#undef Q
+    struct message_list_query in;
     struct message_page page;
-    int64_t limit, offset;
-    int order = 0;
 
-    memset(&f, 0, sizeof(f));
-    f.after_seq = f.before_seq = STORE_NO_SEQ;
-    f.role = -1;
-    f.created_after = f.created_before = STORE_NO_TIME;
-    if (!api_paging(call, 50, &limit, &offset, err) ||
-        !query_int(q, "after_seq", 0, INT64_MAX, &f.after_seq, err) ||
-        !query_int(q, "before_seq", 0, INT64_MAX, &f.before_seq, err) ||
-        !query_enum(q, "order", orders, &order, err) ||
-        !query_enum(q, "role", roles, &f.role, err) ||
-        !query_string(q, "search", 255, &f.search, err) ||
-        !query_time(q, "created_after", &f.created_after, err) ||
-        !query_time(q, "created_before", &f.created_before, err) ||
-        !query_check_unused(q, err))
+    memset(&in, 0, sizeof(in));
+    service_message_filter_all(&in.f);
+    if (!api_query(call, params, API_NFIELDS(params), &in, err))
         return false;
-    f.descending = order == 1;
+    in.f.descending = in.order == 1;
     if (!service_message_list(call->svc, &call->ctx, call->user.sub,
-                              api_session_param(call), &f, limit, offset, &page,
-                              err))
+                              api_session_param(call), &in.f, in.page.limit,
+                              in.page.offset, &page, err))
         return false;
-    encode_message_page(&call->resp->body, &page, limit, offset);
+    encode_message_page(&call->resp->body, &page, in.page.limit,
+                        in.page.offset);
     return true;
 }
 
@@ -145,7 +140,7 @@ api_message_get(struct api_call *call, struct error *err)
 {
     struct message m;
 
-    if (!query_check_unused(&call->query, err) ||
+    if (!api_query(call, NULL, 0, NULL, err) ||
         !service_message_get(call->svc, &call->ctx, call->user.sub,
                              api_session_param(call), message_param(call), &m,
                              err))
@@ -167,8 +162,8 @@ api_message_patch(struct api_call *call, struct error *err)
     };
     struct message m;
 
-    if (!query_check_unused(&call->query, err) ||
-        !api_decode_fields(call->body, fields, 2, &in, err) ||
+    if (!api_query(call, NULL, 0, NULL, err) ||
+        !api_decode_fields(call->body, fields, API_NFIELDS(fields), &in, err) ||
         !service_message_patch(call->svc, &call->ctx, call->user.sub,
                                api_session_param(call), message_param(call),
                                in.content, in.extra_data, &m, err))
@@ -180,7 +175,7 @@ api_message_patch(struct api_call *call, struct error *err)
 bool
 api_message_delete(struct api_call *call, struct error *err)
 {
-    if (!query_check_unused(&call->query, err) ||
+    if (!api_query(call, NULL, 0, NULL, err) ||
         !service_message_delete(call->svc, &call->ctx, call->user.sub,
                                 api_session_param(call), message_param(call),
                                 err))
@@ -194,36 +189,39 @@ api_message_clear(struct api_call *call, struct error *err)
 {
     int64_t deleted;
 
-    if (!query_check_unused(&call->query, err) ||
+    if (!api_query(call, NULL, 0, NULL, err) ||
         !service_message_clear(call->svc, &call->ctx, call->user.sub,
                                api_session_param(call), &deleted, err))
         return false;
-    buf_adds(&call->resp->body, "{\"deleted_count\":");
-    json_write_int(&call->resp->body, deleted);
-    buf_addch(&call->resp->body, '}');
+    encode_deleted_count(&call->resp->body, deleted);
     return true;
 }
+
+/* What GET .../context reads from its query string. */
+struct context_query {
+    int64_t limit;
+    int64_t max_tokens;
+};
 
 bool
 api_message_context(struct api_call *call, struct error *err)
 {
-    struct query *q = &call->query;
+    static const struct api_query_param params[] = {
+        {"limit", API_QUERY_INT, offsetof(struct context_query, limit), 1,
+         API_MAX_PAGE_LIMIT, NULL},
+        {"max_tokens", API_QUERY_INT,
+         offsetof(struct context_query, max_tokens), 1, 10000000, NULL},
+    };
+    struct context_query in = {20, 4000};
     struct message_page page;
-    int64_t limit = 20, max_tokens = 4000, tokens;
+    int64_t tokens;
 
-    if (!query_int(q, "limit", 1, call->cfg->max_page_limit, &limit, err) ||
-        !query_int(q, "max_tokens", 1, 10000000, &max_tokens, err) ||
-        !query_check_unused(q, err) ||
+    if (!api_query(call, params, API_NFIELDS(params), &in, err) ||
         !service_message_context(call->svc, &call->ctx, call->user.sub,
-                                 api_session_param(call), limit, max_tokens,
-                                 &page, &tokens, err))
+                                 api_session_param(call), in.limit,
+                                 in.max_tokens, &page, &tokens, err))
         return false;
-    encode_message_items(&call->resp->body, page.items, page.len);
-    /* {"items":[...]} becomes {"items":[...],"tokens":n} */
-    call->resp->body.len--;
-    buf_adds(&call->resp->body, ",\"tokens\":");
-    json_write_int(&call->resp->body, tokens);
-    buf_addch(&call->resp->body, '}');
+    encode_context(&call->resp->body, &page, tokens);
     return true;
 }
 
@@ -232,28 +230,24 @@ api_message_conversation(struct api_call *call, struct error *err)
 {
     struct conv {
         const struct json_value *messages;
-        const struct json_value *session_id;
-        const struct json_value *session_name;
-        const struct json_value *agent_name;
-        const struct json_value *agent_instructions;
-    } body = {NULL, NULL, NULL, NULL, NULL};
+        struct session_create session;
+    } body;
     static const struct api_body_field fields[] = {
         {"messages", offsetof(struct conv, messages)},
-        {"session_id", offsetof(struct conv, session_id)},
-        {"session_name", offsetof(struct conv, session_name)},
-        {"agent_name", offsetof(struct conv, agent_name)},
-        {"agent_instructions", offsetof(struct conv, agent_instructions)},
+        {"session_id", offsetof(struct conv, session.session_id)},
+        {"session_name", offsetof(struct conv, session.f.session_name)},
+        {"agent_name", offsetof(struct conv, session.f.agent_name)},
+        {"agent_instructions",
+         offsetof(struct conv, session.f.agent_instructions)},
     };
     struct conversation_input in;
     struct conversation_result out;
     struct message_input *msgs;
-    char uuid[UUID_STR_LEN + 1];
-    struct buf *b = &call->resp->body;
 
+    memset(&body, 0, sizeof(body));
     memset(&in, 0, sizeof(in));
-    if (!query_check_unused(&call->query, err) ||
-        !api_decode_fields(call->body, fields,
-                           sizeof(fields) / sizeof(fields[0]), &body, err))
+    if (!api_query(call, NULL, 0, NULL, err) ||
+        !api_decode_fields(call->body, fields, API_NFIELDS(fields), &body, err))
         return false;
     if (body.messages == NULL)
         return error_set(err, ERR_VALIDATION, "messages",
@@ -261,99 +255,12 @@ api_message_conversation(struct api_call *call, struct error *err)
     if (!decode_messages(call, body.messages, &msgs, &in.n, err))
         return false;
     in.messages = msgs;
-    in.session_id = body.session_id;
-    in.session_name = body.session_name;
-    in.agent_name = body.agent_name;
-    in.agent_instructions = body.agent_instructions;
+    in.session = body.session;
     if (!service_message_conversation(call->svc, &call->ctx, call->user.sub,
                                       &in, &out, err))
         return false;
     /* Metrics count the session this request named or made. */
     call->session_named = out.session_id;
-    uuid_format(&out.session_uuid, uuid);
-    buf_adds(b, "{\"session_id\":");
-    json_write_cstr(b, out.session_id);
-    buf_adds(b, ",\"session_uuid\":\"");
-    buf_adds(b, uuid);
-    buf_adds(b, "\",\"response\":");
-    json_write_cstr(b, out.response);
-    buf_adds(b, ",\"messages_count\":");
-    json_write_int(b, out.messages_count);
-    buf_adds(b, ",\"session_active\":");
-    json_write_bool(b, out.session_active);
-    buf_addch(b, '}');
-    return true;
-}
-
-/* --- memory ----------------------------------------------------------------
- */
-
-static void
-encode_memory_entry(struct buf *b, const char *key,
-                    const struct json_value *value)
-{
-    buf_adds(b, "{\"key\":");
-    json_write_cstr(b, key);
-    buf_adds(b, ",\"value\":");
-    json_write_value(b, value);
-    buf_addch(b, '}');
-}
-
-bool
-api_message_memory_list(struct api_call *call, struct error *err)
-{
-    struct json_value *items;
-
-    if (!query_check_unused(&call->query, err) ||
-        !service_message_memory_list(call->svc, &call->ctx, call->user.sub,
-                                     api_session_param(call), &items, err))
-        return false;
-    buf_adds(&call->resp->body, "{\"items\":");
-    json_write_value(&call->resp->body, items);
-    buf_addch(&call->resp->body, '}');
-    return true;
-}
-
-bool
-api_message_memory_get(struct api_call *call, struct error *err)
-{
-    const char *key = router_param(call->match, "key");
-    struct json_value *value;
-
-    if (!query_check_unused(&call->query, err) ||
-        !service_message_memory_get(call->svc, &call->ctx, call->user.sub,
-                                    api_session_param(call), key, &value, err))
-        return false;
-    encode_memory_entry(&call->resp->body, key, value);
-    return true;
-}
-
-bool
-api_message_memory_put(struct api_call *call, struct error *err)
-{
-    const char *key = router_param(call->match, "key");
-
-    if (!query_check_unused(&call->query, err))
-        return false;
-    if (call->body == NULL)
-        return error_set(err, ERR_VALIDATION, "value",
-                         "the body must be the JSON value to store");
-    if (!service_message_memory_put(call->svc, &call->ctx, call->user.sub,
-                                    api_session_param(call), key, call->body,
-                                    err))
-        return false;
-    encode_memory_entry(&call->resp->body, key, call->body);
-    return true;
-}
-
-bool
-api_message_memory_delete(struct api_call *call, struct error *err)
-{
-    if (!query_check_unused(&call->query, err) ||
-        !service_message_memory_delete(call->svc, &call->ctx, call->user.sub,
-                                       api_session_param(call),
-                                       router_param(call->match, "key"), err))
-        return false;
-    call->resp->status = 204;
+    encode_conversation(&call->resp->body, &out);
     return true;
 }

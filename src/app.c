@@ -127,89 +127,75 @@ app_request_id(struct request *req)
     req->request_id = id;
 }
 
-void
-app_handle(struct app *app, struct request *req, struct response *resp)
+/* The request flow, top to bottom: route, token, body and query,
+ * indexes, handler.  Returns false with err saying what to answer. */
+static bool
+app_run(struct app *app, struct api_call *call, struct router_match *match,
+        struct error *err)
 {
     const struct config *cfg = app->cfg;
-    struct service svc = {cfg, app->store};
-    struct router_match match;
-    struct error err = ERROR_INIT;
-    struct api_call call;
+    struct request *req = call->req;
     unsigned flags;
 
-    app_request_id(req);
-    log_set_request(req->request_id);
-    response_header(resp, "X-Request-Id", req->request_id);
-
-    memset(&match, 0, sizeof(match));
-    memset(&call, 0, sizeof(call));
-    call.cfg = cfg;
-    call.svc = &svc;
-    call.req = req;
-    call.resp = resp;
-    call.match = &match;
-    call.ctx.arena = req->arena;
-    call.ctx.deadline_ms = req->started_ms + cfg->request_deadline_ms;
-    call.indexes_ready = &app->indexes_ready;
-
-    app->route_index = -1;
     if (!router_match(api_routes, api_nroutes, req->method, req->path,
-                      req->arena, &match, &err))
-        goto fail;
-    app->route_index = (int)(match.route - api_routes);
-    flags = match.route->flags;
+                      req->arena, match, err))
+        return false;
+    app->route_index = (int)(match->route - api_routes);
+    flags = match->route->flags;
     if ((flags & API_AUTH) &&
         !auth_check_cached(app->auth_cache, cfg, req->arena, req->authorization,
-                           clock_now_ms() / 1000, &call.user, &err))
-        goto fail;
+                           clock_now_ms() / 1000, &call->user, err))
+        return false;
     /* From here on the request counts for the session it names, whatever
      * its outcome (app_after counts it, app_flush_metrics writes it). */
-    call.session_named = router_param(&match, "session_id");
-    app->metrics_user = call.user.sub;
-    if (!app_body(cfg, req, flags, &call.body, &err) ||
-        !query_parse(&call.query, req->query, req->arena, &err))
-        goto fail;
+    call->session_named = router_param(match, "session_id");
+    app->metrics_user = call->user.sub;
+    if (!app_body(cfg, req, flags, &call->body, err) ||
+        !query_parse(&call->query, req->query, req->arena, err))
+        return false;
     if ((flags & API_DB) && !app->indexes_ready) {
-        if (!store_ensure_indexes(app->store, &call.ctx, &err))
-            goto fail;
+        if (!store_ensure_indexes(app->store, &call->ctx, err))
+            return false;
         app->indexes_ready = true;
     }
-    if (!api_dispatch(&call, &err))
-        goto fail;
-    app->metrics_session = call.session_named;
-    return;
+    return match->route->handler(call, err);
+}
 
-fail:
-    app->metrics_session = call.session_named;
+/* The one place an error becomes a status, a body and its headers. */
+static void
+app_fail(const struct request *req, struct response *resp,
+         const struct router_match *match, const struct api_call *call,
+         struct error *err)
+{
+    const char *pattern = match->route ? match->route->pattern : "-";
+
     if (resp->streamed) {
         /* Status and headers are gone already: all that is left is to cut
          * the body short, which a client parsing it will notice. */
-        log_error("%s %s failed mid-stream: %s", req->method_name,
-                  match.route ? match.route->pattern : "-", err.message);
+        log_error("%s %s failed mid-stream: %s", req->method_name, pattern,
+                  err->message);
         return;
     }
-    /* The one place an error becomes a status, a body and its headers.
-     * A database or internal failure is told to the log in detail and to
+    /* A database or internal failure is told to the log in detail and to
      * the client in general terms: driver messages name hosts and
      * internals that are none of the client's business. */
-    if (err.code == ERR_UNAVAILABLE || err.code == ERR_INTERNAL) {
+    if (err->code == ERR_UNAVAILABLE || err->code == ERR_INTERNAL) {
         log_warn("%s %s -> %d: %s (db code %d, %d tries)", req->method_name,
-                 match.route ? match.route->pattern : "-",
-                 error_http_status(err.code), err.message, err.db_code,
-                 call.ctx.stats.attempts);
-        error_set(&err, err.code, NULL, "%s",
-                  err.code == ERR_UNAVAILABLE
+                 pattern, error_http_status(err->code), err->message,
+                 err->db_code, call->ctx.stats.attempts);
+        error_set(err, err->code, NULL, "%s",
+                  err->code == ERR_UNAVAILABLE
                       ? "the database is unavailable; try again later"
                       : "internal error");
     }
-    response_error(resp, &err);
-    switch (err.code) {
+    response_error(resp, err);
+    switch (err->code) {
     case ERR_UNAUTHORIZED:
         response_header(resp, "WWW-Authenticate",
                         "Bearer error=\"invalid_token\"");
         break;
     case ERR_METHOD_NOT_ALLOWED:
-        response_header(resp, "Allow", arena_strdup(req->arena, match.allow));
+        response_header(resp, "Allow", arena_strdup(req->arena, match->allow));
         break;
     case ERR_UNAVAILABLE:
         response_header(resp, "Retry-After", "1");
@@ -217,6 +203,37 @@ fail:
     default:
         break;
     }
+}
+
+void
+app_handle(struct app *app, struct request *req, struct response *resp)
+{
+    struct service svc = {app->cfg, app->store};
+    struct router_match match;
+    struct error err = ERROR_INIT;
+    struct api_call call;
+    bool ok;
+
+    app_request_id(req);
+    log_set_request(req->request_id);
+    response_header(resp, "X-Request-Id", req->request_id);
+
+    memset(&match, 0, sizeof(match));
+    memset(&call, 0, sizeof(call));
+    call.cfg = app->cfg;
+    call.svc = &svc;
+    call.req = req;
+    call.resp = resp;
+    call.match = &match;
+    call.ctx.arena = req->arena;
+    call.ctx.deadline_ms = req->started_ms + app->cfg->request_deadline_ms;
+    call.indexes_ready = &app->indexes_ready;
+    app->route_index = -1;
+
+    ok = app_run(app, &call, &match, &err);
+    app->metrics_session = call.session_named;
+    if (!ok)
+        app_fail(req, resp, &match, &call, &err);
 }
 
 /* Per-session metrics are best effort and come after the response: a

@@ -2,9 +2,9 @@
  * app.h - one request, top to bottom.
  *
  * app_handle() is the whole flow in one place: route -> auth -> body
- * checks and decode -> handler (api.c: validate, service, store, encode)
- * -> response.  Errors come back up as values and become the contract's
- * error body here, once.
+ * checks and decode -> the route row's handler (api_*.c: validate,
+ * service, store, encode) -> response.  Errors come back up as values
+ * and become the contract's error body here, once.
  */
 #ifndef PARLEY_APP_H
 #define PARLEY_APP_H

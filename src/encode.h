@@ -1,23 +1,62 @@
 /*
- * encode.h - API objects as JSON, exactly in the contract's shapes.
+ * encode.h - every response body, exactly in the contract's shapes.
+ *
+ * Handlers hand their results here and write no JSON of their own; the
+ * streamed export's document (export.h) is built from encode_session()
+ * and encode_message(), and the error body is http.c's response_error().
+ * Each function appends one whole JSON value to b.
  */
 #ifndef PARLEY_ENCODE_H
 #define PARLEY_ENCODE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
+#include "json.h"
+#include "service_lifecycle.h"
+#include "service_message.h"
 #include "store.h"
+#include "sweeper.h"
 
+/* "2024-05-01T12:00:00.000Z", quotes included. */
+void encode_time(struct buf *b, int64_t ms);
+
+/* Sessions: one, and a page of a list
+ * {"items":[...],"total":N,"limit":L,"offset":O,"has_more":bool}. */
 void encode_session(struct buf *b, const struct session *s);
-/* {"items":[...],"total":N,"limit":L,"offset":O,"has_more":bool} */
 void encode_session_page(struct buf *b, const struct session_page *p,
                          int64_t limit, int64_t offset);
-void encode_time(struct buf *b, int64_t ms);
+
+/* Messages: one, a batch {"items":[...]}, a page of a list (as sessions),
+ * the context window {"items":[...],"tokens":N}, and what clearing them
+ * removed {"deleted_count":N}. */
 void encode_message(struct buf *b, const struct message *m);
-/* {"items":[...]} for a batch. */
 void encode_message_items(struct buf *b, const struct message *m, size_t n);
 void encode_message_page(struct buf *b, const struct message_page *p,
                          int64_t limit, int64_t offset);
+void encode_context(struct buf *b, const struct message_page *p,
+                    int64_t tokens);
+void encode_deleted_count(struct buf *b, int64_t n);
+/* {"session_id","session_uuid","response","messages_count",
+ * "session_active"} */
+void encode_conversation(struct buf *b, const struct conversation_result *r);
+
+/* Memory: one entry {"key":K,"value":V}, and all of a session's
+ * {"items":{K:V,...}} (items is the store's object). */
+void encode_memory_entry(struct buf *b, const char *key,
+                         const struct json_value *value);
+void encode_memory_items(struct buf *b, const struct json_value *items);
+
+/* Lifecycle: stats (with the average in hundredths, half up), a
+ * session's health, a cleanup's counts (also `parley cleanup`'s output)
+ * and a user erasure's. */
+void encode_stats(struct buf *b, const struct session_stats *st);
+void encode_session_health(struct buf *b, const struct session_health *h);
+void encode_sweep_counts(struct buf *b, const struct sweep_counts *c);
+void encode_erase_counts(struct buf *b, const struct erase_counts *n);
+
+/* {"status":S}: GET /healthz ("ok") and GET /readyz ("ready"). */
+void encode_probe(struct buf *b, const char *status);
 
 #endif

@@ -60,6 +60,10 @@ error_http_status(enum error_code code)
         return 503;
     case ERR_INTERNAL:
         return 500;
+    case ERR_UPSTREAM:
+        return 502;
+    case ERR_UPSTREAM_TIMEOUT:
+        return 504;
     }
     return 500;
 }
@@ -97,6 +101,10 @@ error_code_name(enum error_code code)
         return "service_unavailable";
     case ERR_INTERNAL:
         return "internal_error";
+    case ERR_UPSTREAM:
+        return "upstream_error";
+    case ERR_UPSTREAM_TIMEOUT:
+        return "upstream_timeout";
     }
     return "internal_error";
 }

@@ -28,6 +28,8 @@ enum error_code {
     ERR_UNSUPPORTED_MEDIA_TYPE, /* 415 */
     ERR_UNAVAILABLE,            /* 503: database gone after retries */
     ERR_INTERNAL,               /* 500: a bug or a broken server, never input */
+    ERR_UPSTREAM,               /* 502: the model server failed or misbehaved */
+    ERR_UPSTREAM_TIMEOUT, /* 504: the model server did not answer in time */
     /* Store-level codes; the service maps them before they reach HTTP. */
     ERR_DUPLICATE, /* unique index violated (MongoDB 11000) */
 };

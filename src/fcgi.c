@@ -275,17 +275,13 @@ param(struct fcgi_conn *c, struct arena *a, const char *name)
     return v != NULL ? arena_strdup(a, v) : NULL;
 }
 
-void
-fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
-                  struct arena *a, struct request *req)
+/* The request line and the headers we use, from the FastCGI
+ * parameters. */
+static void
+read_params(struct fcgi_conn *c, struct arena *a, struct request *req)
 {
     const char *uri, *q, *cl;
-    size_t max = (size_t)cfg->max_body_bytes, cap, len = 0;
-    char *body;
-    int n;
 
-    memset(req, 0, sizeof(*req));
-    req->arena = a;
     req->method_name = param(c, a, "REQUEST_METHOD");
     if (req->method_name == NULL)
         req->method_name = "GET";
@@ -322,10 +318,18 @@ fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
         if (*end == '\0' && v >= 0)
             req->content_length = v;
     }
+}
 
-    /* Read the body whole.  A Content-Length over the limit is refused
-     * without storing it; the bytes are still drained so the web server
-     * can take the response. */
+/* Reads the body whole.  A Content-Length over the limit is refused
+ * without storing it; the bytes are still drained so the web server can
+ * take the response. */
+static void
+read_body(struct fcgi_conn *c, size_t max, struct arena *a, struct request *req)
+{
+    size_t cap, len = 0;
+    char *body;
+    int n;
+
     if (req->content_length > (int64_t)max)
         req->body_too_large = true;
     cap = req->content_length >= 0 && !req->body_too_large
@@ -366,6 +370,16 @@ fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
     body[len] = '\0';
     req->body = len > 0 ? body : NULL;
     req->body_len = len;
+}
+
+void
+fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
+                  struct arena *a, struct request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->arena = a;
+    read_params(c, a, req);
+    read_body(c, (size_t)cfg->max_body_bytes, a, req);
 }
 
 /* Status and headers; with_length adds Content-Length (not for a

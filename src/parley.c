@@ -21,27 +21,57 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
+#include "encode.h"
 #include "log.h"
 #include "store_mongo.h"
 #include "supervisor.h"
 #include "sweeper.h"
 #include "banned.h"
 
+/* What the command line says besides the command's name. */
+struct cli {
+    const char *config_path; /* -c, else $PARLEY_CONFIG; NULL: none */
+    const char *sub;         /* token --sub */
+    long long ttl;           /* token --ttl, seconds */
+    bool admin;              /* token --admin */
+};
+
+static int cmd_serve(struct config *cfg, const struct cli *cli);
+static int cmd_check_config(struct config *cfg, const struct cli *cli);
+static int cmd_token(struct config *cfg, const struct cli *cli);
+static int cmd_cleanup(struct config *cfg, const struct cli *cli);
+
+/* The subcommands (git's commands[]).  Each runs with the configuration
+ * loaded, owns it (releases it, or hands it on) and returns the exit
+ * status.  Adding one is a row here and its function. */
+static const struct command {
+    const char *name;
+    int (*run)(struct config *cfg, const struct cli *cli);
+    const char *usage; /* its line of usage(), after "parley " */
+} commands[] = {
+    {"serve", cmd_serve, "serve [-c FILE]"},
+    {"check-config", cmd_check_config, "check-config [-c FILE]"},
+    {"token", cmd_token,
+     "token --sub USER [--ttl SECONDS] [--admin] [-c FILE]"},
+    {"cleanup", cmd_cleanup, "cleanup [-c FILE]"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
 static void
 usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: parley serve [-c FILE]\n"
-        "       parley check-config [-c FILE]\n"
-        "       parley token --sub USER [--ttl SECONDS] [--admin] [-c FILE]\n"
-        "       parley cleanup [-c FILE]\n"
-        "       parley --help | --version\n"
-        "\n"
-        "Stores AI-agent conversation sessions and messages behind a web\n"
-        "server, as pre-forked FastCGI workers.  Settings come from FILE\n"
-        "(or $PARLEY_CONFIG), then from PARLEY_<SETTING> variables.\n"
-        "See parley(8) and the README.\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "%s parley %s\n", i == 0 ? "usage:" : "      ",
+                commands[i].usage);
+    fprintf(out, "       parley --help | --version\n"
+                 "\n"
+                 "Stores AI-agent conversation sessions and messages behind a "
+                 "web\n"
+                 "server, as pre-forked FastCGI workers.  Settings come from "
+                 "FILE\n"
+                 "(or $PARLEY_CONFIG), then from PARLEY_<SETTING> variables.\n"
+                 "See parley(8) and the README.\n");
 }
 
 static int
@@ -59,29 +89,51 @@ load(struct config *cfg, const char *path)
 }
 
 static int
-cmd_token(struct config *cfg, const char *sub, long long ttl, bool admin)
+cmd_serve(struct config *cfg, const struct cli *cli)
+{
+    return supervisor_run(cfg, cli->config_path);
+}
+
+static int
+cmd_check_config(struct config *cfg, const struct cli *cli)
+{
+    (void)cli;
+    config_dump(cfg, stdout);
+    printf("# configuration ok\n");
+    config_release(cfg);
+    return 0;
+}
+
+static int
+cmd_token(struct config *cfg, const struct cli *cli)
 {
     struct error err = ERROR_INIT;
-    char *token;
+    char *token = NULL;
+    int rc = 0;
 
-    if (sub == NULL) {
+    if (cli->sub == NULL) {
         fprintf(stderr, "parley: token needs --sub USER\n");
-        return 2;
+        rc = 2;
+        goto done;
     }
-    token = auth_mint(cfg, sub, (int64_t)time(NULL), ttl, admin, &err);
+    token = auth_mint(cfg, cli->sub, (int64_t)time(NULL), cli->ttl, cli->admin,
+                      &err);
     if (token == NULL) {
         fprintf(stderr, "parley: %s\n", err.message);
-        return 1;
+        rc = 1;
+        goto done;
     }
     printf("%s\n", token);
+done:
     free(token);
-    return 0;
+    config_release(cfg);
+    return rc;
 }
 
 /* One sweeper pass under the host lock, the counts as JSON on stdout:
  * cron's way to sweep where no supervisor runs, and safe beside one. */
 static int
-cmd_cleanup(const struct config *cfg)
+cleanup_once(const struct config *cfg)
 {
     struct error err = ERROR_INIT;
     struct sweep_counts counts;
@@ -105,14 +157,27 @@ cmd_cleanup(const struct config *cfg)
         return rc;
     }
     buf_init(&out);
-    sweeper_format(&out, &counts);
+    encode_sweep_counts(&out, &counts);
     printf("%s\n", out.data);
     buf_release(&out);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-int
-main(int argc, char **argv)
+static int
+cmd_cleanup(struct config *cfg, const struct cli *cli)
+{
+    int rc = cleanup_once(cfg);
+
+    (void)cli;
+    config_release(cfg);
+    return rc;
+}
+
+/* Reads the options before the command's name (-c, --help, --version)
+ * and after it (all of them: parley serve -c FILE) into *cli and *name.
+ * Returns -1 to go on, else the exit status. */
+static int
+parse_args(int argc, char **argv, struct cli *cli, const char **name)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -123,16 +188,12 @@ main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = getenv("PARLEY_CONFIG"), *cmd, *sub = NULL;
-    long long ttl = 3600;
-    bool admin = false;
-    struct config cfg;
-    int c, rc;
+    int c;
 
     while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            path = optarg;
+            cli->config_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -149,28 +210,27 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    cmd = argv[optind];
-    /* Options may also follow the command: parley serve -c FILE. */
+    *name = argv[optind];
     optind++;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         char *end;
 
         switch (c) {
         case 'c':
-            path = optarg;
+            cli->config_path = optarg;
             break;
         case 's':
-            sub = optarg;
+            cli->sub = optarg;
             break;
         case 't':
-            ttl = strtoll(optarg, &end, 10);
-            if (*end != '\0' || ttl < 1 || ttl > 31536000) {
+            cli->ttl = strtoll(optarg, &end, 10);
+            if (*end != '\0' || cli->ttl < 1 || cli->ttl > 31536000) {
                 fprintf(stderr, "parley: --ttl must be 1..31536000 seconds\n");
                 return 2;
             }
             break;
         case 'a':
-            admin = true;
+            cli->admin = true;
             break;
         case 'h':
             usage(stdout);
@@ -184,37 +244,29 @@ main(int argc, char **argv)
         fprintf(stderr, "parley: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    if (path != NULL && path[0] == '\0')
-        path = NULL;
+    if (cli->config_path != NULL && cli->config_path[0] == '\0')
+        cli->config_path = NULL;
+    return -1;
+}
 
-    if (strcmp(cmd, "serve") == 0) {
-        if (load(&cfg, path) != 0)
-            return 1;
-        return supervisor_run(&cfg, path);
-    }
-    if (strcmp(cmd, "check-config") == 0) {
-        if (load(&cfg, path) != 0)
-            return 1;
-        config_dump(&cfg, stdout);
-        printf("# configuration ok\n");
-        config_release(&cfg);
-        return 0;
-    }
-    if (strcmp(cmd, "token") == 0) {
-        if (load(&cfg, path) != 0)
-            return 1;
-        rc = cmd_token(&cfg, sub, ttl, admin);
-        config_release(&cfg);
+int
+main(int argc, char **argv)
+{
+    struct cli cli = {getenv("PARLEY_CONFIG"), NULL, 3600, false};
+    const char *name = NULL;
+    struct config cfg;
+    int rc = parse_args(argc, argv, &cli, &name);
+
+    if (rc >= 0)
         return rc;
-    }
-    if (strcmp(cmd, "cleanup") == 0) {
-        if (load(&cfg, path) != 0)
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        if (load(&cfg, cli.config_path) != 0)
             return 1;
-        rc = cmd_cleanup(&cfg);
-        config_release(&cfg);
-        return rc;
+        return commands[i].run(&cfg, &cli);
     }
-    fprintf(stderr, "parley: unknown command \"%s\"\n", cmd);
+    fprintf(stderr, "parley: unknown command \"%s\"\n", name);
     usage(stderr);
     return 2;
 }

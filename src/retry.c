@@ -81,52 +81,69 @@ give_up(struct error *err, const char *why, int attempts)
     return false;
 }
 
-bool
-retry_run(const struct retry_policy *p, int64_t deadline_ms, bool idempotent,
-          retry_op op, void *arg, struct retry_stats *stats, struct error *err)
+void
+retry_begin(struct retry *r, const struct retry_policy *p, int64_t deadline_ms,
+            bool idempotent, struct retry_stats *stats, struct error *err)
 {
-    struct retry_stats local_stats = {0};
-    struct error local_err = ERROR_INIT;
+    r->ok = false;
+    r->p = p;
+    r->deadline_ms = deadline_ms;
+    r->idempotent = idempotent;
+    r->stats = stats != NULL ? stats : &r->own_stats;
+    r->stats->attempts = 0;
+    r->stats->slept_ms = 0;
+    r->err = err;
+    if (err == NULL) {
+        error_clear(&r->own_err);
+        r->err = &r->own_err;
+    }
+}
+
+/* Says yes to a try: a clean err for it, and one attempt more. */
+static bool
+next_try(struct retry *r)
+{
+    error_clear(r->err);
+    r->stats->attempts++;
+    return true;
+}
+
+bool
+retry_again(struct retry *r)
+{
+    const struct retry_policy *p = r->p;
+    struct retry_stats *stats = r->stats;
+    struct error *err = r->err;
     int max_attempts = p->max_attempts > 0 ? p->max_attempts : 1;
     int64_t try_ms = p->try_ms > 0 ? p->try_ms : 0;
+    int64_t now, wait;
 
-    if (stats == NULL)
-        stats = &local_stats;
-    if (err == NULL)
-        err = &local_err;
-    stats->attempts = 0;
-    stats->slept_ms = 0;
-
-    if (p->now_ms(p->env) >= deadline_ms)
-        return error_set(err, ERR_UNAVAILABLE, NULL,
-                         "request deadline passed before the database call");
-
-    for (int n = 0;; n++) {
-        int64_t now, wait;
-
-        error_clear(err);
-        stats->attempts++;
-        if (op(arg, err))
-            return true;
-        if (!retryable(err, idempotent))
-            return false;
-        if (stats->attempts >= max_attempts)
-            return give_up(err, "database unavailable", stats->attempts);
-
-        wait =
-            (int64_t)p->random_upto(p->env, (uint64_t)retry_backoff_cap(p, n));
-        now = p->now_ms(p->env);
-        /* A sleep that would end at or past the deadline leaves no time
-         * for the next try, so it is not worth taking; nor is a try that
-         * may still be running when the deadline passes. */
-        if (now >= deadline_ms || wait + try_ms >= deadline_ms - now)
-            return give_up(err, "request deadline reached", stats->attempts);
-        p->sleep_ms(p->env, wait);
-        stats->slept_ms += wait;
-        /* A real sleep may overshoot; never start a try past the
-         * deadline. */
-        if (p->now_ms(p->env) >= deadline_ms)
-            return give_up(err, "request deadline reached", stats->attempts);
-        stats->retries_total++;
+    if (stats->attempts == 0) {
+        if (p->now_ms(p->env) >= r->deadline_ms)
+            return error_set(
+                err, ERR_UNAVAILABLE, NULL,
+                "request deadline passed before the database call");
+        return next_try(r);
     }
+    if (r->ok || !retryable(err, r->idempotent))
+        return false;
+    if (stats->attempts >= max_attempts)
+        return give_up(err, "database unavailable", stats->attempts);
+
+    /* The sleep after failed try number n (0-based). */
+    wait = (int64_t)p->random_upto(
+        p->env, (uint64_t)retry_backoff_cap(p, stats->attempts - 1));
+    now = p->now_ms(p->env);
+    /* A sleep that would end at or past the deadline leaves no time for
+     * the next try, so it is not worth taking; nor is a try that may
+     * still be running when the deadline passes. */
+    if (now >= r->deadline_ms || wait + try_ms >= r->deadline_ms - now)
+        return give_up(err, "request deadline reached", stats->attempts);
+    p->sleep_ms(p->env, wait);
+    stats->slept_ms += wait;
+    /* A real sleep may overshoot; never start a try past the deadline. */
+    if (p->now_ms(p->env) >= r->deadline_ms)
+        return give_up(err, "request deadline reached", stats->attempts);
+    stats->retries_total++;
+    return next_try(r);
 }

@@ -1,8 +1,8 @@
 /*
- * retry.h - the one wrapper every database call goes through.
+ * retry.h - the one loop every database call goes through.
  *
  * An operation is tried up to max_attempts times.  Between tries the
- * wrapper sleeps for full-jitter exponential backoff,
+ * loop sleeps for full-jitter exponential backoff,
  *     sleep = random(0, min(max_ms, base_ms * 2^n))   (n = 0, 1, ...)
  * (AWS's "Exponential Backoff And Jitter").  It retries only errors the
  * store marked retryable: RETRY_SAFE always, RETRY_IDEMPOTENT only when
@@ -15,8 +15,18 @@
  * retryable failure that is not retried becomes ERR_UNAVAILABLE (503 with
  * Retry-After), keeping the store's message for the log.
  *
+ * The loop sits around the plain call, so the operation needs no
+ * callback or argument struct:
+ *
+ *     struct retry r;
+ *
+ *     for (retry_begin(&r, policy, deadline_ms, idempotent, stats, err);
+ *          retry_again(&r);)
+ *         r.ok = operation(..., r.err);
+ *     return r.ok;
+ *
  * Time, sleep and randomness come through the policy so unit tests can
- * drive the wrapper with a fake clock.
+ * drive the loop with a fake clock.
  */
 #ifndef PARLEY_RETRY_H
 #define PARLEY_RETRY_H
@@ -42,12 +52,23 @@ struct retry_policy {
 };
 
 struct retry_stats {
-    int attempts; /* tries made by the last retry_run() */
+    int attempts; /* tries made by the last loop */
     int64_t slept_ms;
     int retries_total; /* across calls, for metrics */
 };
 
-typedef bool (*retry_op)(void *arg, struct error *err);
+/* One loop of tries.  Lives on the caller's stack for one call; not to be
+ * copied (err may point into it). */
+struct retry {
+    bool ok;           /* the last try's result: the loop's result */
+    struct error *err; /* the caller's err, or own_err if that was NULL */
+    const struct retry_policy *p;
+    int64_t deadline_ms;
+    bool idempotent;
+    struct retry_stats *stats; /* the caller's, or own_stats */
+    struct retry_stats own_stats;
+    struct error own_err;
+};
 
 /* Fills p from the config with the real clock and the process RNG. */
 struct config;
@@ -57,8 +78,17 @@ void retry_policy_init(struct retry_policy *p, const struct config *cfg);
  * min(max_ms, base_ms * 2^n), without overflow. */
 int64_t retry_backoff_cap(const struct retry_policy *p, int n);
 
-bool retry_run(const struct retry_policy *p, int64_t deadline_ms,
-               bool idempotent, retry_op op, void *arg,
-               struct retry_stats *stats, struct error *err);
+/* Starts a loop: r->ok false, stats reset.  stats and err may be NULL. */
+void retry_begin(struct retry *r, const struct retry_policy *p,
+                 int64_t deadline_ms, bool idempotent,
+                 struct retry_stats *stats, struct error *err);
+
+/* Whether to make a (further) try, after sleeping the backoff; called
+ * before each try with r->ok and *r->err as the last try left them.  It
+ * clears *r->err and counts the attempt before saying yes.  It says no
+ * once a try succeeded, failed in a way not to retry, or the attempts or
+ * the deadline ran out; a retryable failure is then ERR_UNAVAILABLE, as
+ * is a deadline that passed before the first try. */
+bool retry_again(struct retry *r);
 
 #endif

@@ -31,11 +31,19 @@ struct route_params {
     } p[ROUTER_MAX_PARAMS];
 };
 
+struct api_call;
+
+/* What a route runs (api.h): true, or false with err saying what to
+ * answer. */
+typedef bool route_handler(struct api_call *call, struct error *err);
+
+/* One row per route, handler and all (git's commands[], redis's command
+ * table).  A row's place in its table is its index for metrics.h. */
 struct route {
     enum http_method method;
     const char *pattern;
-    int handler;    /* an index the caller maps to a function */
-    unsigned flags; /* the caller's; the router does not read them */
+    route_handler *handler; /* the router does not call it */
+    unsigned flags;         /* the caller's; the router does not read them */
 };
 
 struct router_match {

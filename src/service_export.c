@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "service_export.h"
+#include "service_session.h"
 #include "status.h"
 #include "banned.h"
 
@@ -33,11 +34,8 @@ service_export_pages_next(void *pages, int64_t after_seq, int64_t limit,
     struct service_export_pages *p = pages;
     struct message_filter f;
 
-    memset(&f, 0, sizeof(f));
+    service_message_filter_all(&f);
     f.after_seq = after_seq;
-    f.before_seq = STORE_NO_SEQ;
-    f.role = -1;
-    f.created_after = f.created_before = STORE_NO_TIME;
     f.no_total = true;
     /* The previous page has been written out: its memory can go.  Each
      * page gets a whole request deadline, since the export as a whole may
@@ -60,35 +58,6 @@ extend_deadline(const struct service *svc, struct store_ctx *ctx)
 
     if (d > ctx->deadline_ms)
         ctx->deadline_ms = d;
-}
-
-/* status and is_active of the exported session. */
-static bool
-import_status(const struct import_input *in, enum session_status *out,
-              struct error *err)
-{
-    int st = -1;
-
-    *out = STATUS_ACTIVE;
-    if (in->status != NULL) {
-        if (in->status->type != JSON_STRING ||
-            (st = status_parse(in->status->u.s.ptr)) < 0)
-            return error_set(err, ERR_VALIDATION, "session.status",
-                             "status must be active, inactive, completed, "
-                             "failed or expired");
-        *out = (enum session_status)st;
-    }
-    /* is_active is known to be a bool (checked as on create). */
-    if (in->session.is_active != NULL) {
-        bool active = in->session.is_active->u.b;
-
-        if (st >= 0 && (st == STATUS_ACTIVE) != active)
-            return error_set(err, ERR_VALIDATION, "session.is_active",
-                             "is_active contradicts status");
-        if (st < 0)
-            *out = active ? STATUS_ACTIVE : STATUS_INACTIVE;
-    }
-    return true;
 }
 
 /* Removes what a failed import wrote: the session document if it may
@@ -131,35 +100,99 @@ undo_import(struct service *svc, struct store_ctx *ctx, const char *user,
         log_warn("import undone but its tombstone stays: %s", e.message);
 }
 
+/* Every check an import makes before it writes: the count, the session
+ * as on create and its status as on PATCH (errors "session.<field>"),
+ * then every message as on append ("messages[i].<field>").  Fills s's
+ * client fields and status, and *msgs. */
+static bool
+check_import(struct service *svc, struct store_ctx *ctx,
+             const struct import_input *in, struct session *s,
+             struct message **msgs, struct error *err)
+{
+    int to;
+
+    if (in->n > SERVICE_IMPORT_MAX_MESSAGES)
+        return error_set(err, ERR_VALIDATION, "messages",
+                         "an import holds at most %d messages",
+                         SERVICE_IMPORT_MAX_MESSAGES);
+    if (!service_session_check_create(svc->cfg, &in->session, s, err) ||
+        !service_session_wanted_status(in->status, in->session.f.is_active, &to,
+                                       err)) {
+        if (err->param != NULL)
+            err->param = arena_printf(ctx->arena, "session.%s", err->param);
+        return false;
+    }
+    /* Neither status nor is_active: active, as on create. */
+    s->status = to < 0 ? STATUS_ACTIVE : (enum session_status)to;
+    *msgs = arena_calloc(ctx->arena, (in->n > 0 ? in->n : 1) * sizeof(**msgs));
+    for (size_t i = 0; i < in->n; i++)
+        if (!service_message_decode(svc, ctx, true, i, &in->messages[i],
+                                    &(*msgs)[i], err))
+            return false;
+    return true;
+}
+
+/* Inserts the n messages of session s, SERVICE_IMPORT_BATCH at a time,
+ * with seq 1..n; on failure removes what went in (undo_import). */
+static bool
+import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
+                const struct session *s, struct message *msgs, size_t n,
+                int64_t now, struct error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        uuid_generate(&msgs[i].id);
+        msgs[i].session_uuid = s->id;
+        msgs[i].user_id = user;
+        msgs[i].session_id = s->session_id;
+        msgs[i].seq = (int64_t)i + 1;
+        msgs[i].client_message_id = NULL;
+        msgs[i].created_at = msgs[i].updated_at = now;
+    }
+    /* The tombstone, before the first message: should this import die
+     * before its session document is in, the sweeper finds the messages
+     * by it.  Put again before each batch, it stays younger than the
+     * sweeper's cutoff (2 x request_deadline_ms at least) for as long as
+     * the import is alive, however many batches it has. */
+    for (size_t done = 0; done < n; done += SERVICE_IMPORT_BATCH) {
+        size_t k =
+            n - done < SERVICE_IMPORT_BATCH ? n - done : SERVICE_IMPORT_BATCH;
+
+        extend_deadline(svc, ctx);
+        if (!store_tombstone_put(svc->store, ctx, user, &s->id, clock_now_ms(),
+                                 err)) {
+            struct error e = *err;
+
+            if (done > 0)
+                undo_import(svc, ctx, user, s, false, msgs, done);
+            *err = e;
+            return false;
+        }
+        if (!store_message_insert(svc->store, ctx, msgs + done, k, err)) {
+            struct error e = *err;
+
+            /* A failed ordered insert may have stored part of its batch:
+             * the ids not stored are simply not found by the delete. */
+            undo_import(svc, ctx, user, s, false, msgs, done + k);
+            *err = e;
+            return false;
+        }
+    }
+    return true;
+}
+
 bool
 service_export_import(struct service *svc, struct store_ctx *ctx,
                       const char *user, const struct import_input *in,
                       struct session *out, struct error *err)
 {
-    const struct config *cfg = svc->cfg;
     char uuid_text[UUID_STR_LEN + 1];
-    struct message *msgs;
+    struct message *msgs = NULL;
     struct session s, existing;
     int64_t now;
 
     memset(&s, 0, sizeof(s));
-    if (in->n > SERVICE_IMPORT_MAX_MESSAGES)
-        return error_set(err, ERR_VALIDATION, "messages",
-                         "an import holds at most %d messages",
-                         SERVICE_IMPORT_MAX_MESSAGES);
-    if (!service_session_check_create(cfg, &in->session, &s, err)) {
-        if (err->param != NULL)
-            err->param = arena_printf(ctx->arena, "session.%s", err->param);
+    if (!check_import(svc, ctx, in, &s, &msgs, err))
         return false;
-    }
-    if (!import_status(in, &s.status, err))
-        return false;
-    msgs = arena_calloc(ctx->arena, (in->n > 0 ? in->n : 1) * sizeof(*msgs));
-    for (size_t i = 0; i < in->n; i++)
-        if (!service_message_decode(svc, ctx, true, i, &in->messages[i],
-                                    &msgs[i], err))
-            return false;
-
     uuid_generate(&s.id);
     if (s.session_id == NULL) {
         uuid_format(&s.id, uuid_text);
@@ -176,48 +209,12 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
     error_clear(err);
 
     now = clock_now_ms();
-    for (size_t i = 0; i < in->n; i++) {
-        uuid_generate(&msgs[i].id);
-        msgs[i].session_uuid = s.id;
-        msgs[i].user_id = user;
-        msgs[i].session_id = s.session_id;
-        msgs[i].seq = (int64_t)i + 1;
-        msgs[i].client_message_id = NULL;
-        msgs[i].created_at = msgs[i].updated_at = now;
-    }
-    /* The tombstone, before the first message: should this import die
-     * before its session document is in, the sweeper finds the messages
-     * by it.  Put again before each batch, it stays younger than the
-     * sweeper's cutoff (2 x request_deadline_ms at least) for as long as
-     * the import is alive, however many batches it has. */
-    for (size_t done = 0; done < in->n; done += SERVICE_IMPORT_BATCH) {
-        size_t k = in->n - done < SERVICE_IMPORT_BATCH ? in->n - done
-                                                       : SERVICE_IMPORT_BATCH;
-
-        extend_deadline(svc, ctx);
-        if (!store_tombstone_put(svc->store, ctx, user, &s.id, clock_now_ms(),
-                                 err)) {
-            struct error e = *err;
-
-            if (done > 0)
-                undo_import(svc, ctx, user, &s, false, msgs, done);
-            *err = e;
-            return false;
-        }
-        if (!store_message_insert(svc->store, ctx, msgs + done, k, err)) {
-            struct error e = *err;
-
-            /* A failed ordered insert may have stored part of its batch:
-             * the ids not stored are simply not found by the delete. */
-            undo_import(svc, ctx, user, &s, false, msgs, done + k);
-            *err = e;
-            return false;
-        }
-    }
-
+    if (!import_messages(svc, ctx, user, &s, msgs, in->n, now, err))
+        return false;
     s.user_id = user;
-    s.metadata = in->session.metadata != NULL ? in->session.metadata
-                                              : json_new_object(ctx->arena, 0);
+    s.metadata = in->session.f.metadata != NULL
+                     ? in->session.f.metadata
+                     : json_new_object(ctx->arena, 0);
     s.message_count = s.last_seq = (int64_t)in->n;
     s.version = 1;
     s.created_at = s.updated_at = s.last_activity_at = now;

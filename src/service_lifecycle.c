@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "service_lifecycle.h"
+#include "service_session.h"
 #include "utf8.h"
 #include "banned.h"
 

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "role.h"
 #include "service_message.h"
+#include "service_session.h"
 #include "validate.h"
 #include "banned.h"
 
@@ -45,18 +46,6 @@ idem_key_ok(const char *s, size_t len)
     return true;
 }
 
-static bool
-optional_text(struct store_ctx *ctx, bool batch, size_t i, const char *field,
-              const struct json_value *v, size_t max_chars, const char **out,
-              struct error *err)
-{
-    *out = NULL;
-    if (v == NULL || v->type == JSON_NULL)
-        return true;
-    return validate_text(pname(ctx, batch, i, field), v, max_chars, 0, err) &&
-           (*out = v->u.s.ptr, true);
-}
-
 /* Checks one message's fields against the contract and fills m (import
  * uses it too). */
 bool
@@ -79,10 +68,10 @@ service_message_decode(struct service *svc, struct store_ctx *ctx, bool batch,
                        (size_t)cfg->max_content_bytes, err))
         return false;
     m->content = in->content->u.s.ptr;
-    if (!optional_text(ctx, batch, i, "tool_call_id", in->tool_call_id,
-                       (size_t)cfg->max_name_chars, &m->tool_call_id, err) ||
-        !optional_text(ctx, batch, i, "tool_name", in->tool_name,
-                       (size_t)cfg->max_name_chars, &m->tool_name, err))
+    if (!service_text(pname(ctx, batch, i, "tool_call_id"), in->tool_call_id,
+                      (size_t)cfg->max_name_chars, 0, &m->tool_call_id, err) ||
+        !service_text(pname(ctx, batch, i, "tool_name"), in->tool_name,
+                      (size_t)cfg->max_name_chars, 0, &m->tool_name, err))
         return false;
     m->extra_data = NULL;
     if (in->extra_data != NULL && in->extra_data->type != JSON_NULL) {
@@ -238,20 +227,16 @@ undo_append(struct service *svc, struct store_ctx *ctx, const char *user,
     release_keys(svc, ctx, user, msgs, claimed, n);
 }
 
-bool
-service_message_append(struct service *svc, struct store_ctx *ctx,
-                       const char *user, const char *session_id,
-                       const struct message_input *in, size_t n, bool batch,
-                       const char *idem_header, struct message **out,
-                       bool *created, struct error *err)
+/* The checks an append makes before it reads anything: the count, the
+ * Idempotency-Key header, every message (into *msgs, made here), and the
+ * header against the message's own key. */
+static bool
+check_append(struct service *svc, struct store_ctx *ctx,
+             const struct message_input *in, size_t n, bool batch,
+             const char *idem_header, struct message **out, struct error *err)
 {
-    struct message *msgs, *replays;
-    bool *claimed;
-    size_t nreplayed = 0;
-    struct session s;
-    int64_t now, first;
+    struct message *msgs;
 
-    *created = false;
     if (n == 0 || n > (size_t)svc->cfg->max_batch_messages)
         return error_set(err, ERR_VALIDATION, "messages",
                          "a batch holds 1 to %d messages",
@@ -265,8 +250,7 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
                          "Idempotency-Key must be 1 to 255 printable ASCII "
                          "characters");
     msgs = arena_calloc(ctx->arena, n * sizeof(*msgs));
-    replays = arena_calloc(ctx->arena, n * sizeof(*replays));
-    claimed = arena_calloc(ctx->arena, n * sizeof(*claimed));
+    *out = msgs;
     if (!decode_batch(svc, ctx, in, n, batch, msgs, err))
         return false;
     if (idem_header != NULL) {
@@ -276,15 +260,18 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
                              "client_message_id and Idempotency-Key differ");
         msgs[0].client_message_id = idem_header;
     }
-    if (!active_session(svc, ctx, user, session_id, &s, err))
-        return false;
+    return true;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        uuid_generate(&msgs[i].id);
-        msgs[i].session_uuid = s.id;
-        msgs[i].user_id = user;
-        msgs[i].session_id = s.session_id;
-    }
+/* Claims the key of every keyed message (claimed[i]), or finds what each
+ * already names (replays[i]); *nreplayed counts the latter.  On failure
+ * the keys claimed so far are released. */
+static bool
+claim_keys(struct service *svc, struct store_ctx *ctx, const char *user,
+           const struct message *msgs, size_t n, struct message *replays,
+           bool *claimed, size_t *nreplayed, struct error *err)
+{
+    *nreplayed = 0;
     for (size_t i = 0; i < n; i++) {
         enum claim c;
 
@@ -297,8 +284,38 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
         if (c == CLAIM_OURS)
             claimed[i] = true;
         else
-            nreplayed++;
+            (*nreplayed)++;
     }
+    return true;
+}
+
+bool
+service_message_append(struct service *svc, struct store_ctx *ctx,
+                       const char *user, const char *session_id,
+                       const struct message_input *in, size_t n, bool batch,
+                       const char *idem_header, struct message **out,
+                       bool *created, struct error *err)
+{
+    struct message *msgs = NULL, *replays;
+    size_t nreplayed;
+    struct session s;
+    int64_t now, first;
+    bool *claimed;
+
+    *created = false;
+    if (!check_append(svc, ctx, in, n, batch, idem_header, &msgs, err) ||
+        !active_session(svc, ctx, user, session_id, &s, err))
+        return false;
+    replays = arena_calloc(ctx->arena, n * sizeof(*replays));
+    claimed = arena_calloc(ctx->arena, n * sizeof(*claimed));
+    for (size_t i = 0; i < n; i++) {
+        uuid_generate(&msgs[i].id);
+        msgs[i].session_uuid = s.id;
+        msgs[i].user_id = user;
+        msgs[i].session_id = s.session_id;
+    }
+    if (!claim_keys(svc, ctx, user, msgs, n, replays, claimed, &nreplayed, err))
+        return false;
     if (nreplayed > 0) {
         release_keys(svc, ctx, user, msgs, claimed, n);
         if (nreplayed < n)
@@ -492,6 +509,15 @@ service_message_clear(struct service *svc, struct store_ctx *ctx,
     return true;
 }
 
+void
+service_message_filter_all(struct message_filter *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->after_seq = f->before_seq = STORE_NO_SEQ;
+    f->role = -1;
+    f->created_after = f->created_before = STORE_NO_TIME;
+}
+
 static int64_t
 message_tokens(const struct message *m)
 {
@@ -564,10 +590,7 @@ service_message_context(struct service *svc, struct store_ctx *ctx,
     struct message_page newest;
     struct session s;
 
-    memset(&f, 0, sizeof(f));
-    f.after_seq = f.before_seq = STORE_NO_SEQ;
-    f.role = -1;
-    f.created_after = f.created_before = STORE_NO_TIME;
+    service_message_filter_all(&f);
     f.descending = true;
     f.no_total = true;
     if (!service_session_get(svc, ctx, user, session_id, &s, err) ||
@@ -591,13 +614,7 @@ service_message_conversation(struct service *svc, struct store_ctx *ctx,
     const struct agent_backend *agent = agent_find(svc->cfg->agent_backend);
     struct json_value ret = {.type = JSON_STRING,
                              .u.s = {.ptr = "return", .len = 6}};
-    struct session_create create = {
-        .session_id = in->session_id,
-        .session_name = in->session_name,
-        .agent_name = in->agent_name,
-        .agent_instructions = in->agent_instructions,
-        .if_exists = &ret,
-    };
+    struct session_create create = in->session;
     struct json_value role = {.type = JSON_STRING,
                               .u.s = {.ptr = "assistant", .len = 9}};
     struct json_value content = {.type = JSON_STRING};
@@ -621,6 +638,7 @@ service_message_conversation(struct service *svc, struct store_ctx *ctx,
         return false;
     /* Get or create the session.  Only an existing session of the caller
      * is reused: another user's session of that name does not exist. */
+    create.if_exists = &ret;
     if (!service_session_create(svc, ctx, user, &create, &s, &created, err) ||
         !service_message_append(svc, ctx, user, s.session_id, in->messages,
                                 in->n, true, NULL, &stored, &created, err) ||
@@ -640,77 +658,5 @@ service_message_conversation(struct service *svc, struct store_ctx *ctx,
     out->response = text;
     out->messages_count = s.message_count;
     out->session_active = s.status == STATUS_ACTIVE;
-    return true;
-}
-
-static bool
-memory_session(struct service *svc, struct store_ctx *ctx, const char *user,
-               const char *session_id, const char *key, struct session *s,
-               struct error *err)
-{
-    if (!service_session_get(svc, ctx, user, session_id, s, err))
-        return false;
-    return key == NULL || validate_name("key", key, 128, err);
-}
-
-bool
-service_message_memory_list(struct service *svc, struct store_ctx *ctx,
-                            const char *user, const char *session_id,
-                            struct json_value **items, struct error *err)
-{
-    struct session s;
-
-    return memory_session(svc, ctx, user, session_id, NULL, &s, err) &&
-           store_memory_list(svc->store, ctx, user, &s.id, items, err);
-}
-
-bool
-service_message_memory_get(struct service *svc, struct store_ctx *ctx,
-                           const char *user, const char *session_id,
-                           const char *key, struct json_value **value,
-                           struct error *err)
-{
-    struct session s;
-
-    if (!memory_session(svc, ctx, user, session_id, key, &s, err))
-        return false;
-    if (!store_memory_get(svc->store, ctx, user, &s.id, key, value, err)) {
-        if (err->code == ERR_NOT_FOUND)
-            error_set(err, ERR_NOT_FOUND, NULL, "memory key not set");
-        return false;
-    }
-    return true;
-}
-
-bool
-service_message_memory_put(struct service *svc, struct store_ctx *ctx,
-                           const char *user, const char *session_id,
-                           const char *key, const struct json_value *value,
-                           struct error *err)
-{
-    struct session s;
-
-    return memory_session(svc, ctx, user, session_id, key, &s, err) &&
-           validate_document("value", value,
-                             (size_t)svc->cfg->max_metadata_bytes,
-                             svc->cfg->max_metadata_depth, false, err) &&
-           store_memory_put(svc->store, ctx, user, &s.id, key, value,
-                            clock_now_ms(), err);
-}
-
-bool
-service_message_memory_delete(struct service *svc, struct store_ctx *ctx,
-                              const char *user, const char *session_id,
-                              const char *key, struct error *err)
-{
-    struct session s;
-
-    if (!memory_session(svc, ctx, user, session_id, key, &s, err))
-        return false;
-    if (!store_memory_delete(svc->store, ctx, user, &s.id, key, err)) {
-        if (err->code == ERR_NOT_FOUND)
-            error_set(err, ERR_NOT_FOUND, NULL, "memory key not set");
-        return false;
-    }
     return true;
 }

@@ -1,6 +1,6 @@
 /*
- * service_message.h - messages, the context window, the conversation
- * endpoint and session memory.
+ * service_message.h - messages, the context window and the conversation
+ * endpoint.
  *
  * Ordering: seq numbers come from one findAndModify with $inc on the
  * session per append (n at once for a batch), so appends from any number
@@ -24,6 +24,7 @@
 
 #include "json.h"
 #include "service.h"
+#include "service_session.h"
 #include "store.h"
 
 /* One message as decoded from a body: NULL = not given. */
@@ -77,6 +78,10 @@ bool service_message_clear(struct service *svc, struct store_ctx *ctx,
                            const char *user, const char *session_id,
                            int64_t *deleted, struct error *err);
 
+/* A filter that matches every message of the session, in ascending seq
+ * order and counted. */
+void service_message_filter_all(struct message_filter *f);
+
 /* The newest unbroken run within both bounds, oldest first, tool
  * messages without their call dropped. */
 bool service_message_context(struct service *svc, struct store_ctx *ctx,
@@ -93,10 +98,9 @@ size_t service_message_context_pick(const struct message *newest, size_t n,
 struct conversation_input {
     const struct message_input *messages;
     size_t n;
-    const struct json_value *session_id;
-    const struct json_value *session_name;
-    const struct json_value *agent_name;
-    const struct json_value *agent_instructions;
+    /* The session to reuse or make: session_id, session_name, agent_name
+     * and agent_instructions; the other members are not used. */
+    struct session_create session;
 };
 
 struct conversation_result {
@@ -112,20 +116,5 @@ bool service_message_conversation(struct service *svc, struct store_ctx *ctx,
                                   const struct conversation_input *in,
                                   struct conversation_result *out,
                                   struct error *err);
-
-bool service_message_memory_list(struct service *svc, struct store_ctx *ctx,
-                                 const char *user, const char *session_id,
-                                 struct json_value **items, struct error *err);
-bool service_message_memory_get(struct service *svc, struct store_ctx *ctx,
-                                const char *user, const char *session_id,
-                                const char *key, struct json_value **value,
-                                struct error *err);
-bool service_message_memory_put(struct service *svc, struct store_ctx *ctx,
-                                const char *user, const char *session_id,
-                                const char *key, const struct json_value *value,
-                                struct error *err);
-bool service_message_memory_delete(struct service *svc, struct store_ctx *ctx,
-                                   const char *user, const char *session_id,
-                                   const char *key, struct error *err);
 
 #endif

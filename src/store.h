@@ -4,8 +4,8 @@
  * A store is a backend (a table of single-attempt operations; the MongoDB
  * one is store_mongo.c, tests bring fakes) plus the retry policy.  The
  * service calls the store_*() functions below, each of which runs its
- * backend operation through retry_run() under the request's deadline, so
- * every database call goes through the one wrapper.
+ * backend operation in the retry loop (retry.h) under the request's
+ * deadline, so every database call goes through the one loop.
  *
  * Scoping: every operation takes the caller's user id and every document
  * the backend reads, writes or deletes is filtered by it.  Values reach
@@ -210,10 +210,59 @@ struct store_ctx {
 struct store;
 
 /*
+ * The backend operations, in the order of struct store_backend below:
+ * X(member, MEMBER), the upper-case name for generated constants such as
+ * the fake store's FAKE_SESSION_INSERT.  The backends' tables of
+ * functions and the fake store's call counters are generated from it;
+ * store.c checks at compile time that it names every member.
+ *
+ * Adding an operation touches this list and struct store_backend, one
+ * wrapper in store.c (its prototype at the end of this file),
+ * mongo_<member> in store_mongo.c and fake_<member> in tests/fake_store.c.
+ */
+#define STORE_OPERATIONS(X)                                                    \
+    X(ping, PING)                                                              \
+    X(ensure_indexes, ENSURE_INDEXES)                                          \
+    X(session_insert, SESSION_INSERT)                                          \
+    X(session_get, SESSION_GET)                                                \
+    X(session_get_by_id, SESSION_GET_BY_ID)                                    \
+    X(session_list, SESSION_LIST)                                              \
+    X(session_update, SESSION_UPDATE)                                          \
+    X(session_delete, SESSION_DELETE)                                          \
+    X(session_purge, SESSION_PURGE)                                            \
+    X(session_reserve_seq, SESSION_RESERVE_SEQ)                                \
+    X(session_touch, SESSION_TOUCH)                                            \
+    X(session_add_metrics, SESSION_ADD_METRICS)                                \
+    X(message_insert, MESSAGE_INSERT)                                          \
+    X(message_delete_ids, MESSAGE_DELETE_IDS)                                  \
+    X(message_get, MESSAGE_GET)                                                \
+    X(message_list, MESSAGE_LIST)                                              \
+    X(message_update, MESSAGE_UPDATE)                                          \
+    X(message_delete, MESSAGE_DELETE)                                          \
+    X(message_clear, MESSAGE_CLEAR)                                            \
+    X(idem_claim, IDEM_CLAIM)                                                  \
+    X(idem_get, IDEM_GET)                                                      \
+    X(idem_replace, IDEM_REPLACE)                                              \
+    X(idem_complete, IDEM_COMPLETE)                                            \
+    X(idem_release, IDEM_RELEASE)                                              \
+    X(memory_list, MEMORY_LIST)                                                \
+    X(memory_get, MEMORY_GET)                                                  \
+    X(memory_put, MEMORY_PUT)                                                  \
+    X(memory_delete, MEMORY_DELETE)                                            \
+    X(sweep_candidates, SWEEP_CANDIDATES)                                      \
+    X(sweep_expire_one, SWEEP_EXPIRE_ONE)                                      \
+    X(sweep_delete_one, SWEEP_DELETE_ONE)                                      \
+    X(session_stats, SESSION_STATS)                                            \
+    X(user_delete_batch, USER_DELETE_BATCH)                                    \
+    X(tombstone_put, TOMBSTONE_PUT)                                            \
+    X(tombstone_delete, TOMBSTONE_DELETE)                                      \
+    X(tombstone_list, TOMBSTONE_LIST)
+
+/*
  * Backend operations: one attempt each, no retries, no sleeping.  They
  * return false with err set: ERR_NOT_FOUND where they say so,
  * ERR_DUPLICATE for a unique-index violation, and for database failures
- * ERR_UNAVAILABLE or ERR_INTERNAL with err->retry telling retry_run()
+ * ERR_UNAVAILABLE or ERR_INTERNAL with err->retry telling the retry loop
  * whether another try may help.
  */
 struct store_backend {

@@ -85,6 +85,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "role.h"
 #include "store_mongo.h"
 #include "utf8.h"
 #include "banned.h"
@@ -467,13 +468,102 @@ mongo_container_to_json(struct arena *a, const bson_iter_t *it, bool array,
     return child.err_off == 0 ? out : NULL;
 }
 
+/* A BSON string of any kind (string, symbol, code) as a JSON string;
+ * NULL if it is not UTF-8. */
+static struct json_value *
+mongo_string_to_json(struct arena *a, const bson_iter_t *it)
+{
+    const char *s = NULL;
+    uint32_t len = 0;
+    const uint8_t *scope;
+    uint32_t scope_len;
+
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_UTF8:
+        s = bson_iter_utf8(it, &len);
+        break;
+    case BSON_TYPE_SYMBOL:
+        s = bson_iter_symbol(it, &len);
+        break;
+    case BSON_TYPE_CODE:
+        s = bson_iter_code(it, &len);
+        break;
+    case BSON_TYPE_CODEWSCOPE:
+        s = bson_iter_codewscope(it, &len, &scope_len, &scope);
+        break;
+    default:
+        return NULL;
+    }
+    if (!utf8_valid(s, len))
+        return NULL;
+    return json_new_string(a, s, len);
+}
+
+/* A binary value: a UUID in its text form, anything else in hex. */
+static struct json_value *
+mongo_binary_to_json(struct arena *a, const bson_iter_t *it)
+{
+    bson_subtype_t sub;
+    const uint8_t *bin = NULL;
+    uint32_t len = 0;
+    struct uuid u;
+    char text[UUID_STR_LEN + 1];
+
+    bson_iter_binary(it, &sub, &len, &bin);
+    if ((sub != BSON_SUBTYPE_UUID && sub != BSON_SUBTYPE_UUID_DEPRECATED) ||
+        len != 16)
+        return mongo_json_cstr(a, mongo_hex(a, bin, len));
+    memcpy(u.b, bin, 16);
+    uuid_format(&u, text);
+    return mongo_json_cstr(a, text);
+}
+
+/* A value of a type JSON lacks, as its usual text: times as RFC 3339,
+ * ids as hex, a decimal as its digits, a regex as /pattern/options. */
+static struct json_value *
+mongo_text_to_json(struct arena *a, const bson_iter_t *it)
+{
+    char oid_text[25];
+    char dec_text[BSON_DECIMAL128_STRING];
+    const bson_oid_t *oid = NULL;
+    bson_decimal128_t dec;
+    uint32_t t, inc, len;
+    const char *s, *options = NULL;
+
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_DATE_TIME:
+        return mongo_json_time(a, bson_iter_date_time(it));
+    case BSON_TYPE_TIMESTAMP:
+        bson_iter_timestamp(it, &t, &inc);
+        return mongo_json_time(a, (int64_t)t * 1000);
+    case BSON_TYPE_BINARY:
+        return mongo_binary_to_json(a, it);
+    case BSON_TYPE_OID:
+        bson_oid_to_string(bson_iter_oid(it), oid_text);
+        return mongo_json_cstr(a, oid_text);
+    case BSON_TYPE_DBPOINTER:
+        bson_iter_dbpointer(it, &len, &s, &oid);
+        bson_oid_to_string(oid, oid_text);
+        return mongo_json_cstr(a, oid_text);
+    case BSON_TYPE_DECIMAL128:
+        bson_iter_decimal128(it, &dec);
+        bson_decimal128_to_string(&dec, dec_text);
+        return mongo_json_cstr(a, dec_text);
+    case BSON_TYPE_REGEX:
+        s = bson_iter_regex(it, &options);
+        s = arena_printf(a, "/%s/%s", s, options != NULL ? options : "");
+        if (!utf8_valid(s, strlen(s)))
+            return NULL;
+        return mongo_json_cstr(a, s);
+    default:
+        return NULL;
+    }
+}
+
 /* One BSON value as JSON.  Types JSON lacks become their usual text. */
 static struct json_value *
 mongo_to_json(struct arena *a, const bson_iter_t *it, int depth)
 {
-    const char *s;
-    uint32_t len = 0;
-
     switch (bson_iter_type(it)) {
     case BSON_TYPE_DOUBLE:
         return json_new_double(a, bson_iter_double(it));
@@ -483,89 +573,22 @@ mongo_to_json(struct arena *a, const bson_iter_t *it, int depth)
     case BSON_TYPE_BOOL:
         return json_new_bool(a, bson_iter_bool(it));
     case BSON_TYPE_UTF8:
-        s = bson_iter_utf8(it, &len);
-        if (!utf8_valid(s, len))
-            return NULL;
-        return json_new_string(a, s, len);
     case BSON_TYPE_SYMBOL:
-        s = bson_iter_symbol(it, &len);
-        if (!utf8_valid(s, len))
-            return NULL;
-        return json_new_string(a, s, len);
     case BSON_TYPE_CODE:
-        s = bson_iter_code(it, &len);
-        if (!utf8_valid(s, len))
-            return NULL;
-        return json_new_string(a, s, len);
-    case BSON_TYPE_CODEWSCOPE: {
-        const uint8_t *scope;
-        uint32_t scope_len;
-
-        s = bson_iter_codewscope(it, &len, &scope_len, &scope);
-        if (!utf8_valid(s, len))
-            return NULL;
-        return json_new_string(a, s, len);
-    }
+    case BSON_TYPE_CODEWSCOPE:
+        return mongo_string_to_json(a, it);
     case BSON_TYPE_DOCUMENT:
         return mongo_container_to_json(a, it, false, depth);
     case BSON_TYPE_ARRAY:
         return mongo_container_to_json(a, it, true, depth);
     case BSON_TYPE_DATE_TIME:
-        return mongo_json_time(a, bson_iter_date_time(it));
-    case BSON_TYPE_TIMESTAMP: {
-        uint32_t t, inc;
-
-        bson_iter_timestamp(it, &t, &inc);
-        return mongo_json_time(a, (int64_t)t * 1000);
-    }
-    case BSON_TYPE_BINARY: {
-        bson_subtype_t sub;
-        const uint8_t *bin = NULL;
-
-        bson_iter_binary(it, &sub, &len, &bin);
-        if ((sub == BSON_SUBTYPE_UUID || sub == BSON_SUBTYPE_UUID_DEPRECATED) &&
-            len == 16) {
-            struct uuid u;
-            char text[UUID_STR_LEN + 1];
-
-            memcpy(u.b, bin, 16);
-            uuid_format(&u, text);
-            return mongo_json_cstr(a, text);
-        }
-        return mongo_json_cstr(a, mongo_hex(a, bin, len));
-    }
-    case BSON_TYPE_OID: {
-        char text[25];
-
-        bson_oid_to_string(bson_iter_oid(it), text);
-        return mongo_json_cstr(a, text);
-    }
-    case BSON_TYPE_DBPOINTER: {
-        const bson_oid_t *oid = NULL;
-        char text[25];
-
-        bson_iter_dbpointer(it, &len, &s, &oid);
-        bson_oid_to_string(oid, text);
-        return mongo_json_cstr(a, text);
-    }
-    case BSON_TYPE_DECIMAL128: {
-        bson_decimal128_t dec;
-        char text[BSON_DECIMAL128_STRING];
-
-        bson_iter_decimal128(it, &dec);
-        bson_decimal128_to_string(&dec, text);
-        return mongo_json_cstr(a, text);
-    }
-    case BSON_TYPE_REGEX: {
-        const char *options = NULL;
-        const char *pattern = bson_iter_regex(it, &options);
-        char *text =
-            arena_printf(a, "/%s/%s", pattern, options != NULL ? options : "");
-
-        if (!utf8_valid(text, strlen(text)))
-            return NULL;
-        return mongo_json_cstr(a, text);
-    }
+    case BSON_TYPE_TIMESTAMP:
+    case BSON_TYPE_BINARY:
+    case BSON_TYPE_OID:
+    case BSON_TYPE_DBPOINTER:
+    case BSON_TYPE_DECIMAL128:
+    case BSON_TYPE_REGEX:
+        return mongo_text_to_json(a, it);
     case BSON_TYPE_EOD:
     case BSON_TYPE_UNDEFINED:
     case BSON_TYPE_NULL:
@@ -689,11 +712,152 @@ mongo_get_uuid(const bson_iter_t *it, struct uuid *out)
     return true;
 }
 
+/*
+ * Decoding stored documents.  A document kind is a table of its fields,
+ * each read into the decoded struct at offset by a reader; mongo_decode()
+ * walks the document once and skips keys it does not know.  A field of
+ * the wrong type is ERR_INTERNAL naming the field: the document was not
+ * written by us, or not by this version.  Missing counters read as 0 and
+ * missing nullable strings as null, so older documents still load; a
+ * missing required field is ERR_INTERNAL too.  The arena may be NULL for
+ * a kind none of whose fields is a string or JSON.
+ */
+typedef bool mongo_reader(struct arena *a, const bson_iter_t *it, void *dst);
+
+struct mongo_field {
+    const char *key;
+    mongo_reader *read;
+    size_t offset; /* of the member read into */
+    bool required;
+};
+
+struct mongo_doc {
+    const char *name; /* "session": for errors */
+    size_t size;      /* of the struct decoded into */
+    const struct mongo_field *fields;
+    size_t nfields; /* at most 32 */
+    /* Fills in what a document may lack, after decoding; or NULL. */
+    void (*finish)(struct arena *a, void *out);
+    /* What the log calls a find, list or count of this kind. */
+    const char *find_op, *list_op, *count_op;
+};
+
 static bool
-mongo_get_metrics(const bson_iter_t *it, struct session *out)
+mongo_read_uuid(struct arena *a, const bson_iter_t *it, void *dst)
 {
+    (void)a;
+    return mongo_get_uuid(it, dst);
+}
+
+static bool
+mongo_read_string(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    return mongo_get_string(a, it, false, dst);
+}
+
+static bool
+mongo_read_nullable(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    return mongo_get_string(a, it, true, dst);
+}
+
+static bool
+mongo_read_int(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    (void)a;
+    return mongo_get_int(it, dst);
+}
+
+static bool
+mongo_read_time(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    (void)a;
+    return mongo_get_time(it, dst);
+}
+
+static bool
+mongo_decode(struct arena *a, const bson_t *doc, const struct mongo_doc *kind,
+             void *out, struct error *err)
+{
+    bson_iter_t it;
+    uint32_t seen = 0; /* bit i: fields[i] was read */
+    size_t i = 0;      /* where the search for the next key starts */
+    const char *bad = NULL;
+
+    memset(out, 0, kind->size);
+    if (!bson_iter_init(&it, doc))
+        return error_set(err, ERR_INTERNAL, NULL,
+                         "decode %s: malformed document", kind->name);
+    while (bad == NULL && bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+
+        /* The documents we write keep the table's order, so the search
+         * starts after the field found last and usually ends at once. */
+        for (size_t n = 0; n < kind->nfields; n++, i++) {
+            const struct mongo_field *f;
+
+            if (i == kind->nfields)
+                i = 0;
+            f = &kind->fields[i];
+            if (strcmp(key, f->key) != 0)
+                continue;
+            if (f->read(a, &it, (char *)out + f->offset))
+                seen |= UINT32_C(1) << i;
+            else
+                bad = key; /* used before doc can go */
+            i++;
+            break;
+        }
+    }
+    if (bad == NULL && it.err_off != 0)
+        bad = "(document)";
+    for (i = 0; bad == NULL && i < kind->nfields; i++)
+        if (kind->fields[i].required && !(seen & UINT32_C(1) << i))
+            bad = kind->fields[i].key;
+    if (kind->finish != NULL)
+        kind->finish(a, out);
+    if (bad != NULL)
+        return error_set(err, ERR_INTERNAL, NULL,
+                         "stored %s has a bad %.60s field", kind->name, bad);
+    return true;
+}
+
+/* ---- sessions: the special fields and the table ----------------------- */
+
+static bool
+mongo_read_status(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    int st =
+        BSON_ITER_HOLDS_UTF8(it) ? status_parse(bson_iter_utf8(it, NULL)) : -1;
+
+    (void)a;
+    if (st < 0)
+        return false;
+    *(enum session_status *)dst = (enum session_status)st;
+    return true;
+}
+
+/* A document, or null for the empty object mongo_session_finish() puts
+ * in. */
+static bool
+mongo_read_metadata(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    const struct json_value **meta = dst;
+
+    if (!BSON_ITER_HOLDS_DOCUMENT(it))
+        return BSON_ITER_HOLDS_NULL(it);
+    *meta = mongo_container_to_json(a, it, false, 1);
+    return *meta != NULL;
+}
+
+/* dst is the whole session: the metrics document fills three members. */
+static bool
+mongo_read_metrics(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    struct session *out = dst;
     bson_iter_t m;
 
+    (void)a;
     if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &m))
         return false;
     while (bson_iter_next(&m)) {
@@ -714,94 +878,59 @@ mongo_get_metrics(const bson_iter_t *it, struct session *out)
     return true;
 }
 
-/*
- * Decodes one stored session into arena memory.  A field of the wrong
- * type is ERR_INTERNAL naming the field: the document was not written by
- * us, or not by this version.  Missing counters read as 0 and missing
- * nullable strings as null, so older documents still load.
- */
+static void
+mongo_session_finish(struct arena *a, void *out)
+{
+    struct session *sess = out;
+
+    if (sess->metadata == NULL)
+        sess->metadata = json_new_object(a, 0);
+}
+
+#define SESSION_FIELD(key, read, member, required)                             \
+    {                                                                          \
+        key, read, offsetof(struct session, member), required                  \
+    }
+static const struct mongo_field mongo_session_fields[] = {
+    SESSION_FIELD("_id", mongo_read_uuid, id, true),
+    SESSION_FIELD("user_id", mongo_read_string, user_id, true),
+    SESSION_FIELD("session_id", mongo_read_string, session_id, true),
+    SESSION_FIELD("session_name", mongo_read_nullable, session_name, false),
+    SESSION_FIELD("description", mongo_read_nullable, description, false),
+    SESSION_FIELD("agent_name", mongo_read_nullable, agent_name, false),
+    SESSION_FIELD("agent_instructions", mongo_read_nullable, agent_instructions,
+                  false),
+    SESSION_FIELD("status", mongo_read_status, status, true),
+    SESSION_FIELD("metadata", mongo_read_metadata, metadata, false),
+    SESSION_FIELD("message_count", mongo_read_int, message_count, false),
+    SESSION_FIELD("last_seq", mongo_read_int, last_seq, false),
+    {"metrics", mongo_read_metrics, 0, false},
+    SESSION_FIELD("version", mongo_read_int, version, true),
+    SESSION_FIELD("created_at", mongo_read_time, created_at, false),
+    SESSION_FIELD("updated_at", mongo_read_time, updated_at, false),
+    SESSION_FIELD("last_activity_at", mongo_read_time, last_activity_at, false),
+};
+_Static_assert(MONGO_COUNT(mongo_session_fields) <= 32,
+               "mongo_decode() counts in 32 bits");
+#undef SESSION_FIELD
+
+static const struct mongo_doc mongo_session_doc = {
+    .name = "session",
+    .size = sizeof(struct session),
+    .fields = mongo_session_fields,
+    .nfields = MONGO_COUNT(mongo_session_fields),
+    .finish = mongo_session_finish,
+    .find_op = "find session",
+    .list_op = "list sessions",
+    .count_op = "count sessions",
+};
+
+/* Decodes one stored session into arena memory (mongo_decode()). */
 static bool
 mongo_decode_session(struct arena *a, const bson_t *doc, struct session *out,
                      struct error *err)
 {
-    bson_iter_t it;
-    bool have_id = false, have_user = false, have_sid = false,
-         have_status = false, have_version = false;
-    const char *bad = NULL;
-
-    memset(out, 0, sizeof(*out));
-    out->metadata = json_new_object(a, 0);
-    if (!bson_iter_init(&it, doc))
-        return mongo_fail(err, "decode session", "malformed document");
-    while (bad == NULL && bson_iter_next(&it)) {
-        const char *key = bson_iter_key(&it);
-        bool ok = true;
-
-        if (strcmp(key, "_id") == 0) {
-            ok = have_id = mongo_get_uuid(&it, &out->id);
-        } else if (strcmp(key, "user_id") == 0) {
-            ok = have_user = mongo_get_string(a, &it, false, &out->user_id);
-        } else if (strcmp(key, "session_id") == 0) {
-            ok = have_sid = mongo_get_string(a, &it, false, &out->session_id);
-        } else if (strcmp(key, "session_name") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->session_name);
-        } else if (strcmp(key, "description") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->description);
-        } else if (strcmp(key, "agent_name") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->agent_name);
-        } else if (strcmp(key, "agent_instructions") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->agent_instructions);
-        } else if (strcmp(key, "status") == 0) {
-            int st = BSON_ITER_HOLDS_UTF8(&it)
-                         ? status_parse(bson_iter_utf8(&it, NULL))
-                         : -1;
-
-            ok = have_status = st >= 0;
-            if (ok)
-                out->status = (enum session_status)st;
-        } else if (strcmp(key, "metadata") == 0) {
-            if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
-                out->metadata = mongo_container_to_json(a, &it, false, 1);
-                ok = out->metadata != NULL;
-            } else {
-                ok = BSON_ITER_HOLDS_NULL(&it);
-            }
-        } else if (strcmp(key, "message_count") == 0) {
-            ok = mongo_get_int(&it, &out->message_count);
-        } else if (strcmp(key, "last_seq") == 0) {
-            ok = mongo_get_int(&it, &out->last_seq);
-        } else if (strcmp(key, "metrics") == 0) {
-            ok = mongo_get_metrics(&it, out);
-        } else if (strcmp(key, "version") == 0) {
-            ok = have_version = mongo_get_int(&it, &out->version);
-        } else if (strcmp(key, "created_at") == 0) {
-            ok = mongo_get_time(&it, &out->created_at);
-        } else if (strcmp(key, "updated_at") == 0) {
-            ok = mongo_get_time(&it, &out->updated_at);
-        } else if (strcmp(key, "last_activity_at") == 0) {
-            ok = mongo_get_time(&it, &out->last_activity_at);
-        }
-        if (!ok)
-            bad = arena_strdup(a, key);
-    }
-    if (bad == NULL && it.err_off != 0)
-        bad = "(document)";
-    if (bad == NULL && !have_id)
-        bad = "_id";
-    if (bad == NULL && !have_user)
-        bad = "user_id";
-    if (bad == NULL && !have_sid)
-        bad = "session_id";
-    if (bad == NULL && !have_status)
-        bad = "status";
-    if (bad == NULL && !have_version)
-        bad = "version";
-    if (out->metadata == NULL)
-        out->metadata = json_new_object(a, 0);
-    if (bad != NULL)
-        return error_set(err, ERR_INTERNAL, NULL,
-                         "stored session has a bad %.60s field", bad);
-    return true;
+    return mongo_decode(a, doc, &mongo_session_doc, out, err);
 }
 
 /* ---- plumbing --------------------------------------------------------- */
@@ -1074,31 +1203,50 @@ done:
     return ok;
 }
 
-/* The first session matching filter, or ERR_NOT_FOUND. */
+/* False with err set if cursor failed; op names the read for the log. */
 static bool
-mongo_find_session(struct store *s, struct arena *a, const bson_t *filter,
-                   struct session *out, struct error *err)
+mongo_cursor_ok(mongoc_cursor_t *cursor, const char *op, struct error *err)
+{
+    const bson_t *reply = NULL;
+    bson_error_t e;
+
+    if (!mongoc_cursor_error_document(cursor, &e, &reply))
+        return true;
+    mongo_classify(op, &e, reply, err);
+    return false;
+}
+
+/* A cursor on the first document matching filter in collection; opts,
+ * an empty document the caller destroys, asks for one in one batch. */
+static mongoc_cursor_t *
+mongo_find_first(struct store *s, const char *collection, const bson_t *filter,
+                 bson_t *opts)
 {
     struct mongo_store *m = mongo_impl(s);
     mongoc_client_t *client = mongo_client(m);
-    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    mongoc_collection_t *coll = mongo_collection(s, client, collection);
+
+    bson_append_int64(opts, "limit", -1, 1);
+    bson_append_bool(opts, "singleBatch", -1, true);
+    return mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+}
+
+/* The first document of kind matching filter in collection, decoded
+ * into out straight from the driver's buffer; ERR_NOT_FOUND if none. */
+static bool
+mongo_find_decode(struct store *s, struct arena *a, const char *collection,
+                  const struct mongo_doc *kind, const bson_t *filter, void *out,
+                  struct error *err)
+{
     bson_t opts = BSON_INITIALIZER;
-    mongoc_cursor_t *cursor = NULL;
+    mongoc_cursor_t *cursor = mongo_find_first(s, collection, filter, &opts);
     const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
     bool ok = false;
 
-    bson_append_int64(&opts, "limit", -1, 1);
-    bson_append_bool(&opts, "singleBatch", -1, true);
-    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
-    if (mongoc_cursor_next(cursor, &doc)) {
-        ok = mongo_decode_session(a, doc, out, err);
-    } else if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify("find session", &e, reply, err);
-    } else {
-        error_set(err, ERR_NOT_FOUND, NULL, "session not found");
-    }
+    if (mongoc_cursor_next(cursor, &doc))
+        ok = mongo_decode(a, doc, kind, out, err);
+    else if (mongo_cursor_ok(cursor, kind->find_op, err))
+        error_set(err, ERR_NOT_FOUND, NULL, "%s not found", kind->name);
     mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
     return ok;
@@ -1114,7 +1262,8 @@ mongo_session_get(struct store *s, struct arena *a, const char *user,
 
     bson_append_utf8(&filter, "user_id", -1, user, -1);
     bson_append_utf8(&filter, "session_id", -1, session_id, -1);
-    ok = mongo_find_session(s, a, &filter, out, err);
+    ok = mongo_find_decode(s, a, mongo_impl(s)->sessions, &mongo_session_doc,
+                           &filter, out, err);
     bson_destroy(&filter);
     return ok;
 }
@@ -1128,7 +1277,8 @@ mongo_session_get_by_id(struct store *s, struct arena *a, const char *user,
     bool ok;
 
     mongo_id_filter(&filter, user, id);
-    ok = mongo_find_session(s, a, &filter, out, err);
+    ok = mongo_find_decode(s, a, mongo_impl(s)->sessions, &mongo_session_doc,
+                           &filter, out, err);
     bson_destroy(&filter);
     return ok;
 }
@@ -1262,6 +1412,59 @@ mongo_page_total(mongoc_collection_t *coll, const bson_t *filter, int64_t limit,
     return ok;
 }
 
+/* What a list read: items is an array of len structs of the kind in the
+ * arena; total counts every match, -1 if not counted. */
+struct mongo_page {
+    void *items;
+    size_t len;
+    int64_t total;
+};
+
+/* A page of a list: up to limit documents of kind matching filter after
+ * skipping offset, in the sort opts holds, decoded one by one; then, if
+ * count, the total of all matches.  On failure the page is empty. */
+static bool
+mongo_list_page(mongoc_collection_t *coll, struct arena *a,
+                const struct mongo_doc *kind, const bson_t *filter,
+                bson_t *opts, int64_t limit, int64_t offset, bool count,
+                struct mongo_page *page, struct error *err)
+{
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    size_t cap = 0;
+    bool ok = true;
+
+    *page = (struct mongo_page){NULL, 0, count ? 0 : -1};
+    if (offset < 0)
+        offset = 0;
+    if (limit > 0) {
+        if (offset > 0)
+            bson_append_int64(opts, "skip", -1, offset);
+        bson_append_int64(opts, "limit", -1, limit);
+        cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+        while (ok && mongoc_cursor_next(cursor, &doc)) {
+            if (page->len == cap)
+                page->items =
+                    arena_grow(a, page->items, page->len, &cap, kind->size, 16);
+            ok =
+                mongo_decode(a, doc, kind,
+                             (char *)page->items + page->len * kind->size, err);
+            if (ok)
+                page->len++;
+        }
+        ok = ok && mongo_cursor_ok(cursor, kind->list_op, err);
+    }
+    if (ok && count)
+        ok = mongo_page_total(coll, filter, limit, offset, page->len,
+                              kind->count_op, &page->total, err);
+    mongoc_cursor_destroy(cursor);
+    if (!ok) {
+        page->items = NULL;
+        page->len = 0;
+    }
+    return ok;
+}
+
 static bool
 mongo_session_list(struct store *s, struct arena *a, const char *user,
                    const struct session_filter *f, int64_t limit,
@@ -1272,55 +1475,19 @@ mongo_session_list(struct store *s, struct arena *a, const char *user,
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    mongoc_cursor_t *cursor = NULL;
-    const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
-    size_t cap = 0;
+    struct mongo_page page = {NULL, 0, 0};
     bool empty;
-    bool ok = false;
+    bool ok = true;
 
-    out->items = NULL;
-    out->len = 0;
-    out->total = 0;
-    if (offset < 0)
-        offset = 0;
     mongo_list_filter(&filter, a, user, f, &empty);
-    if (empty) {
-        ok = true;
-        goto done;
-    }
-
-    if (limit > 0) {
+    if (!empty) {
         mongo_list_sort(&opts, f->sort);
-        if (offset > 0)
-            bson_append_int64(&opts, "skip", -1, offset);
-        bson_append_int64(&opts, "limit", -1, limit);
-        cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-        while (mongoc_cursor_next(cursor, &doc)) {
-            if (out->len == cap)
-                out->items = arena_grow(a, out->items, out->len, &cap,
-                                        sizeof(*out->items), 16);
-            if (!mongo_decode_session(a, doc, &out->items[out->len], err))
-                goto done;
-            out->len++;
-        }
-        if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-            mongo_classify("list sessions", &e, reply, err);
-            goto done;
-        }
+        ok = mongo_list_page(coll, a, &mongo_session_doc, &filter, &opts, limit,
+                             offset, true, &page, err);
     }
-
-    if (!mongo_page_total(coll, &filter, limit, offset, out->len,
-                          "count sessions", &out->total, err))
-        goto done;
-    ok = true;
-done:
-    if (!ok) {
-        out->items = NULL;
-        out->len = 0;
-    }
-    mongoc_cursor_destroy(cursor);
+    out->items = page.items;
+    out->len = page.len;
+    out->total = page.total;
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -1534,27 +1701,18 @@ mongo_find_one(struct store *s, const char *collection, const char *op,
                const bson_t *filter, bson_t *out, bool *found,
                struct error *err)
 {
-    struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongo_client(m);
-    mongoc_collection_t *coll = mongo_collection(s, client, collection);
     bson_t opts = BSON_INITIALIZER;
-    mongoc_cursor_t *cursor = NULL;
+    mongoc_cursor_t *cursor = mongo_find_first(s, collection, filter, &opts);
     const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
     bool ok = true;
 
     *found = false;
-    bson_append_int64(&opts, "limit", -1, 1);
-    bson_append_bool(&opts, "singleBatch", -1, true);
-    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
     if (mongoc_cursor_next(cursor, &doc)) {
         *found = bson_concat(out, doc);
         if (!*found)
             ok = mongo_fail(err, op, "document too large");
-    } else if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify(op, &e, reply, err);
-        ok = false;
+    } else {
+        ok = mongo_cursor_ok(cursor, op, err);
     }
     mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
@@ -1708,13 +1866,6 @@ mongo_session_add_metrics(struct store *s, const char *user,
 
 /* ---- messages <-> BSON ------------------------------------------------ */
 
-static const char *const mongo_role_names[ROLE_COUNT] = {
-    [ROLE_USER] = "user",
-    [ROLE_ASSISTANT] = "assistant",
-    [ROLE_SYSTEM] = "system",
-    [ROLE_TOOL] = "tool",
-};
-
 static bool
 mongo_build_message(bson_t *b, const struct message *msg, struct error *err)
 {
@@ -1725,7 +1876,7 @@ mongo_build_message(bson_t *b, const struct message *msg, struct error *err)
     mongo_append_uuid(b, "session_uuid", &msg->session_uuid);
     bson_append_utf8(b, "session_id", -1, msg->session_id, -1);
     bson_append_int64(b, "seq", -1, msg->seq);
-    bson_append_utf8(b, "role", -1, mongo_role_names[msg->role], -1);
+    bson_append_utf8(b, "role", -1, role_name(msg->role), -1);
     bson_append_utf8(b, "content", -1, msg->content, -1);
     mongo_append_nullable(b, "tool_call_id", msg->tool_call_id);
     mongo_append_nullable(b, "tool_name", msg->tool_name);
@@ -1739,88 +1890,71 @@ mongo_build_message(bson_t *b, const struct message *msg, struct error *err)
     return true;
 }
 
-/* Decodes one stored message into arena memory, on the same terms as
- * mongo_decode_session(). */
+static bool
+mongo_read_role(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    int r =
+        BSON_ITER_HOLDS_UTF8(it) ? role_parse(bson_iter_utf8(it, NULL)) : -1;
+
+    (void)a;
+    if (r < 0)
+        return false;
+    *(enum message_role *)dst = (enum message_role)r;
+    return true;
+}
+
+/* Any value; null (or undefined) reads as NULL. */
+static bool
+mongo_read_extra(struct arena *a, const bson_iter_t *it, void *dst)
+{
+    const struct json_value **extra = dst;
+
+    if (BSON_ITER_HOLDS_NULL(it) || bson_iter_type(it) == BSON_TYPE_UNDEFINED)
+        return true;
+    *extra = mongo_to_json(a, it, 1);
+    return *extra != NULL;
+}
+
+#define MESSAGE_FIELD(key, read, member, required)                             \
+    {                                                                          \
+        key, read, offsetof(struct message, member), required                  \
+    }
+static const struct mongo_field mongo_message_fields[] = {
+    MESSAGE_FIELD("_id", mongo_read_uuid, id, true),
+    MESSAGE_FIELD("user_id", mongo_read_string, user_id, true),
+    MESSAGE_FIELD("session_uuid", mongo_read_uuid, session_uuid, true),
+    MESSAGE_FIELD("session_id", mongo_read_string, session_id, true),
+    MESSAGE_FIELD("seq", mongo_read_int, seq, true),
+    MESSAGE_FIELD("role", mongo_read_role, role, true),
+    MESSAGE_FIELD("content", mongo_read_string, content, true),
+    MESSAGE_FIELD("tool_call_id", mongo_read_nullable, tool_call_id, false),
+    MESSAGE_FIELD("tool_name", mongo_read_nullable, tool_name, false),
+    MESSAGE_FIELD("extra_data", mongo_read_extra, extra_data, false),
+    MESSAGE_FIELD("client_message_id", mongo_read_nullable, client_message_id,
+                  false),
+    MESSAGE_FIELD("created_at", mongo_read_time, created_at, false),
+    MESSAGE_FIELD("updated_at", mongo_read_time, updated_at, false),
+};
+_Static_assert(MONGO_COUNT(mongo_message_fields) <= 32,
+               "mongo_decode() counts in 32 bits");
+#undef MESSAGE_FIELD
+
+static const struct mongo_doc mongo_message_doc = {
+    .name = "message",
+    .size = sizeof(struct message),
+    .fields = mongo_message_fields,
+    .nfields = MONGO_COUNT(mongo_message_fields),
+    .find_op = "find message",
+    .list_op = "list messages",
+    .count_op = "count messages",
+};
+
+/* Decodes one stored message into arena memory (mongo_decode()). */
 static bool
 mongo_decode_message(struct arena *a, const bson_t *doc, struct message *out,
                      struct error *err)
 {
-    bson_iter_t it;
-    bool have_id = false, have_user = false, have_suuid = false,
-         have_sid = false, have_seq = false, have_role = false,
-         have_content = false;
-    const char *bad = NULL;
-
-    memset(out, 0, sizeof(*out));
-    if (!bson_iter_init(&it, doc))
-        return mongo_fail(err, "decode message", "malformed document");
-    while (bad == NULL && bson_iter_next(&it)) {
-        const char *key = bson_iter_key(&it);
-        bool ok = true;
-
-        if (strcmp(key, "_id") == 0) {
-            ok = have_id = mongo_get_uuid(&it, &out->id);
-        } else if (strcmp(key, "user_id") == 0) {
-            ok = have_user = mongo_get_string(a, &it, false, &out->user_id);
-        } else if (strcmp(key, "session_uuid") == 0) {
-            ok = have_suuid = mongo_get_uuid(&it, &out->session_uuid);
-        } else if (strcmp(key, "session_id") == 0) {
-            ok = have_sid = mongo_get_string(a, &it, false, &out->session_id);
-        } else if (strcmp(key, "seq") == 0) {
-            ok = have_seq = mongo_get_int(&it, &out->seq);
-        } else if (strcmp(key, "role") == 0) {
-            const char *role =
-                BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
-
-            ok = false;
-            for (int r = 0; r < ROLE_COUNT && !ok; r++) {
-                ok = strcmp(role, mongo_role_names[r]) == 0;
-                if (ok)
-                    out->role = (enum message_role)r;
-            }
-            have_role = ok;
-        } else if (strcmp(key, "content") == 0) {
-            ok = have_content = mongo_get_string(a, &it, false, &out->content);
-        } else if (strcmp(key, "tool_call_id") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->tool_call_id);
-        } else if (strcmp(key, "tool_name") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->tool_name);
-        } else if (strcmp(key, "client_message_id") == 0) {
-            ok = mongo_get_string(a, &it, true, &out->client_message_id);
-        } else if (strcmp(key, "extra_data") == 0) {
-            if (!BSON_ITER_HOLDS_NULL(&it) &&
-                bson_iter_type(&it) != BSON_TYPE_UNDEFINED) {
-                out->extra_data = mongo_to_json(a, &it, 1);
-                ok = out->extra_data != NULL;
-            }
-        } else if (strcmp(key, "created_at") == 0) {
-            ok = mongo_get_time(&it, &out->created_at);
-        } else if (strcmp(key, "updated_at") == 0) {
-            ok = mongo_get_time(&it, &out->updated_at);
-        }
-        if (!ok)
-            bad = arena_strdup(a, key);
-    }
-    if (bad == NULL && it.err_off != 0)
-        bad = "(document)";
-    if (bad == NULL && !have_id)
-        bad = "_id";
-    if (bad == NULL && !have_user)
-        bad = "user_id";
-    if (bad == NULL && !have_suuid)
-        bad = "session_uuid";
-    if (bad == NULL && !have_sid)
-        bad = "session_id";
-    if (bad == NULL && !have_seq)
-        bad = "seq";
-    if (bad == NULL && !have_role)
-        bad = "role";
-    if (bad == NULL && !have_content)
-        bad = "content";
-    if (bad != NULL)
-        return error_set(err, ERR_INTERNAL, NULL,
-                         "stored message has a bad %.60s field", bad);
-    return true;
+    return mongo_decode(a, doc, &mongo_message_doc, out, err);
 }
 
 /* The filter of every single-message operation. */
@@ -1973,18 +2107,11 @@ mongo_message_get(struct store *s, struct arena *a, const char *user,
                   struct message *out, struct error *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    bson_t doc = BSON_INITIALIZER;
-    bool found = false;
     bool ok;
 
     mongo_message_filter(&filter, user, session_uuid, id);
-    ok = mongo_find_one(s, mongo_impl(s)->messages, "find message", &filter,
-                        &doc, &found, err);
-    if (ok && !found)
-        ok = error_set(err, ERR_NOT_FOUND, NULL, "message not found");
-    else if (ok)
-        ok = mongo_decode_message(a, &doc, out, err);
-    bson_destroy(&doc);
+    ok = mongo_find_decode(s, a, mongo_impl(s)->messages, &mongo_message_doc,
+                           &filter, out, err);
     bson_destroy(&filter);
     return ok;
 }
@@ -2009,7 +2136,8 @@ mongo_message_list_filter(bson_t *q, struct arena *a, const char *user,
         bson_append_document_end(q, &range);
     }
     if (f->role >= 0 && f->role < ROLE_COUNT)
-        bson_append_utf8(q, "role", -1, mongo_role_names[f->role], -1);
+        bson_append_utf8(q, "role", -1, role_name((enum message_role)f->role),
+                         -1);
     if (f->search != NULL) {
         bson_t re;
 
@@ -2034,56 +2162,18 @@ mongo_message_list(struct store *s, struct arena *a, const char *user,
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
     bson_t sort;
-    mongoc_cursor_t *cursor = NULL;
-    const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
-    size_t cap = 0;
-    bool ok = false;
+    struct mongo_page page;
+    bool ok;
 
-    out->items = NULL;
-    out->len = 0;
-    out->total = f->no_total ? -1 : 0;
-    if (offset < 0)
-        offset = 0;
     mongo_message_list_filter(&filter, a, user, session_uuid, f);
-
-    if (limit > 0) {
-        bson_append_document_begin(&opts, "sort", -1, &sort);
-        bson_append_int32(&sort, "seq", -1, f->descending ? -1 : 1);
-        bson_append_document_end(&opts, &sort);
-        if (offset > 0)
-            bson_append_int64(&opts, "skip", -1, offset);
-        bson_append_int64(&opts, "limit", -1, limit);
-        cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-        while (mongoc_cursor_next(cursor, &doc)) {
-            if (out->len == cap)
-                out->items = arena_grow(a, out->items, out->len, &cap,
-                                        sizeof(*out->items), 16);
-            if (!mongo_decode_message(a, doc, &out->items[out->len], err))
-                goto done;
-            out->len++;
-        }
-        if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-            mongo_classify("list messages", &e, reply, err);
-            goto done;
-        }
-    }
-
-    if (f->no_total) {
-        ok = true;
-        goto done;
-    }
-    if (!mongo_page_total(coll, &filter, limit, offset, out->len,
-                          "count messages", &out->total, err))
-        goto done;
-    ok = true;
-done:
-    if (!ok) {
-        out->items = NULL;
-        out->len = 0;
-    }
-    mongoc_cursor_destroy(cursor);
+    bson_append_document_begin(&opts, "sort", -1, &sort);
+    bson_append_int32(&sort, "seq", -1, f->descending ? -1 : 1);
+    bson_append_document_end(&opts, &sort);
+    ok = mongo_list_page(coll, a, &mongo_message_doc, &filter, &opts, limit,
+                         offset, !f->no_total, &page, err);
+    out->items = page.items;
+    out->len = page.len;
+    out->total = page.total;
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -2210,88 +2300,87 @@ mongo_idem_claim(struct store *s, const char *user,
     return ok;
 }
 
+#define IDEM_FIELD(key, read, member, required)                                \
+    {                                                                          \
+        key, read, offsetof(struct idem_key, member), required                 \
+    }
+static const struct mongo_field mongo_idem_fields[] = {
+    IDEM_FIELD("message_id", mongo_read_uuid, message_id, true),
+    IDEM_FIELD("seq", mongo_read_int, seq, false),
+    IDEM_FIELD("created_at", mongo_read_time, created_at, false),
+};
+_Static_assert(MONGO_COUNT(mongo_idem_fields) <= 32,
+               "mongo_decode() counts in 32 bits");
+#undef IDEM_FIELD
+
+static const struct mongo_doc mongo_idem_doc = {
+    .name = "idempotency key",
+    .size = sizeof(struct idem_key),
+    .fields = mongo_idem_fields,
+    .nfields = MONGO_COUNT(mongo_idem_fields),
+    .find_op = "find idempotency key",
+};
+
 static bool
 mongo_idem_get(struct store *s, const char *user,
                const struct uuid *session_uuid, const char *key,
                struct idem_key *out, struct error *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    bson_t doc = BSON_INITIALIZER;
-    bson_iter_t it;
-    bool found = false, have_message = false;
-    const char *bad = NULL;
     bool ok;
 
     memset(out, 0, sizeof(*out));
     mongo_idem_filter(&filter, user, session_uuid, key);
-    ok = mongo_find_one(s, mongo_impl(s)->idempotency, "find idempotency key",
-                        &filter, &doc, &found, err);
-    if (!ok)
-        goto done;
-    if (!found) {
-        ok = error_set(err, ERR_NOT_FOUND, NULL, "idempotency key not found");
-        goto done;
-    }
-    if (!bson_iter_init(&it, &doc)) {
-        bad = "(document)";
-    } else {
-        while (bad == NULL && bson_iter_next(&it)) {
-            const char *field = bson_iter_key(&it);
-
-            if (strcmp(field, "message_id") == 0) {
-                if (!(have_message = mongo_get_uuid(&it, &out->message_id)))
-                    bad = "message_id";
-            } else if (strcmp(field, "seq") == 0) {
-                if (!mongo_get_int(&it, &out->seq))
-                    bad = "seq";
-            } else if (strcmp(field, "created_at") == 0) {
-                if (!mongo_get_time(&it, &out->created_at))
-                    bad = "created_at";
-            }
-        }
-        if (bad == NULL && it.err_off != 0)
-            bad = "(document)";
-    }
-    if (bad == NULL && !have_message)
-        bad = "message_id";
-    if (bad != NULL)
-        ok = error_set(err, ERR_INTERNAL, NULL,
-                       "stored idempotency key has a bad %s field", bad);
-done:
-    bson_destroy(&doc);
+    /* No arena: none of the key's fields is a string or JSON. */
+    ok = mongo_find_decode(s, NULL, mongo_impl(s)->idempotency, &mongo_idem_doc,
+                           &filter, out, err);
     bson_destroy(&filter);
     return ok;
 }
 
+/* Applies $set to the key while it still names message_id; if it names
+ * another by now, ERR_NOT_FOUND saying `moved`. */
+static bool
+mongo_idem_set(struct store *s, const char *user,
+               const struct uuid *session_uuid, const char *key,
+               const struct uuid *message_id, const bson_t *set, const char *op,
+               const char *moved, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    int64_t matched = 0;
+    bool ok;
+
+    mongo_idem_filter(&query, user, session_uuid, key);
+    mongo_append_uuid(&query, "message_id", message_id);
+    bson_append_document(&update, "$set", -1, set);
+    ok = mongo_update_one(s, mongo_impl(s)->idempotency, op, &query, &update,
+                          false, &matched, err);
+    if (ok && matched == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "%s", moved);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* Conditional on the old message id, so of two writers taking over the
+ * same abandoned key only one succeeds. */
 static bool
 mongo_idem_replace(struct store *s, const char *user,
                    const struct uuid *session_uuid, const char *key,
                    const struct uuid *expected, const struct idem_key *k,
                    struct error *err)
 {
-    bson_t query = BSON_INITIALIZER;
-    bson_t update = BSON_INITIALIZER;
-    bson_t set;
-    int64_t matched = 0;
+    bson_t set = BSON_INITIALIZER;
     bool ok;
 
-    /* Conditional on the old message id, so of two writers taking over
-     * the same abandoned key only one succeeds. */
-    mongo_idem_filter(&query, user, session_uuid, key);
-    mongo_append_uuid(&query, "message_id", expected);
-    bson_append_document_begin(&update, "$set", -1, &set);
     mongo_append_uuid(&set, "message_id", &k->message_id);
     bson_append_int64(&set, "seq", -1, k->seq);
     bson_append_date_time(&set, "created_at", -1, k->created_at);
-    bson_append_document_end(&update, &set);
-    ok = mongo_update_one(s, mongo_impl(s)->idempotency,
-                          "replace idempotency key", &query, &update, false,
-                          &matched, err);
-    if (ok && matched == 0)
-        ok = error_set(err, ERR_NOT_FOUND, NULL,
-                       "idempotency key changed meanwhile");
-    bson_destroy(&update);
-    bson_destroy(&query);
+    ok = mongo_idem_set(s, user, session_uuid, key, expected, &set,
+                        "replace idempotency key",
+                        "idempotency key changed meanwhile", err);
+    bson_destroy(&set);
     return ok;
 }
 
@@ -2304,25 +2393,14 @@ mongo_idem_complete(struct store *s, const char *user,
                     const struct uuid *message_id, int64_t seq,
                     struct error *err)
 {
-    bson_t query = BSON_INITIALIZER;
-    bson_t update = BSON_INITIALIZER;
-    bson_t set;
-    int64_t matched = 0;
+    bson_t set = BSON_INITIALIZER;
     bool ok;
 
-    mongo_idem_filter(&query, user, session_uuid, key);
-    mongo_append_uuid(&query, "message_id", message_id);
-    bson_append_document_begin(&update, "$set", -1, &set);
     bson_append_int64(&set, "seq", -1, seq);
-    bson_append_document_end(&update, &set);
-    ok = mongo_update_one(s, mongo_impl(s)->idempotency,
-                          "complete idempotency key", &query, &update, false,
-                          &matched, err);
-    if (ok && matched == 0)
-        ok = error_set(err, ERR_NOT_FOUND, NULL,
-                       "idempotency key names another message");
-    bson_destroy(&update);
-    bson_destroy(&query);
+    ok = mongo_idem_set(s, user, session_uuid, key, message_id, &set,
+                        "complete idempotency key",
+                        "idempotency key names another message", err);
+    bson_destroy(&set);
     return ok;
 }
 
@@ -2388,9 +2466,7 @@ mongo_memory_list(struct store *s, struct arena *a, const char *user,
     bson_t sort;
     mongoc_cursor_t *cursor = NULL;
     const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
     struct json_value *obj = json_new_object(a, 0);
-    bson_error_t e;
     bool ok = false;
 
     *out_object = NULL;
@@ -2418,10 +2494,8 @@ mongo_memory_list(struct store *s, struct arena *a, const char *user,
         }
         json_object_put(a, obj, key, strlen(key), value);
     }
-    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify("list memory", &e, reply, err);
+    if (!mongo_cursor_ok(cursor, "list memory", err))
         goto done;
-    }
     *out_object = obj;
     ok = true;
 done:
@@ -2551,30 +2625,43 @@ mongo_sweep_filter(bson_t *q, enum sweep_rule rule, int64_t cutoff)
     }
 }
 
-/* Runs a find for {_id, user_id} documents and reads up to limit of
- * them into out[0..*n).  A document without both fields is one we did
+/* Finds the {_id, user_id} of up to limit documents matching filter on
+ * the index hint, in the sort opts holds (if any), into an array in a's
+ * memory: (*out)[0..*n).  A document without both fields is one we did
  * not write, and not ours to act on: it is skipped. */
 static bool
 mongo_read_candidates(mongoc_collection_t *coll, const bson_t *filter,
-                      const bson_t *opts, struct arena *a, int64_t limit,
-                      struct sweep_candidate *out, size_t *n, const char *what,
-                      struct error *err)
+                      bson_t *opts, const char *hint, struct arena *a,
+                      int64_t limit, struct sweep_candidate **out, size_t *n,
+                      const char *what, struct error *err)
 {
-    mongoc_cursor_t *cursor =
-        mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    mongoc_cursor_t *cursor = NULL;
     const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
-    bool ok = false;
+    bson_t proj;
+    bool ok = true;
 
-    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
-        struct sweep_candidate *c = &out[*n];
+    *out = NULL;
+    *n = 0;
+    if (limit < 1)
+        return true;
+    *out = arena_alloc(a, (size_t)limit * sizeof(**out));
+    bson_append_document_begin(opts, "projection", -1, &proj);
+    bson_append_int32(&proj, "_id", -1, 1);
+    bson_append_int32(&proj, "user_id", -1, 1);
+    bson_append_document_end(opts, &proj);
+    bson_append_utf8(opts, "hint", -1, hint, -1);
+    bson_append_int64(opts, "limit", -1, limit);
+    bson_append_int64(opts, "batchSize", -1, limit);
+    cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (ok && *n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
+        struct sweep_candidate *c = &(*out)[*n];
         bson_iter_t it;
         bool have_id = false, have_user = false;
 
-        if (!bson_iter_init(&it, doc)) {
+        ok = bson_iter_init(&it, doc);
+        if (!ok) {
             mongo_fail(err, what, "malformed document");
-            goto done;
+            break;
         }
         while (bson_iter_next(&it)) {
             if (strcmp(bson_iter_key(&it), "_id") == 0)
@@ -2585,12 +2672,7 @@ mongo_read_candidates(mongoc_collection_t *coll, const bson_t *filter,
         if (have_id && have_user)
             (*n)++;
     }
-    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify(what, &e, reply, err);
-        goto done;
-    }
-    ok = true;
-done:
+    ok = ok && mongo_cursor_ok(cursor, what, err);
     if (!ok)
         *n = 0;
     mongoc_cursor_destroy(cursor);
@@ -2608,27 +2690,11 @@ mongo_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    bson_t proj;
-    bool ok = false;
+    bool ok;
 
-    *out = NULL;
-    *n = 0;
-    if (limit < 1) {
-        ok = true;
-        goto done;
-    }
-    *out = arena_alloc(a, (size_t)limit * sizeof(**out));
     mongo_sweep_filter(&filter, rule, cutoff);
-    bson_append_document_begin(&opts, "projection", -1, &proj);
-    bson_append_int32(&proj, "_id", -1, 1);
-    bson_append_int32(&proj, "user_id", -1, 1);
-    bson_append_document_end(&opts, &proj);
-    bson_append_utf8(&opts, "hint", -1, mongo_sweep_index(rule), -1);
-    bson_append_int64(&opts, "limit", -1, limit);
-    bson_append_int64(&opts, "batchSize", -1, limit);
-    ok = mongo_read_candidates(coll, &filter, &opts, a, limit, *out, n,
-                               "sweep candidates", err);
-done:
+    ok = mongo_read_candidates(coll, &filter, &opts, mongo_sweep_index(rule), a,
+                               limit, out, n, "sweep candidates", err);
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -2703,32 +2769,22 @@ mongo_sweep_delete_one(struct store *s, enum sweep_rule rule,
  * ({user_id, status, ...}); without a user (an admin's all=true) every
  * session is read, which is what was asked for.
  */
-static bool
-mongo_session_stats(struct store *s, const char *user,
-                    struct session_stats *out, struct error *err)
+/* The pipeline of mongo_session_stats(), and the hint that goes with its
+ * $match. */
+static void
+mongo_stats_pipeline(bson_t *pipeline, bson_t *opts, const char *user)
 {
-    struct mongo_store *m = mongo_impl(s);
-    mongoc_client_t *client = mongo_client(m);
-    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
-    bson_t pipeline = BSON_INITIALIZER;
-    bson_t opts = BSON_INITIALIZER;
     bson_t stages, stage, body, field;
-    mongoc_cursor_t *cursor = NULL;
-    const bson_t *doc = NULL;
-    const bson_t *reply = NULL;
-    bson_error_t e;
     int i = 0;
-    bool ok = false;
 
-    memset(out, 0, sizeof(*out));
-    bson_append_array_begin(&pipeline, "pipeline", -1, &stages);
+    bson_append_array_begin(pipeline, "pipeline", -1, &stages);
     if (user != NULL) {
         bson_append_document_begin(&stages, i++ == 0 ? "0" : "1", -1, &stage);
         bson_append_document_begin(&stage, "$match", -1, &body);
         bson_append_utf8(&body, "user_id", -1, user, -1);
         bson_append_document_end(&stage, &body);
         bson_append_document_end(&stages, &stage);
-        bson_append_utf8(&opts, "hint", -1, "user_status_updated", -1);
+        bson_append_utf8(opts, "hint", -1, "user_status_updated", -1);
     }
     bson_append_document_begin(&stages, i++ == 0 ? "0" : "1", -1, &stage);
     bson_append_document_begin(&stage, "$group", -1, &body);
@@ -2741,43 +2797,58 @@ mongo_session_stats(struct store *s, const char *user,
     bson_append_document_end(&body, &field);
     bson_append_document_end(&stage, &body);
     bson_append_document_end(&stages, &stage);
-    bson_append_array_end(&pipeline, &stages);
+    bson_append_array_end(pipeline, &stages);
+}
 
+/* Adds one group {_id: status, n, messages} to out. */
+static bool
+mongo_stats_add(struct session_stats *out, const bson_t *doc, struct error *err)
+{
+    bson_iter_t it;
+    int status = -1;
+    int64_t count = 0, messages = 0;
+
+    if (!bson_iter_init(&it, doc))
+        return mongo_fail(err, "session stats", "malformed document");
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+
+        if (strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_UTF8(&it))
+            status = status_parse(bson_iter_utf8(&it, NULL));
+        else if (strcmp(key, "n") == 0 && BSON_ITER_HOLDS_NUMBER(&it))
+            count = bson_iter_as_int64(&it);
+        else if (strcmp(key, "messages") == 0 && BSON_ITER_HOLDS_NUMBER(&it))
+            messages = bson_iter_as_int64(&it);
+    }
+    /* A status we do not know (a document not written by us) still
+     * counts in the totals. */
+    out->total_sessions += count;
+    out->total_messages += messages;
+    if (status >= 0)
+        out->by_status[status] += count;
+    return true;
+}
+
+static bool
+mongo_session_stats(struct store *s, const char *user,
+                    struct session_stats *out, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t pipeline = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    bool ok = true;
+
+    memset(out, 0, sizeof(*out));
+    mongo_stats_pipeline(&pipeline, &opts, user);
     cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, &pipeline,
                                          &opts, NULL);
-    while (mongoc_cursor_next(cursor, &doc)) {
-        bson_iter_t it;
-        int status = -1;
-        int64_t count = 0, messages = 0;
-
-        if (!bson_iter_init(&it, doc)) {
-            mongo_fail(err, "session stats", "malformed document");
-            goto done;
-        }
-        while (bson_iter_next(&it)) {
-            const char *key = bson_iter_key(&it);
-
-            if (strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_UTF8(&it))
-                status = status_parse(bson_iter_utf8(&it, NULL));
-            else if (strcmp(key, "n") == 0 && BSON_ITER_HOLDS_NUMBER(&it))
-                count = bson_iter_as_int64(&it);
-            else if (strcmp(key, "messages") == 0 &&
-                     BSON_ITER_HOLDS_NUMBER(&it))
-                messages = bson_iter_as_int64(&it);
-        }
-        /* A status we do not know (a document not written by us) still
-         * counts in the totals. */
-        out->total_sessions += count;
-        out->total_messages += messages;
-        if (status >= 0)
-            out->by_status[status] += count;
-    }
-    if (mongoc_cursor_error_document(cursor, &e, &reply)) {
-        mongo_classify("session stats", &e, reply, err);
-        goto done;
-    }
-    ok = true;
-done:
+    while (ok && mongoc_cursor_next(cursor, &doc))
+        ok = mongo_stats_add(out, doc, err);
+    ok = ok && mongo_cursor_ok(cursor, "session stats", err);
     if (!ok)
         memset(out, 0, sizeof(*out));
     mongoc_cursor_destroy(cursor);
@@ -2787,6 +2858,80 @@ done:
 }
 
 /* ---- user erasure ------------------------------------------------------ */
+
+/* The collection `which` names, and in *hint its user_id index. */
+static const char *
+mongo_erase_target(const struct mongo_store *m, enum store_collection which,
+                   const char **hint)
+{
+    switch (which) {
+    case STORE_SESSIONS:
+        break;
+    case STORE_MESSAGES:
+        *hint = "user_session_seq";
+        return m->messages;
+    case STORE_MEMORY:
+        *hint = "user_session";
+        return m->memory;
+    case STORE_IDEMPOTENCY:
+        *hint = "user_session";
+        return m->idempotency;
+    case STORE_TOMBSTONES:
+        *hint = "user";
+        return m->tombstones;
+    }
+    *hint = "user_session_id";
+    return m->sessions;
+}
+
+/* Appends {_id: {$in: [...]}} to query with the _ids of up to limit
+ * documents of user, found on the index hint; *found says how many. */
+static bool
+mongo_find_user_ids(mongoc_collection_t *coll, const char *user,
+                    const char *hint, int64_t limit, bson_t *query,
+                    uint32_t *found, struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t proj, in, ids;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    bool ok = true;
+
+    *found = 0;
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    bson_append_document_begin(&opts, "projection", -1, &proj);
+    bson_append_int32(&proj, "_id", -1, 1);
+    bson_append_document_end(&opts, &proj);
+    bson_append_utf8(&opts, "hint", -1, hint, -1);
+    bson_append_int64(&opts, "limit", -1, limit);
+    bson_append_int64(&opts, "batchSize", -1, limit);
+
+    bson_append_document_begin(query, "_id", -1, &in);
+    bson_append_array_begin(&in, "$in", -1, &ids);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    while (ok && (int64_t)*found < limit && mongoc_cursor_next(cursor, &doc)) {
+        bson_iter_t it;
+        char idx[16];
+        const char *ikey;
+
+        if (!bson_iter_init_find(&it, doc, "_id"))
+            continue;
+        bson_uint32_to_string(*found, &ikey, idx, sizeof(idx));
+        ok = bson_append_iter(&ids, ikey, -1, &it);
+        if (ok)
+            (*found)++;
+        else
+            mongo_fail(err, "erase user", "batch too large");
+    }
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(query, &in);
+    ok = ok && mongo_cursor_ok(cursor, "erase user: find", err);
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
 
 /*
  * One batch: the _ids of up to limit documents of user, found on the
@@ -2800,92 +2945,28 @@ mongo_user_delete_batch(struct store *s, enum store_collection which,
                         struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
-    const char *name = m->sessions, *hint = "user_session_id";
+    const char *hint = NULL;
+    const char *name = mongo_erase_target(m, which, &hint);
     mongoc_client_t *client = mongo_client(m);
-    mongoc_collection_t *coll = NULL;
-    bson_t filter = BSON_INITIALIZER;
-    bson_t opts = BSON_INITIALIZER;
+    mongoc_collection_t *coll = mongo_collection(s, client, name);
     bson_t query = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
-    bson_t proj, in, ids;
-    mongoc_cursor_t *cursor = NULL;
-    const bson_t *doc = NULL;
-    const bson_t *cursor_reply = NULL;
     bson_error_t e;
     uint32_t found = 0;
-    bool ok = false;
+    bool ok;
 
     *deleted = 0;
-    switch (which) {
-    case STORE_SESSIONS:
-        break;
-    case STORE_MESSAGES:
-        name = m->messages;
-        hint = "user_session_seq";
-        break;
-    case STORE_MEMORY:
-        name = m->memory;
-        hint = "user_session";
-        break;
-    case STORE_IDEMPOTENCY:
-        name = m->idempotency;
-        hint = "user_session";
-        break;
-    case STORE_TOMBSTONES:
-        name = m->tombstones;
-        hint = "user";
-        break;
+    ok = mongo_find_user_ids(coll, user, hint, limit, &query, &found, err);
+    if (ok && found > 0) {
+        bson_append_utf8(&query, "user_id", -1, user, -1);
+        ok = mongoc_collection_delete_many(coll, &query, NULL, &reply, &e);
+        if (!ok)
+            mongo_classify("erase user: delete", &e, &reply, err);
+        else
+            *deleted = mongo_deleted_count(&reply);
     }
-    coll = mongo_collection(s, client, name);
-    bson_append_utf8(&filter, "user_id", -1, user, -1);
-    bson_append_document_begin(&opts, "projection", -1, &proj);
-    bson_append_int32(&proj, "_id", -1, 1);
-    bson_append_document_end(&opts, &proj);
-    bson_append_utf8(&opts, "hint", -1, hint, -1);
-    bson_append_int64(&opts, "limit", -1, limit);
-    bson_append_int64(&opts, "batchSize", -1, limit);
-
-    bson_append_document_begin(&query, "_id", -1, &in);
-    bson_append_array_begin(&in, "$in", -1, &ids);
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    while ((int64_t)found < limit && mongoc_cursor_next(cursor, &doc)) {
-        bson_iter_t it;
-        char idx[16];
-        const char *ikey;
-
-        if (bson_iter_init_find(&it, doc, "_id")) {
-            bson_uint32_to_string(found, &ikey, idx, sizeof(idx));
-            if (!bson_append_iter(&ids, ikey, -1, &it)) {
-                bson_append_array_end(&in, &ids);
-                bson_append_document_end(&query, &in);
-                mongo_fail(err, "erase user", "batch too large");
-                goto done;
-            }
-            found++;
-        }
-    }
-    bson_append_array_end(&in, &ids);
-    bson_append_document_end(&query, &in);
-    if (mongoc_cursor_error_document(cursor, &e, &cursor_reply)) {
-        mongo_classify("erase user: find", &e, cursor_reply, err);
-        goto done;
-    }
-    if (found == 0) {
-        ok = true;
-        goto done;
-    }
-    bson_append_utf8(&query, "user_id", -1, user, -1);
-    ok = mongoc_collection_delete_many(coll, &query, NULL, &reply, &e);
-    if (!ok)
-        mongo_classify("erase user: delete", &e, &reply, err);
-    else
-        *deleted = mongo_deleted_count(&reply);
-done:
-    mongoc_cursor_destroy(cursor);
     bson_destroy(&reply);
     bson_destroy(&query);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
     return ok;
 }
 
@@ -2935,30 +3016,15 @@ mongo_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
     mongoc_collection_t *coll = mongo_collection(s, client, m->tombstones);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    bson_t proj, sort;
-    bool ok = false;
+    bson_t sort;
+    bool ok;
 
-    *out = NULL;
-    *n = 0;
-    if (limit < 1) {
-        ok = true;
-        goto done;
-    }
-    *out = arena_alloc(a, (size_t)limit * sizeof(**out));
     mongo_append_range(&filter, "at", STORE_NO_TIME, cutoff);
-    bson_append_document_begin(&opts, "projection", -1, &proj);
-    bson_append_int32(&proj, "_id", -1, 1);
-    bson_append_int32(&proj, "user_id", -1, 1);
-    bson_append_document_end(&opts, &proj);
     bson_append_document_begin(&opts, "sort", -1, &sort);
     bson_append_int32(&sort, "at", -1, 1);
     bson_append_document_end(&opts, &sort);
-    bson_append_utf8(&opts, "hint", -1, "at", -1);
-    bson_append_int64(&opts, "limit", -1, limit);
-    bson_append_int64(&opts, "batchSize", -1, limit);
-    ok = mongo_read_candidates(coll, &filter, &opts, a, limit, *out, n,
+    ok = mongo_read_candidates(coll, &filter, &opts, "at", a, limit, out, n,
                                "list tombstones", err);
-done:
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -2990,46 +3056,13 @@ mongo_free(struct store *s)
     free(s);
 }
 
+#define MONGO_OPERATION(name, NAME) .name = mongo_##name,
 static const struct store_backend mongo_backend = {
     .name = "mongodb",
-    .ping = mongo_ping,
-    .ensure_indexes = mongo_ensure_indexes,
-    .session_insert = mongo_session_insert,
-    .session_get = mongo_session_get,
-    .session_get_by_id = mongo_session_get_by_id,
-    .session_list = mongo_session_list,
-    .session_update = mongo_session_update,
-    .session_delete = mongo_session_delete,
-    .session_purge = mongo_session_purge,
-    .session_reserve_seq = mongo_session_reserve_seq,
-    .session_touch = mongo_session_touch,
-    .session_add_metrics = mongo_session_add_metrics,
-    .message_insert = mongo_message_insert,
-    .message_delete_ids = mongo_message_delete_ids,
-    .message_get = mongo_message_get,
-    .message_list = mongo_message_list,
-    .message_update = mongo_message_update,
-    .message_delete = mongo_message_delete,
-    .message_clear = mongo_message_clear,
-    .idem_claim = mongo_idem_claim,
-    .idem_get = mongo_idem_get,
-    .idem_replace = mongo_idem_replace,
-    .idem_complete = mongo_idem_complete,
-    .idem_release = mongo_idem_release,
-    .memory_list = mongo_memory_list,
-    .memory_get = mongo_memory_get,
-    .memory_put = mongo_memory_put,
-    .memory_delete = mongo_memory_delete,
-    .sweep_candidates = mongo_sweep_candidates,
-    .sweep_expire_one = mongo_sweep_expire_one,
-    .sweep_delete_one = mongo_sweep_delete_one,
-    .session_stats = mongo_session_stats,
-    .user_delete_batch = mongo_user_delete_batch,
-    .tombstone_put = mongo_tombstone_put,
-    .tombstone_delete = mongo_tombstone_delete,
-    .tombstone_list = mongo_tombstone_list,
     .free = mongo_free,
-};
+    /* .ping = mongo_ping, ... for every operation in store.h's list */
+    STORE_OPERATIONS(MONGO_OPERATION)};
+#undef MONGO_OPERATION
 
 /* ---- construction ----------------------------------------------------- */
 
@@ -3042,50 +3075,23 @@ mongo_default_timeout(mongoc_uri_t *uri, const char *option, int32_t ms)
         log_warn("mongodb: could not set %s", option);
 }
 
-struct store *
-store_mongo_new(const struct config *cfg, struct error *err)
+/*
+ * One try gets its share of the request's deadline to find a server and
+ * connect, so the retry loop has time for the others; a reply (or a new
+ * connection's handshake) may wait half the deadline.  Reads are retried
+ * by the retry loop alone (retryReads off unless the URI turns it on):
+ * the driver's own retry would wait a second time inside one try, where
+ * no deadline sees it.  Writes keep retryWrites: on a replica set its one
+ * retry carries the transaction number that makes a retried $inc or
+ * update exactly-once.
+ */
+static void
+mongo_uri_defaults(mongoc_uri_t *uri, const struct config *cfg)
 {
-    struct store *s = calloc(1, sizeof(*s));
-    struct mongo_store *m = calloc(1, sizeof(*m));
-    mongoc_uri_t *uri = NULL;
-    bson_error_t e;
-    char clean[sizeof(err->message)];
     int attempts =
         cfg->db_retry_max_attempts > 0 ? cfg->db_retry_max_attempts : 1;
     int32_t per_try = cfg->request_deadline_ms / attempts;
-    static const char *const waits[] = {MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                        MONGOC_URI_CONNECTTIMEOUTMS,
-                                        MONGOC_URI_SOCKETTIMEOUTMS};
-    int64_t try_ms = 0;
 
-    if (s == NULL || m == NULL)
-        goto nomem;
-    s->backend = &mongo_backend;
-    s->impl = m;
-    m->database = strdup(cfg->mongodb_database);
-    m->sessions = strdup(cfg->sessions_collection);
-    m->messages = strdup(cfg->messages_collection);
-    m->memory = strdup(cfg->memory_collection);
-    m->idempotency = strdup(cfg->idempotency_collection);
-    m->tombstones = strdup(cfg->tombstones_collection);
-    if (m->database == NULL || m->sessions == NULL || m->messages == NULL ||
-        m->memory == NULL || m->idempotency == NULL || m->tombstones == NULL)
-        goto nomem;
-
-    uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &e);
-    if (uri == NULL) {
-        mongo_redact(e.message, clean, sizeof(clean));
-        error_set(err, ERR_VALIDATION, "mongodb_uri", "mongodb_uri: %s", clean);
-        goto fail;
-    }
-    /* One try gets its share of the request's deadline to find a server
-     * and connect, so retry_run() has time for the others; a reply (or a
-     * new connection's handshake) may wait half the deadline.  Reads are
-     * retried by retry_run() alone (retryReads off unless the URI turns it
-     * on): the driver's own retry would wait a second time inside one
-     * try, where no deadline sees it.  Writes keep retryWrites: on a
-     * replica set its one retry carries the transaction number that makes
-     * a retried $inc or update exactly-once. */
     if (per_try < 100)
         per_try = 100;
     mongo_default_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, per_try);
@@ -3097,38 +3103,90 @@ store_mongo_new(const struct config *cfg, struct error *err)
         log_warn("mongodb: could not set %s", MONGOC_URI_RETRYREADS);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
         mongoc_uri_set_appname(uri, "parley");
-    /* So a try waits once, for at most the longest of these: retry_run()
-     * starts a retry only if that much time is left (try_ms), and a
-     * stalled server is answered 503 by the deadline.  A URI timeout of 0
-     * (none) or one beyond the deadline leaves retries ungated, as its
-     * author chose. */
+}
+
+/* So a try waits once, for at most the longest of the three timeouts:
+ * the retry loop starts a retry only if that much time is left (try_ms),
+ * and a stalled server is answered 503 by the deadline.  A URI timeout of
+ * 0 (none) or one beyond the deadline leaves retries ungated (0), as its
+ * author chose. */
+static int64_t
+mongo_try_ms(const mongoc_uri_t *uri, const struct config *cfg)
+{
+    static const char *const waits[] = {MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                        MONGOC_URI_CONNECTTIMEOUTMS,
+                                        MONGOC_URI_SOCKETTIMEOUTMS};
+    int64_t try_ms = 0;
+
     for (size_t i = 0; i < MONGO_COUNT(waits); i++) {
         int32_t ms = mongoc_uri_get_option_as_int32(uri, waits[i], 0);
 
-        if (ms <= 0 || ms >= cfg->request_deadline_ms) {
-            try_ms = 0;
-            break;
-        }
+        if (ms <= 0 || ms >= cfg->request_deadline_ms)
+            return 0;
         if (ms > try_ms)
             try_ms = ms;
     }
+    return try_ms;
+}
 
+/* A mongodb_uri the driver refused, in its words without the password. */
+static bool
+mongo_uri_error(struct error *err, const bson_error_t *e)
+{
+    char clean[sizeof(err->message)];
+
+    mongo_redact(e->message, clean, sizeof(clean));
+    return error_set(err, ERR_VALIDATION, "mongodb_uri", "mongodb_uri: %s",
+                     clean);
+}
+
+/* The database and collection names, copied: cfg need not outlive us. */
+static bool
+mongo_copy_names(struct mongo_store *m, const struct config *cfg)
+{
+    m->database = strdup(cfg->mongodb_database);
+    m->sessions = strdup(cfg->sessions_collection);
+    m->messages = strdup(cfg->messages_collection);
+    m->memory = strdup(cfg->memory_collection);
+    m->idempotency = strdup(cfg->idempotency_collection);
+    m->tombstones = strdup(cfg->tombstones_collection);
+    return m->database != NULL && m->sessions != NULL && m->messages != NULL &&
+           m->memory != NULL && m->idempotency != NULL && m->tombstones != NULL;
+}
+
+struct store *
+store_mongo_new(const struct config *cfg, struct error *err)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    struct mongo_store *m = calloc(1, sizeof(*m));
+    mongoc_uri_t *uri = NULL;
+    bson_error_t e;
+
+    if (s == NULL || m == NULL || !mongo_copy_names(m, cfg)) {
+        error_set(err, ERR_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    s->backend = &mongo_backend;
+    s->impl = m;
+    uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &e);
+    if (uri == NULL) {
+        mongo_uri_error(err, &e);
+        goto fail;
+    }
+    mongo_uri_defaults(uri, cfg);
     m->pool = mongoc_client_pool_new_with_error(uri, &e);
     if (m->pool == NULL) {
-        mongo_redact(e.message, clean, sizeof(clean));
-        error_set(err, ERR_VALIDATION, "mongodb_uri", "mongodb_uri: %s", clean);
+        mongo_uri_error(err, &e);
         goto fail;
     }
     /* Version 2 reports every server error in MONGOC_ERROR_SERVER with
      * the server's own code, which mongo_classify() depends on. */
     mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
-    mongoc_uri_destroy(uri);
     retry_policy_init(&s->policy, cfg);
-    s->policy.try_ms = try_ms;
+    s->policy.try_ms = mongo_try_ms(uri, cfg);
+    mongoc_uri_destroy(uri);
     return s;
 
-nomem:
-    error_set(err, ERR_INTERNAL, NULL, "out of memory");
 fail:
     mongoc_uri_destroy(uri);
     if (s != NULL) {

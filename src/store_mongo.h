@@ -7,7 +7,7 @@
  * serverSelectionTimeoutMS, connectTimeoutMS and socketTimeoutMS are
  * derived from request_deadline_ms (selection and connect: the deadline
  * over the attempts; socket: half the deadline), retryReads is off (reads
- * are retried by retry_run(), within the deadline), and the store's
+ * are retried by the retry loop, within the deadline), and the store's
  * retry policy gets the longest of the three as its try_ms, so no retry
  * starts that could outlive the request.  Error classification (see
  * error.h's enum retry_class):

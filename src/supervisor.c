@@ -209,6 +209,24 @@ supervisor_signal_all(struct supervisor *sv, int sig, bool old_only)
     }
 }
 
+/* Logs a warning unless the child exited with 0, or (term_ok: a worker,
+ * which the supervisor stops with it) died of SIGTERM; true if it did. */
+static bool
+supervisor_exit_ok(const char *what, pid_t pid, int status, bool term_ok)
+{
+    if (WIFSIGNALED(status) && !(term_ok && WTERMSIG(status) == SIGTERM)) {
+        log_warn("%s %ld killed by signal %d", what, (long)pid,
+                 WTERMSIG(status));
+        return false;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+        log_warn("%s %ld exited with status %d", what, (long)pid,
+                 WEXITSTATUS(status));
+        return false;
+    }
+    return true;
+}
+
 static void
 supervisor_reap(struct supervisor *sv)
 {
@@ -222,13 +240,7 @@ supervisor_reap(struct supervisor *sv)
         if (pid == sv->sweeper_pid) {
             /* Not a worker: nothing to respawn; the schedule starts the
              * next one. */
-            if (WIFSIGNALED(status))
-                log_warn("sweeper %ld killed by signal %d", (long)pid,
-                         WTERMSIG(status));
-            else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-                log_warn("sweeper %ld exited with status %d", (long)pid,
-                         WEXITSTATUS(status));
-            else
+            if (supervisor_exit_ok("sweeper", pid, status, false))
                 log_debug("sweeper %ld done in %lld ms", (long)pid,
                           (long long)(now - sv->sweeper_started_ms));
             sv->sweeper_pid = 0;
@@ -239,13 +251,7 @@ supervisor_reap(struct supervisor *sv)
                 ch = &sv->children[i];
         if (ch == NULL)
             continue;
-        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-            log_warn("worker %ld killed by signal %d", (long)pid,
-                     WTERMSIG(status));
-        else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-            log_warn("worker %ld exited with status %d", (long)pid,
-                     WEXITSTATUS(status));
-        else
+        if (supervisor_exit_ok("worker", pid, status, true))
             log_debug("worker %ld exited", (long)pid);
 
         if (sv->draining || ch->generation != sv->generation) {
@@ -442,24 +448,18 @@ write_pid_file(const char *path)
     fclose(f);
 }
 
-int
-supervisor_run(struct config *cfg, const char *config_path)
+/* Everything before the wait loop: the socket, the metrics region, the
+ * indexes, the pid file, the first workers and the sweep schedule.
+ * Returns false when parley cannot serve (the caller exits 1). */
+static bool
+supervisor_start(struct supervisor *sv)
 {
-    struct supervisor *sv = calloc(1, sizeof(*sv));
+    const struct config *cfg = sv->cfg;
     struct error err = ERROR_INIT;
-    sigset_t set;
-    int rc = 1;
 
-    if (sv == NULL)
-        abort();
-    sv->cfg = cfg;
-    sv->config_path = config_path;
-    sv->listener.fd = -1;
-    supervisor_signals(&set);
-    store_mongo_global_init();
     if (fcgi_listen(cfg, &sv->listener, &err) != 0) {
         log_error("%s", err.message);
-        goto done;
+        return false;
     }
     /* Before any fork, so that every worker ever started counts into the
      * same region.  Serving without metrics beats not serving. */
@@ -467,7 +467,7 @@ supervisor_run(struct config *cfg, const char *config_path)
         log_warn("%s; /metrics will answer 404", err.message);
     switch (supervisor_indexes(cfg)) {
     case -1:
-        goto done; /* a bad URI will not get better by retrying */
+        return false; /* a bad URI will not get better by retrying */
     case 1:
         sv->indexes_ready = true;
         break;
@@ -480,20 +480,86 @@ supervisor_run(struct config *cfg, const char *config_path)
     supervisor_start_generation(sv);
     metrics_set_workers(supervisor_count(sv, false));
     supervisor_schedule_sweep(sv, clock_mono_ms(), SWEEP_FIRST_MS);
+    return true;
+}
 
-    for (;;) {
-        int64_t now = clock_mono_ms(), wake;
-        struct timespec ts;
+/* SIGTERM or SIGINT: stop taking connections, ask every child to finish
+ * and go, and give them shutdown_timeout seconds. */
+static void
+supervisor_drain(struct supervisor *sv, int64_t now)
+{
+    if (sv->draining)
+        return;
+    log_info("draining: waiting up to %d s for in-flight requests",
+             sv->cfg->shutdown_timeout);
+    sv->draining = true;
+    sv->kill_at_ms = now + sv->cfg->shutdown_timeout * 1000;
+    supervisor_unlink_socket(sv);
+    supervisor_signal_all(sv, SIGTERM, false);
+    /* The sweeper stops between two sessions. */
+    if (sv->sweeper_pid > 0)
+        kill(sv->sweeper_pid, SIGTERM);
+}
+
+/* What is due on every wake, whatever woke us: reaping, the kill
+ * deadlines of a drain and of a retired generation, respawns and the
+ * sweep. */
+static void
+supervisor_tick(struct supervisor *sv, int64_t now)
+{
+    /* A SIGCHLD may have merged with another signal: reaping is cheap
+     * and idempotent, so do it on every wake. */
+    supervisor_reap(sv);
+    if (sv->draining && now >= sv->kill_at_ms &&
+        (supervisor_count(sv, false) > 0 || sv->sweeper_pid > 0)) {
+        log_warn("shutdown timeout: killing %d workers%s",
+                 supervisor_count(sv, false),
+                 sv->sweeper_pid > 0 ? " and the sweeper" : "");
+        supervisor_signal_all(sv, SIGKILL, false);
+        if (sv->sweeper_pid > 0)
+            kill(sv->sweeper_pid, SIGKILL);
+        sv->kill_at_ms = now + 1000;
+    }
+    if (!sv->draining && sv->retire_kill_at_ms != 0 &&
+        now >= sv->retire_kill_at_ms) {
+        if (supervisor_count(sv, false) > supervisor_count(sv, true))
+            supervisor_signal_all(sv, SIGKILL, true);
+        sv->retire_kill_at_ms = 0;
+    }
+    if (!sv->draining) {
+        supervisor_respawn_due(sv, now);
+        supervisor_sweep(sv, now);
+    }
+    metrics_set_workers(supervisor_count(sv, false));
+}
+
+int
+supervisor_run(struct config *cfg, const char *config_path)
+{
+    struct supervisor *sv = calloc(1, sizeof(*sv));
+    sigset_t set;
+    int rc = 1;
+
+    if (sv == NULL)
+        abort();
+    sv->cfg = cfg;
+    sv->config_path = config_path;
+    sv->listener.fd = -1;
+    supervisor_signals(&set);
+    store_mongo_global_init();
+    if (!supervisor_start(sv))
+        goto done;
+
+    /* Until a drain has seen every child go. */
+    while (!sv->draining || supervisor_count(sv, false) > 0 ||
+           sv->sweeper_pid != 0) {
+        int64_t now = clock_mono_ms();
+        int64_t wake = supervisor_next_wake(sv, now) - now;
+        struct timespec ts = {(time_t)(wake / 1000),
+                              (long)(wake % 1000) * 1000000};
         siginfo_t info;
-        int sig;
+        int sig = sigtimedwait(&set, &info, &ts);
 
-        if (sv->draining && supervisor_count(sv, false) == 0 &&
-            sv->sweeper_pid == 0)
-            break;
-        wake = supervisor_next_wake(sv, now) - now;
-        ts.tv_sec = (time_t)(wake / 1000);
-        ts.tv_nsec = (long)(wake % 1000) * 1000000;
-        sig = sigtimedwait(&set, &info, &ts);
         now = clock_mono_ms();
         switch (sig) {
         case SIGCHLD:
@@ -501,17 +567,7 @@ supervisor_run(struct config *cfg, const char *config_path)
             break;
         case SIGTERM:
         case SIGINT:
-            if (!sv->draining) {
-                log_info("draining: waiting up to %d s for in-flight requests",
-                         cfg->shutdown_timeout);
-                sv->draining = true;
-                sv->kill_at_ms = now + cfg->shutdown_timeout * 1000;
-                supervisor_unlink_socket(sv);
-                supervisor_signal_all(sv, SIGTERM, false);
-                /* The sweeper stops between two sessions. */
-                if (sv->sweeper_pid > 0)
-                    kill(sv->sweeper_pid, SIGTERM);
-            }
+            supervisor_drain(sv, now);
             break;
         case SIGHUP:
             if (!sv->draining)
@@ -520,30 +576,7 @@ supervisor_run(struct config *cfg, const char *config_path)
         default:
             break; /* timeout (EAGAIN) or EINTR */
         }
-        /* A SIGCHLD may have merged with another signal: reaping is cheap
-         * and idempotent, so do it on every wake. */
-        supervisor_reap(sv);
-        if (sv->draining && now >= sv->kill_at_ms &&
-            (supervisor_count(sv, false) > 0 || sv->sweeper_pid > 0)) {
-            log_warn("shutdown timeout: killing %d workers%s",
-                     supervisor_count(sv, false),
-                     sv->sweeper_pid > 0 ? " and the sweeper" : "");
-            supervisor_signal_all(sv, SIGKILL, false);
-            if (sv->sweeper_pid > 0)
-                kill(sv->sweeper_pid, SIGKILL);
-            sv->kill_at_ms = now + 1000;
-        }
-        if (!sv->draining && sv->retire_kill_at_ms != 0 &&
-            now >= sv->retire_kill_at_ms) {
-            if (supervisor_count(sv, false) > supervisor_count(sv, true))
-                supervisor_signal_all(sv, SIGKILL, true);
-            sv->retire_kill_at_ms = 0;
-        }
-        if (!sv->draining) {
-            supervisor_respawn_due(sv, now);
-            supervisor_sweep(sv, now);
-        }
-        metrics_set_workers(supervisor_count(sv, false));
+        supervisor_tick(sv, now);
     }
     log_info("stopped");
     rc = 0;

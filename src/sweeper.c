@@ -366,16 +366,6 @@ sweeper_unlock(int fd)
         close(fd);
 }
 
-void
-sweeper_format(struct buf *b, const struct sweep_counts *c)
-{
-    buf_printf(b,
-               "{\"expired\":%lld,\"deleted_sessions\":%lld,"
-               "\"deleted_messages\":%lld}",
-               (long long)c->expired, (long long)c->deleted_sessions,
-               (long long)c->deleted_messages);
-}
-
 /* ---- processes --------------------------------------------------------- */
 
 /* The hinted queries need their indexes: a real server refuses a hint

@@ -39,7 +39,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buf.h"
 #include "config.h"
 #include "error.h"
 #include "store.h"
@@ -91,9 +90,6 @@ bool sweeper_run_limits(const struct config *cfg, struct store *s,
 int sweeper_lock(const struct config *cfg, struct error *err);
 /* Releases it (closes fd); -1 is ignored. */
 void sweeper_unlock(int fd);
-
-/* {"expired":n,"deleted_sessions":n,"deleted_messages":n} */
-void sweeper_format(struct buf *b, const struct sweep_counts *c);
 
 /*
  * One locked pass on a store of its own (made here after any fork):

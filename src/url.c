@@ -14,6 +14,15 @@ hexval(char c)
     return -1;
 }
 
+int
+url_hex_byte(const char *p)
+{
+    int hi = hexval(p[0]);
+    int lo = hi < 0 ? -1 : hexval(p[1]);
+
+    return lo < 0 ? -1 : hi << 4 | lo;
+}
+
 const char *
 url_decode(struct arena *a, const char *raw, size_t len, bool plus_is_space)
 {
@@ -22,15 +31,11 @@ url_decode(struct arena *a, const char *raw, size_t len, bool plus_is_space)
 
     for (size_t i = 0; i < len; i++) {
         if (raw[i] == '%') {
-            int hi, lo;
+            int byte = len - i < 3 ? -1 : url_hex_byte(raw + i + 1);
 
-            if (len - i < 3)
+            if (byte < 0)
                 return NULL;
-            hi = hexval(raw[i + 1]);
-            lo = hexval(raw[i + 2]);
-            if (hi < 0 || lo < 0)
-                return NULL;
-            out[o++] = (char)(hi << 4 | lo);
+            out[o++] = (char)byte;
             i += 2;
         } else {
             out[o++] = plus_is_space && raw[i] == '+' ? ' ' : raw[i];

@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "url.h"
 #include "uuid.h"
 #include "banned.h"
 
@@ -27,18 +28,6 @@ uuid_format(const struct uuid *u, char out[UUID_STR_LEN + 1])
     out[o] = '\0';
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool
 uuid_parse(const char *s, struct uuid *u)
 {
@@ -47,18 +36,17 @@ uuid_parse(const char *s, struct uuid *u)
     if (strlen(s) != UUID_STR_LEN)
         return false;
     while (o < 16) {
-        int hi, lo;
+        int byte;
 
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (s[i] != '-')
                 return false;
             i++;
         }
-        hi = hexval(s[i]);
-        lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
+        byte = url_hex_byte(s + i);
+        if (byte < 0)
             return false;
-        u->b[o++] = (uint8_t)(hi << 4 | lo);
+        u->b[o++] = (uint8_t)byte;
         i += 2;
     }
     return true;

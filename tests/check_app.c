@@ -19,11 +19,9 @@
 #include "fake_store.h"
 #include "log.h"
 #include "metrics.h"
+#include "service_fixture.h"
 #include "suites.h"
 
-static struct arena arena;
-static struct config cfg;
-static struct store *store;
 static struct app app;
 static struct request req;
 static struct response resp;
@@ -33,13 +31,8 @@ static struct buf text;
 static void
 setup(void)
 {
-    struct error err = ERROR_INIT;
-
-    arena_init(&arena, 0);
-    setenv("PARLEY_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
-    ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
-    store = fake_store_new(NULL, NULL);
-    app_init(&app, &cfg, store, true);
+    service_fixture_setup();
+    app_init(&app, &fx.cfg, fx.store, true);
     response_init(&resp);
     buf_init(&logged);
     buf_init(&text);
@@ -55,9 +48,7 @@ teardown(void)
     buf_release(&logged);
     buf_release(&text);
     response_release(&resp);
-    store_free(store);
-    config_release(&cfg);
-    arena_release(&arena);
+    service_fixture_teardown();
 }
 
 /* Serves one request the way worker.c does, its log lines caught in
@@ -66,7 +57,7 @@ static void
 serve(const char *method, const char *path, const char *query,
       const char *request_id)
 {
-    arena_reset(&arena);
+    arena_reset(&fx.arena);
     response_reset(&resp);
     buf_reset(&logged);
     memset(&req, 0, sizeof(req));
@@ -76,7 +67,7 @@ serve(const char *method, const char *path, const char *query,
     req.query = query;
     req.request_id = request_id;
     req.content_length = -1;
-    req.arena = &arena;
+    req.arena = &fx.arena;
     req.started_us = clock_mono_us();
     req.started_ms = req.started_us / 1000;
     capture_begin();
@@ -175,7 +166,7 @@ START_TEST(test_app_request_id_every_line)
 {
     const char *id = "abc123";
 
-    fake_store_fail(store, FAKE_PING, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    fake_store_fail(fx.store, FAKE_PING, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
     serve("GET", "/readyz", "", id);
     ck_assert_int_eq(resp.status, 503);
     ck_assert_str_eq(header("X-Request-Id"), id);
@@ -215,7 +206,7 @@ START_TEST(test_app_metrics_counted)
     /* The pattern, not the path; and a 401 still counts. */
     serve("GET", "/api/agent-sessions/s-1", "", NULL);
     ck_assert_int_eq(resp.status, 401);
-    fake_store_fail(store, FAKE_PING, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    fake_store_fail(fx.store, FAKE_PING, 3, ERR_UNAVAILABLE, RETRY_SAFE, false);
     serve("GET", "/readyz", "", NULL);
     t = render();
     ck_has(t, "\nparley_http_requests_total{route=\"/healthz\",method=\"GET\","

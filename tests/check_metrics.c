@@ -16,8 +16,8 @@
 #include "suites.h"
 
 static const struct route routes[] = {
-    {HTTP_GET, "/a", 0, 0},
-    {HTTP_POST, "/b/{id}", 1, 0},
+    {HTTP_GET, "/a", NULL, 0},
+    {HTTP_POST, "/b/{id}", NULL, 0},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

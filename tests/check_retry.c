@@ -1,5 +1,5 @@
 /*
- * check_retry.c - retry_run() with a fake clock, and the store_*()
+ * check_retry.c - the retry loop with a fake clock, and the store_*()
  * wrappers over a failing fake store.
  */
 #include <limits.h>
@@ -11,7 +11,7 @@
 #include "store.h"
 #include "suites.h"
 
-/* --- retry_run() with a scripted operation -------------------------------- */
+/* --- the retry loop around a scripted operation --------------------------- */
 
 struct script {
     int fail_times; /* -1: fail forever */
@@ -41,6 +41,19 @@ script_op(void *arg, struct error *err)
     return false;
 }
 
+/* The loop as every store_*() call runs it, around script_op(). */
+static bool
+run_script(const struct retry_policy *p, int64_t deadline_ms, bool idempotent,
+           struct script *s, struct retry_stats *stats, struct error *err)
+{
+    struct retry r;
+
+    for (retry_begin(&r, p, deadline_ms, idempotent, stats, err);
+         retry_again(&r);)
+        r.ok = script_op(s, r.err);
+    return r.ok;
+}
+
 START_TEST(test_first_try_succeeds)
 {
     struct fake_clock c = {0};
@@ -50,7 +63,7 @@ START_TEST(test_first_try_succeeds)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 1000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 1000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(st.attempts, 1);
     ck_assert_int_eq(st.slept_ms, 0);
@@ -70,7 +83,7 @@ START_TEST(test_safe_retried_with_cap_sleeps)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, false, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, false, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(st.attempts, 3);
     ck_assert_int_eq(c.nsleeps, 2);
@@ -96,7 +109,7 @@ START_TEST(test_zero_jitter_still_asks_for_the_caps)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 3);
     ck_assert_int_eq(c.nsleeps, 2);
     ck_assert_int_eq(c.sleeps[0], 0);
@@ -118,7 +131,7 @@ START_TEST(test_caps_double_up_to_max)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 8, 100, 1000);
-    ck_assert(!retry_run(&p, 1000000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 1000000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 8);
     ck_assert_int_eq(c.nsleeps, 7);
     for (int i = 0; i < 7; i++) {
@@ -138,7 +151,7 @@ START_TEST(test_half_jitter_within_cap)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 6, 7, 50);
-    ck_assert(!retry_run(&p, 1000000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 1000000, true, &s, &st, &err));
     ck_assert_int_eq(c.nsleeps, 5);
     for (int i = 0; i < 5; i++) {
         ck_assert_int_ge(c.sleeps[i], 0);
@@ -159,7 +172,7 @@ START_TEST(test_exhausted_becomes_unavailable)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(st.attempts, 3);
     ck_assert_int_eq(c.nsleeps, 2);
@@ -181,7 +194,7 @@ START_TEST(test_one_attempt_policy)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 1, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.nsleeps, 0);
     ck_assert_int_eq(c.nrandoms, 0);
@@ -190,7 +203,7 @@ START_TEST(test_one_attempt_policy)
 }
 END_TEST
 
-/* Errors retry_run() must hand back at once, whatever idempotent says. */
+/* Errors the loop must hand back at once, whatever idempotent says. */
 static const struct {
     enum error_code code;
     enum retry_class retry;
@@ -210,7 +223,7 @@ START_TEST(test_never_is_not_retried)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, _i % 2 == 0, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, _i % 2 == 0, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(st.attempts, 1);
     ck_assert_int_eq(st.retries_total, 0);
@@ -230,7 +243,7 @@ START_TEST(test_idempotent_class_needs_idempotent_op)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 100000, false, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, false, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.nsleeps, 0);
     /* Not retryable for this op, so handed back as the store said it. */
@@ -239,14 +252,14 @@ START_TEST(test_idempotent_class_needs_idempotent_op)
     ck_assert_str_eq(err.message, "store says no");
 
     s.calls = 0;
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_ptr_nonnull(strstr(err.message, "store says no"));
 
     s.calls = 0;
     s.fail_times = 1;
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
 }
 END_TEST
@@ -260,15 +273,15 @@ START_TEST(test_deadline_passed_before_first_try)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(!retry_run(&p, 1000, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 1000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 0);
     ck_assert_int_eq(st.attempts, 0);
     ck_assert_int_eq(st.slept_ms, 0);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
 
-    ck_assert(!retry_run(&p, 999, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 999, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 0);
-    ck_assert(retry_run(&p, 1001, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 1001, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
 }
 END_TEST
@@ -284,7 +297,7 @@ START_TEST(test_sleep_that_would_cross_deadline_is_not_taken)
     /* Try at 0, sleep 100 (ends 100 < 150), try at 100, sleep 200 would
      * end at 300 >= 150: stop. */
     fake_clock_policy(&p, &c, 5, 100, 1000);
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
     ck_assert_int_eq(s.call_at[0], 0);
     ck_assert_int_eq(s.call_at[1], 100);
@@ -306,7 +319,7 @@ START_TEST(test_sleep_ending_at_deadline_is_not_taken)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 5, 100, 1000);
-    ck_assert(!retry_run(&p, 100, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 100, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.nsleeps, 0);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -314,7 +327,7 @@ START_TEST(test_sleep_ending_at_deadline_is_not_taken)
     /* One ms more and the sleep fits. */
     c = (struct fake_clock){.random = FAKE_RANDOM_CAP};
     s.calls = 0;
-    ck_assert(!retry_run(&p, 101, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 101, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
     ck_assert_int_eq(c.nsleeps, 1);
 }
@@ -332,7 +345,7 @@ START_TEST(test_slow_try_uses_up_deadline)
      * the next would start at 180, past the deadline of 150, so the
      * deadline (not max_attempts = 10) stops it. */
     fake_clock_policy(&p, &c, 10, 100, 1000);
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 3);
     ck_assert_int_eq(s.call_at[2], 120);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -353,7 +366,7 @@ START_TEST(test_retry_that_may_outlive_deadline_is_not_started)
      * 180, past 150, so it is not started. */
     fake_clock_policy(&p, &c, 10, 100, 1000);
     p.try_ms = 60;
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 2);
     ck_assert_int_eq(s.call_at[1], 60);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -362,18 +375,18 @@ START_TEST(test_retry_that_may_outlive_deadline_is_not_started)
     /* A try ending exactly at the deadline leaves no time: not started. */
     c.now = 0;
     s.calls = 0;
-    ck_assert(!retry_run(&p, 120, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 120, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
 
     /* The first try starts even when try_ms exceeds what is left. */
     c.now = 0;
     s.calls = 0;
     p.try_ms = 1000;
-    ck_assert(!retry_run(&p, 150, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 150, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     s.calls = 0;
     s.fail_times = 0;
-    ck_assert(retry_run(&p, 2000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 2000, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
 }
 END_TEST
@@ -426,7 +439,7 @@ START_TEST(test_no_try_after_overshooting_sleep)
 
     fake_clock_policy(&p, &c, 5, 100, 1000);
     p.sleep_ms = late_sleep;
-    ck_assert(!retry_run(&p, 120, true, script_op, &s, &st, &err));
+    ck_assert(!run_script(&p, 120, true, &s, &st, &err));
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(c.now, 150);
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
@@ -446,7 +459,7 @@ START_TEST(test_deadline_never_crossed)
         int64_t t = 0;
 
         fake_clock_policy(&p, &c, 12, 20, 400);
-        ck_assert(!retry_run(&p, deadline, true, script_op, &s, &st, &err));
+        ck_assert(!run_script(&p, deadline, true, &s, &st, &err));
         ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
         ck_assert_int_ge(s.calls, 1);
         ck_assert_int_eq(s.calls, st.attempts);
@@ -506,11 +519,11 @@ START_TEST(test_stats_and_err_may_be_null)
     struct script s = {1, ERR_UNAVAILABLE, RETRY_SAFE, 0, NULL, {0}};
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, NULL, NULL));
+    ck_assert(run_script(&p, 100000, true, &s, NULL, NULL));
     ck_assert_int_eq(s.calls, 2);
     s.calls = 0;
     s.fail_times = -1;
-    ck_assert(!retry_run(&p, 100000, true, script_op, &s, NULL, NULL));
+    ck_assert(!run_script(&p, 100000, true, &s, NULL, NULL));
     ck_assert_int_eq(s.calls, 3);
 }
 END_TEST
@@ -524,17 +537,17 @@ START_TEST(test_retries_total_accumulates)
     struct error err = ERROR_INIT;
 
     fake_clock_policy(&p, &c, 3, 10, 1000);
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 2);
     ck_assert_int_eq(st.slept_ms, 10);
     s.calls = 0;
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 2);
     ck_assert_int_eq(st.slept_ms, 10);
     ck_assert_int_eq(st.retries_total, 2);
     s.calls = 0;
     s.fail_times = 0;
-    ck_assert(retry_run(&p, 100000, true, script_op, &s, &st, &err));
+    ck_assert(run_script(&p, 100000, true, &s, &st, &err));
     ck_assert_int_eq(st.attempts, 1);
     ck_assert_int_eq(st.slept_ms, 0);
     ck_assert_int_eq(st.retries_total, 2);
@@ -635,8 +648,8 @@ op_calls(const struct fixture *fx, enum fake_op op)
 }
 
 /* Runs one wrapper against the session in fx; the FAKE_* op it uses is
- * op (FAKE_INSERT inserts a new session "s2").  Returns the wrapper's
- * result. */
+ * op (FAKE_SESSION_INSERT inserts a new session "s2").  Returns the
+ * wrapper's result. */
 static bool
 call_op(struct fixture *fx, enum fake_op op, struct error *err)
 {
@@ -677,29 +690,29 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_ping(s, ctx, err);
     case FAKE_ENSURE_INDEXES:
         return store_ensure_indexes(s, ctx, err);
-    case FAKE_INSERT:
+    case FAKE_SESSION_INSERT:
         fake_session(&fresh, &fx->arena, "alice", "s2", 1500);
         return store_session_insert(s, ctx, &fresh, err);
-    case FAKE_GET:
+    case FAKE_SESSION_GET:
         return store_session_get(s, ctx, "alice", "s1", &out, err);
-    case FAKE_GET_BY_ID:
+    case FAKE_SESSION_GET_BY_ID:
         return store_session_get_by_id(s, ctx, "alice", &fx->sess.id, &out,
                                        err);
-    case FAKE_LIST:
+    case FAKE_SESSION_LIST:
         return store_session_list(s, ctx, "alice", &f, 10, 0, &page, err);
-    case FAKE_UPDATE:
+    case FAKE_SESSION_UPDATE:
         return store_session_update(s, ctx, "alice", &fx->sess.id, 1, &change,
                                     &out, err);
-    case FAKE_DELETE:
+    case FAKE_SESSION_DELETE:
         return store_session_delete(s, ctx, "alice", &fx->sess.id, 1, err);
-    case FAKE_PURGE:
+    case FAKE_SESSION_PURGE:
         return store_session_purge(s, ctx, "alice", &fx->sess.id, &deleted,
                                    err);
-    case FAKE_RESERVE_SEQ:
+    case FAKE_SESSION_RESERVE_SEQ:
         return store_session_reserve_seq(s, ctx, user, sid, 1, 2000, &out, err);
-    case FAKE_TOUCH:
+    case FAKE_SESSION_TOUCH:
         return store_session_touch(s, ctx, user, sid, 1, 2000, err);
-    case FAKE_ADD_METRICS:
+    case FAKE_SESSION_ADD_METRICS:
         return store_session_add_metrics(s, ctx, user, "s1", 1, 0, 1.5, err);
     case FAKE_MESSAGE_INSERT:
         fake_message(&msg, &fx->arena, &fx->sess, 2, ROLE_ASSISTANT, "two",
@@ -743,9 +756,9 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_SWEEP_CANDIDATES:
         return store_sweep_candidates(s, ctx, SWEEP_AGE, 5000, 10, &cands,
                                       &ncands, err);
-    case FAKE_SWEEP_EXPIRE:
+    case FAKE_SWEEP_EXPIRE_ONE:
         return store_sweep_expire_one(s, ctx, &cand, 5000, 2000, &changed, err);
-    case FAKE_SWEEP_DELETE:
+    case FAKE_SWEEP_DELETE_ONE:
         return store_sweep_delete_one(s, ctx, SWEEP_AGE, &cand, 5000, &changed,
                                       err);
     case FAKE_SESSION_STATS:
@@ -766,44 +779,9 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     return false;
 }
 
-static const enum fake_op wrapped[] = {
-    FAKE_PING,
-    FAKE_ENSURE_INDEXES,
-    FAKE_INSERT,
-    FAKE_GET,
-    FAKE_GET_BY_ID,
-    FAKE_LIST,
-    FAKE_UPDATE,
-    FAKE_DELETE,
-    FAKE_PURGE,
-    FAKE_RESERVE_SEQ,
-    FAKE_TOUCH,
-    FAKE_ADD_METRICS,
-    FAKE_MESSAGE_INSERT,
-    FAKE_MESSAGE_DELETE_IDS,
-    FAKE_MESSAGE_GET,
-    FAKE_MESSAGE_LIST,
-    FAKE_MESSAGE_UPDATE,
-    FAKE_MESSAGE_DELETE,
-    FAKE_MESSAGE_CLEAR,
-    FAKE_IDEM_CLAIM,
-    FAKE_IDEM_GET,
-    FAKE_IDEM_REPLACE,
-    FAKE_IDEM_COMPLETE,
-    FAKE_IDEM_RELEASE,
-    FAKE_MEMORY_LIST,
-    FAKE_MEMORY_GET,
-    FAKE_MEMORY_PUT,
-    FAKE_MEMORY_DELETE,
-    FAKE_SWEEP_CANDIDATES,
-    FAKE_SWEEP_EXPIRE,
-    FAKE_SWEEP_DELETE,
-    FAKE_SESSION_STATS,
-    FAKE_USER_DELETE_BATCH,
-    FAKE_TOMBSTONE_PUT,
-    FAKE_TOMBSTONE_DELETE,
-    FAKE_TOMBSTONE_LIST,
-};
+#define WRAPPED_OP(name, NAME) FAKE_##NAME,
+static const enum fake_op wrapped[] = {STORE_OPERATIONS(WRAPPED_OP)};
+#undef WRAPPED_OP
 #define NWRAPPED ((int)(sizeof(wrapped) / sizeof(wrapped[0])))
 
 /* store.h's list: what a second run would change is retried only on
@@ -812,11 +790,11 @@ static bool
 is_idempotent(enum fake_op op)
 {
     switch (op) {
-    case FAKE_UPDATE:
-    case FAKE_DELETE:
-    case FAKE_RESERVE_SEQ:
-    case FAKE_TOUCH:
-    case FAKE_ADD_METRICS:
+    case FAKE_SESSION_UPDATE:
+    case FAKE_SESSION_DELETE:
+    case FAKE_SESSION_RESERVE_SEQ:
+    case FAKE_SESSION_TOUCH:
+    case FAKE_SESSION_ADD_METRICS:
     case FAKE_MESSAGE_DELETE:
     case FAKE_MEMORY_DELETE:
     case FAKE_IDEM_REPLACE:
@@ -926,8 +904,8 @@ START_TEST(test_insert_duplicate_of_another_stays)
     fake_session(&other, &fx.arena, "alice", "s1", 3000);
     ck_assert(!store_session_insert(fx.store, &fx.ctx, &other, &err));
     ck_assert_int_eq(err.code, ERR_DUPLICATE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 2);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET_BY_ID), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_INSERT), 2);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET_BY_ID), 1);
     ck_assert_uint_eq(fake_store_count(fx.store), 1);
     /* Another user may have the name. */
     fake_session(&other, &fx.arena, "bob", "s1", 3000);
@@ -946,13 +924,13 @@ START_TEST(test_insert_duplicate_of_itself_is_success)
     fixture_init(&fx);
     fake_session(&mine, &fx.arena, "alice", "s2", 3000);
     /* The first try writes the document but its reply is lost. */
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
     ck_assert_msg(store_session_insert(fx.store, &fx.ctx, &mine, &err), "%s",
                   err.message);
     ck_assert_int_eq(err.code, ERR_NONE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 3);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET_BY_ID), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_INSERT), 3);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET_BY_ID), 1);
     ck_assert_int_eq(fx.ctx.stats.attempts, 3); /* 2 inserts + lookup */
     ck_assert_int_eq(fx.ctx.stats.slept_ms, 10);
     ck_assert_uint_eq(fake_store_count(fx.store), 2);
@@ -970,13 +948,13 @@ START_TEST(test_insert_lookup_failure_is_not_conflict)
 
     fixture_init(&fx);
     fake_session(&mine, &fx.arena, "alice", "s2", 3000);
-    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
-    fake_store_fail(fx.store, FAKE_GET_BY_ID, 3, ERR_UNAVAILABLE, RETRY_SAFE,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_INSERT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    fake_store_fail(fx.store, FAKE_SESSION_GET_BY_ID, 3, ERR_UNAVAILABLE,
+                    RETRY_SAFE, false);
     ck_assert(!store_session_insert(fx.store, &fx.ctx, &mine, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET_BY_ID), 3);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET_BY_ID), 3);
     fixture_release(&fx);
 }
 END_TEST
@@ -990,11 +968,11 @@ START_TEST(test_update_lost_reply_not_retried)
     fixture_init(&fx);
     /* The update ran but its reply was lost: retrying would answer "not
      * found" (the version moved on), so the wrapper must not. */
-    fake_store_fail(fx.store, FAKE_UPDATE, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    true);
-    ck_assert(!call_op(&fx, FAKE_UPDATE, &err));
+    fake_store_fail(fx.store, FAKE_SESSION_UPDATE, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!call_op(&fx, FAKE_SESSION_UPDATE, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_UPDATE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_UPDATE), 1);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.version, 2);
     ck_assert_str_eq(got.session_name, "renamed");
@@ -1013,7 +991,7 @@ START_TEST(test_not_found_not_retried)
     ck_assert(
         !store_session_get(fx.store, &fx.ctx, "alice", "nope", &got, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_GET), 1);
     /* Another user's session does not exist for you. */
     ck_assert(!store_session_get(fx.store, &fx.ctx, "bob", "s1", &got, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
@@ -1022,11 +1000,11 @@ START_TEST(test_not_found_not_retried)
     ck_assert(!store_session_update(fx.store, &fx.ctx, "alice", &fx.sess.id, 7,
                                     &change, &got, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_UPDATE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_UPDATE), 1);
     ck_assert(!store_session_delete(fx.store, &fx.ctx, "alice", &fx.sess.id, 7,
                                     &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_DELETE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_DELETE), 1);
     ck_assert(store_session_delete(fx.store, &fx.ctx, "alice", &fx.sess.id, -1,
                                    &err));
     ck_assert_uint_eq(fake_store_count(fx.store), 0);
@@ -1055,8 +1033,8 @@ START_TEST(test_list_through_wrapper)
     fake_session(&s3, &fx.arena, "alice", "s3", 2000);
     ck_assert(store_session_insert(fx.store, &fx.ctx, &s2, &err));
     ck_assert(store_session_insert(fx.store, &fx.ctx, &s3, &err));
-    fake_store_fail(fx.store, FAKE_LIST, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
-                    false);
+    fake_store_fail(fx.store, FAKE_SESSION_LIST, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, false);
     ck_assert(
         store_session_list(fx.store, &fx.ctx, "alice", &f, 2, 0, &page, &err));
     ck_assert_int_eq(page.total, 3);
@@ -1122,7 +1100,7 @@ START_TEST(test_reserve_seq_hands_out_ranges)
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
                                          &fx.sess.id, 1, 8000, &out, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(op_calls(&fx, FAKE_RESERVE_SEQ), 4);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_RESERVE_SEQ), 4);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.last_seq, 5);
     ck_assert_int_eq(got.message_count, 5);
@@ -1140,12 +1118,12 @@ START_TEST(test_reserve_seq_lost_reply_not_retried)
     struct error err = ERROR_INIT;
 
     fixture_init(&fx);
-    fake_store_fail(fx.store, FAKE_RESERVE_SEQ, 1, ERR_UNAVAILABLE,
+    fake_store_fail(fx.store, FAKE_SESSION_RESERVE_SEQ, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
                                          &fx.sess.id, 2, 5000, &out, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(op_calls(&fx, FAKE_RESERVE_SEQ), 1);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_RESERVE_SEQ), 1);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.last_seq, 3);
     fixture_release(&fx);
@@ -1169,7 +1147,7 @@ START_TEST(test_touch_and_metrics)
     ck_assert(!store_session_touch(fx.store, &fx.ctx, "bob", &fx.sess.id, 1,
                                    4000, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
-    ck_assert_int_eq(op_calls(&fx, FAKE_TOUCH), 2);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_TOUCH), 2);
 
     ck_assert(store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 1,
                                         2.5, &err));
@@ -1190,14 +1168,14 @@ START_TEST(test_touch_and_metrics)
     ck_assert_int_eq(got.version, 1);
 
     /* Counting twice would be wrong, so a lost reply is not retried. */
-    fake_store_fail(fx.store, FAKE_ADD_METRICS, 1, ERR_UNAVAILABLE,
+    fake_store_fail(fx.store, FAKE_SESSION_ADD_METRICS, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert(!store_session_add_metrics(fx.store, &fx.ctx, "alice", "s1", 1, 0,
                                          1.0, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.request_count, 6);
-    ck_assert_int_eq(op_calls(&fx, FAKE_ADD_METRICS), 6);
+    ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_ADD_METRICS), 6);
     fixture_release(&fx);
 }
 END_TEST
@@ -1755,7 +1733,7 @@ Suite *
 retry_suite(void)
 {
     Suite *s = suite_create("retry");
-    TCase *tc = tcase_create("retry_run");
+    TCase *tc = tcase_create("retry_loop");
     TCase *ts = tcase_create("store");
 
     tcase_add_test(tc, test_first_try_succeeds);

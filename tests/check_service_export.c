@@ -12,69 +12,30 @@
 #include "fake_store.h"
 #include "json.h"
 #include "service_export.h"
+#include "service_fixture.h"
 #include "suites.h"
 #include "sweeper.h"
-
-static struct arena arena;
-static struct config cfg;
-static struct store *store;
-static struct service svc;
-static struct store_ctx ctx;
-
-static void
-setup(void)
-{
-    struct error err = ERROR_INIT;
-
-    arena_init(&arena, 0);
-    setenv("PARLEY_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
-    ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
-    store = fake_store_new(NULL, NULL);
-    svc.cfg = &cfg;
-    svc.store = store;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.arena = &arena;
-    ctx.deadline_ms = INT64_MAX;
-}
-
-static void
-teardown(void)
-{
-    store_free(store);
-    config_release(&cfg);
-    arena_release(&arena);
-}
-
-static const struct json_value *
-J(const char *text)
-{
-    struct error err = ERROR_INIT;
-    const struct json_value *v =
-        json_parse(&arena, text, strlen(text), 32, &err);
-
-    ck_assert_msg(v != NULL, "bad test JSON %s: %s", text, err.message);
-    return v;
-}
 
 /* An import input from the session object's and the messages array's
  * text, the way api_export.c maps them. */
 static struct import_input
 input(const char *session, const char *messages)
 {
-    const struct json_value *s = J(session), *list = J(messages);
+    const struct json_value *s = service_fixture_json(session),
+                            *list = service_fixture_json(messages);
     struct message_input *m;
     struct import_input in;
 
     memset(&in, 0, sizeof(in));
     in.session.session_id = json_get(s, "session_id");
-    in.session.session_name = json_get(s, "session_name");
-    in.session.description = json_get(s, "description");
-    in.session.agent_name = json_get(s, "agent_name");
-    in.session.agent_instructions = json_get(s, "agent_instructions");
-    in.session.metadata = json_get(s, "metadata");
-    in.session.is_active = json_get(s, "is_active");
+    in.session.f.session_name = json_get(s, "session_name");
+    in.session.f.description = json_get(s, "description");
+    in.session.f.agent_name = json_get(s, "agent_name");
+    in.session.f.agent_instructions = json_get(s, "agent_instructions");
+    in.session.f.metadata = json_get(s, "metadata");
+    in.session.f.is_active = json_get(s, "is_active");
     in.status = json_get(s, "status");
-    m = arena_calloc(&arena, (list->u.a.len + 1) * sizeof(*m));
+    m = arena_calloc(&fx.arena, (list->u.a.len + 1) * sizeof(*m));
     for (size_t i = 0; i < list->u.a.len; i++) {
         const struct json_value *it = list->u.a.items[i];
 
@@ -94,14 +55,14 @@ static struct import_input
 input_n(const char *session, size_t n)
 {
     struct import_input in = input(session, "[]");
-    struct message_input *m = arena_calloc(&arena, n * sizeof(*m));
-    struct json_value *role = json_new_string(&arena, "user", 4);
+    struct message_input *m = arena_calloc(&fx.arena, n * sizeof(*m));
+    struct json_value *role = json_new_string(&fx.arena, "user", 4);
 
     for (size_t i = 0; i < n; i++) {
-        const char *c = arena_printf(&arena, "m%zu", i);
+        const char *c = arena_printf(&fx.arena, "m%zu", i);
 
         m[i].role = role;
-        m[i].content = json_new_string(&arena, c, strlen(c));
+        m[i].content = json_new_string(&fx.arena, c, strlen(c));
     }
     in.messages = m;
     in.n = n;
@@ -115,12 +76,9 @@ list_all(const char *user, const struct session *s)
     struct message_page page;
     struct error err = ERROR_INIT;
 
-    memset(&f, 0, sizeof(f));
-    f.after_seq = f.before_seq = STORE_NO_SEQ;
-    f.role = -1;
-    f.created_after = f.created_before = STORE_NO_TIME;
-    ck_assert(store_message_list(store, &ctx, user, &s->id, &f, 1000000, 0,
-                                 &page, &err));
+    service_message_filter_all(&f);
+    ck_assert(store_message_list(fx.store, &fx.ctx, user, &s->id, &f, 1000000,
+                                 0, &page, &err));
     return page;
 }
 
@@ -144,8 +102,8 @@ START_TEST(import_recreates_session_and_messages)
     struct session s, got;
     int64_t before = clock_now_ms();
 
-    ck_assert_msg(service_export_import(&svc, &ctx, "u1", &in, &s, &err), "%s",
-                  err.message);
+    ck_assert_msg(service_export_import(&fx.svc, &fx.ctx, "u1", &in, &s, &err),
+                  "%s", err.message);
     ck_assert_str_eq(s.session_id, "imp");
     ck_assert_str_eq(s.session_name, "n");
     ck_assert_ptr_null(s.description);
@@ -157,10 +115,10 @@ START_TEST(import_recreates_session_and_messages)
     ck_assert_int_eq(s.request_count, 0);
     ck_assert_int_ge(s.created_at, before);
     ck_assert_int_eq(s.updated_at, s.created_at);
-    ck_assert_uint_eq(fake_store_count(store), 1);
-    ck_assert_uint_eq(fake_store_message_count(store), 3);
+    ck_assert_uint_eq(fake_store_count(fx.store), 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
 
-    ck_assert(store_session_get(store, &ctx, "u1", "imp", &got, &err));
+    ck_assert(store_session_get(fx.store, &fx.ctx, "u1", "imp", &got, &err));
     ck_assert(uuid_equal(&got.id, &s.id));
     ck_assert_int_eq(got.message_count, 3);
     page = list_all("u1", &s);
@@ -193,24 +151,24 @@ START_TEST(import_status_rules)
 
     /* neither: active */
     in = input("{\"session_id\":\"s1\"}", "[]");
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(s.status, STATUS_ACTIVE);
     ck_assert_int_eq(s.message_count, 0);
     ck_assert_int_eq(s.metadata->type, JSON_OBJECT);
     /* is_active alone, as on create */
     in = input("{\"session_id\":\"s2\",\"is_active\":false}", "[]");
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(s.status, STATUS_INACTIVE);
     /* an expired session comes back expired */
     in = input("{\"session_id\":\"s3\",\"status\":\"expired\"}", "[]");
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(s.status, STATUS_EXPIRED);
     /* no session_id: the new UUID, as on create */
     in = input("{}", "[]");
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     uuid_format(&s.id, uuid);
     ck_assert_str_eq(s.session_id, uuid);
-    ck_assert_uint_eq(fake_store_count(store), 4);
+    ck_assert_uint_eq(fake_store_count(fx.store), 4);
 }
 END_TEST
 
@@ -256,14 +214,15 @@ START_TEST(import_validates_before_writing)
         struct error err = ERROR_INIT;
         struct session s;
 
-        ck_assert_msg(!service_export_import(&svc, &ctx, "u", &in, &s, &err),
-                      "case %zu accepted", i);
+        ck_assert_msg(
+            !service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err),
+            "case %zu accepted", i);
         ck_assert_int_eq(err.code, ERR_VALIDATION);
         ck_assert_msg(err.param != NULL && strcmp(err.param, bad[i].param) == 0,
                       "case %zu: param %s, want %s", i,
                       err.param ? err.param : "(null)", bad[i].param);
     }
-    ck_assert_int_eq(fake_store_ncalls(store), 0);
+    ck_assert_int_eq(fake_store_ncalls(fx.store), 0);
 }
 END_TEST
 
@@ -274,10 +233,10 @@ START_TEST(import_limits_messages)
     struct session s;
 
     in.n = SERVICE_IMPORT_MAX_MESSAGES + 1; /* refused before reading */
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_VALIDATION);
     ck_assert_str_eq(err.param, "messages");
-    ck_assert_int_eq(fake_store_ncalls(store), 0);
+    ck_assert_int_eq(fake_store_ncalls(fx.store), 0);
 }
 END_TEST
 
@@ -287,17 +246,17 @@ START_TEST(import_conflict_writes_nothing)
     struct import_input in = input("{\"session_id\":\"dup\"}", three);
     struct session s, other;
 
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
-    ck_assert_uint_eq(fake_store_message_count(store), 3);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &other, &err));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &other, &err));
     ck_assert_int_eq(err.code, ERR_CONFLICT);
     ck_assert_str_eq(err.param, "session_id");
-    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_INSERT), 1);
-    ck_assert_uint_eq(fake_store_count(store), 1);
-    ck_assert_uint_eq(fake_store_message_count(store), 3);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_INSERT), 1);
+    ck_assert_uint_eq(fake_store_count(fx.store), 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
     /* another user's session of that name is no conflict */
-    ck_assert(service_export_import(&svc, &ctx, "u2", &in, &other, &err));
-    ck_assert_uint_eq(fake_store_count(store), 2);
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u2", &in, &other, &err));
+    ck_assert_uint_eq(fake_store_count(fx.store), 2);
 }
 END_TEST
 
@@ -309,15 +268,15 @@ START_TEST(import_inserts_in_batches)
     struct message_page page;
     struct session s;
 
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
-    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_INSERT), 3);
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_INSERT), 3);
     ck_assert_int_eq(s.message_count, (int64_t)n);
     page = list_all("u", &s);
     ck_assert_uint_eq(page.len, n);
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(page.items[i].seq, (int64_t)i + 1);
         ck_assert_str_eq(page.items[i].content,
-                         arena_printf(&arena, "m%zu", i));
+                         arena_printf(&fx.arena, "m%zu", i));
     }
 }
 END_TEST
@@ -329,13 +288,13 @@ START_TEST(import_undoes_a_failed_message_insert)
     struct session s;
 
     /* the first batch stores 200 of its 500, then the database goes */
-    fake_store_fail_insert(store, 200, 0, ERR_UNAVAILABLE, RETRY_NEVER);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    fake_store_fail_insert(fx.store, 200, 0, ERR_UNAVAILABLE, RETRY_NEVER);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_uint_eq(fake_store_message_count(store), 0);
-    ck_assert_uint_eq(fake_store_count(store), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_INSERT), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_DELETE_IDS), 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    ck_assert_uint_eq(fake_store_count(fx.store), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_DELETE_IDS), 1);
 }
 END_TEST
 
@@ -347,21 +306,23 @@ START_TEST(import_undoes_when_the_session_insert_fails)
 
     /* the session document's reply is lost after it was written: the
      * document must go too, not stay with its messages gone */
-    fake_store_fail(store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER, true);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER,
+                    true);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_uint_eq(fake_store_count(store), 0);
-    ck_assert_uint_eq(fake_store_message_count(store), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_DELETE), 1);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_DELETE_IDS), 2);
+    ck_assert_uint_eq(fake_store_count(fx.store), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_DELETE), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_DELETE_IDS), 2);
 
     /* nothing applied: the same, and the name is free afterwards */
-    fake_store_fail(store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER, false);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
-    ck_assert_uint_eq(fake_store_count(store), 0);
-    ck_assert_uint_eq(fake_store_message_count(store), 0);
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
-    ck_assert_uint_eq(fake_store_message_count(store), 600);
+    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER,
+                    false);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
+    ck_assert_uint_eq(fake_store_count(fx.store), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 600);
 }
 END_TEST
 
@@ -374,12 +335,13 @@ START_TEST(import_race_on_the_name_is_409_and_undone)
     /* the name was free when asked, taken by the time the document went
      * in (a concurrent create): 409, messages removed, no session
      * deleted (it is the other request's) */
-    fake_store_fail(store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER, false);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER,
+                    false);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_CONFLICT);
     ck_assert_str_eq(err.param, "session_id");
-    ck_assert_uint_eq(fake_store_message_count(store), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_DELETE), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_DELETE), 0);
 }
 END_TEST
 
@@ -389,10 +351,10 @@ START_TEST(import_store_failure_on_the_name_check)
     struct error err = ERROR_INIT;
     struct session s;
 
-    fake_store_fail(store, FAKE_GET, 1, ERR_UNAVAILABLE, RETRY_NEVER, false);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    fake_store_fail(fx.store, FAKE_GET, 1, ERR_UNAVAILABLE, RETRY_NEVER, false);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_INSERT), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_INSERT), 0);
 }
 END_TEST
 
@@ -405,23 +367,24 @@ START_TEST(import_leaves_no_tombstone)
     struct error err = ERROR_INIT;
     struct session s;
 
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
-    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_PUT), 2);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_TOMBSTONE_DELETE), 1);
-    ck_assert(!fake_store_tombstone(store, "u", &s.id, NULL));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_TOMBSTONE_PUT), 2);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_TOMBSTONE_DELETE), 1);
+    ck_assert(!fake_store_tombstone(fx.store, "u", &s.id, NULL));
 
-    fake_store_fail(store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER, false);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in2, &s, &err));
-    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
-    ck_assert_uint_eq(fake_store_message_count(store), 600);
+    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_DUPLICATE, RETRY_NEVER,
+                    false);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in2, &s, &err));
+    ck_assert_uint_eq(fake_store_tombstone_count(fx.store), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 600);
 
     /* No tombstone, no messages written. */
-    fake_store_fail(store, FAKE_TOMBSTONE_PUT, 3, ERR_UNAVAILABLE, RETRY_SAFE,
-                    false);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in2, &s, &err));
+    fake_store_fail(fx.store, FAKE_TOMBSTONE_PUT, 3, ERR_UNAVAILABLE,
+                    RETRY_SAFE, false);
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in2, &s, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
-    ck_assert_uint_eq(fake_store_message_count(store), 600);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_MESSAGE_INSERT), 3);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 600);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_INSERT), 3);
 }
 END_TEST
 
@@ -436,28 +399,30 @@ START_TEST(import_cut_short_is_cleaned_by_the_sweeper)
     struct session s;
     int64_t before = clock_now_ms(), after;
 
-    fake_store_fail(store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER, false);
-    fake_store_fail(store, FAKE_MESSAGE_DELETE_IDS, 3, ERR_UNAVAILABLE,
+    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_NEVER,
+                    false);
+    fake_store_fail(fx.store, FAKE_MESSAGE_DELETE_IDS, 3, ERR_UNAVAILABLE,
                     RETRY_SAFE, false);
-    ck_assert(!service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(!service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     after = clock_now_ms();
-    ck_assert_uint_eq(fake_store_count(store), 0);
-    ck_assert_uint_eq(fake_store_message_count(store), 600);
-    ck_assert_uint_eq(fake_store_tombstone_count(store), 1);
+    ck_assert_uint_eq(fake_store_count(fx.store), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 600);
+    ck_assert_uint_eq(fake_store_tombstone_count(fx.store), 1);
 
     /* Not while the import might still be running. */
-    ck_assert(sweeper_run(&cfg, store, before + sweeper_tombstone_age(&cfg), &c,
-                          &err));
+    ck_assert(sweeper_run(&fx.cfg, fx.store,
+                          before + sweeper_tombstone_age(&fx.cfg), &c, &err));
     ck_assert_int_eq(c.deleted_messages, 0);
-    ck_assert_uint_eq(fake_store_message_count(store), 600);
-    ck_assert_uint_eq(fake_store_tombstone_count(store), 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 600);
+    ck_assert_uint_eq(fake_store_tombstone_count(fx.store), 1);
 
-    ck_assert(sweeper_run(&cfg, store, after + sweeper_tombstone_age(&cfg) + 1,
-                          &c, &err));
+    ck_assert(sweeper_run(&fx.cfg, fx.store,
+                          after + sweeper_tombstone_age(&fx.cfg) + 1, &c,
+                          &err));
     ck_assert_int_eq(c.deleted_messages, 600);
     ck_assert_int_eq(c.deleted_sessions, 0);
-    ck_assert_uint_eq(fake_store_message_count(store), 0);
-    ck_assert_uint_eq(fake_store_tombstone_count(store), 0);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
+    ck_assert_uint_eq(fake_store_tombstone_count(fx.store), 0);
 }
 END_TEST
 
@@ -470,13 +435,14 @@ START_TEST(export_pages_read_after_the_cursor)
     struct session s;
     int64_t before;
 
-    ck_assert(service_export_import(&svc, &ctx, "u", &in, &s, &err));
+    ck_assert(service_export_import(&fx.svc, &fx.ctx, "u", &in, &s, &err));
     /* the request's own deadline is long gone: pages have their own */
-    ctx.deadline_ms = 0;
-    service_export_pages_init(&pages, &svc, "u", &s);
+    fx.ctx.deadline_ms = 0;
+    service_export_pages_init(&pages, &fx.svc, "u", &s);
     before = clock_mono_ms();
     ck_assert(service_export_pages_next(&pages, 0, 2, &page, &err));
-    ck_assert_int_ge(pages.ctx.deadline_ms, before + cfg.request_deadline_ms);
+    ck_assert_int_ge(pages.ctx.deadline_ms,
+                     before + fx.cfg.request_deadline_ms);
     ck_assert_ptr_eq(pages.ctx.arena, &pages.arena);
     ck_assert_uint_eq(page.len, 2);
     ck_assert_int_eq(page.total, -1);
@@ -490,12 +456,12 @@ START_TEST(export_pages_read_after_the_cursor)
     ck_assert_int_eq(page.items[0].seq, 5);
     /* another user's pages of the same session are empty */
     service_export_pages_release(&pages);
-    service_export_pages_init(&pages, &svc, "intruder", &s);
+    service_export_pages_init(&pages, &fx.svc, "intruder", &s);
     ck_assert(service_export_pages_next(&pages, 0, 10, &page, &err));
     ck_assert_uint_eq(page.len, 0);
     /* a failed read is the store's error */
-    fake_store_fail(store, FAKE_MESSAGE_LIST, 1, ERR_UNAVAILABLE, RETRY_NEVER,
-                    false);
+    fake_store_fail(fx.store, FAKE_MESSAGE_LIST, 1, ERR_UNAVAILABLE,
+                    RETRY_NEVER, false);
     ck_assert(!service_export_pages_next(&pages, 0, 10, &page, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     service_export_pages_release(&pages);
@@ -508,7 +474,8 @@ service_export_suite(void)
     Suite *s = suite_create("service_export");
     TCase *t = tcase_create("import");
 
-    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_checked_fixture(t, service_fixture_setup,
+                              service_fixture_teardown);
     tcase_add_test(t, import_recreates_session_and_messages);
     tcase_add_test(t, import_status_rules);
     tcase_add_test(t, import_validates_before_writing);
@@ -524,7 +491,8 @@ service_export_suite(void)
     suite_add_tcase(s, t);
 
     t = tcase_create("export");
-    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_checked_fixture(t, service_fixture_setup,
+                              service_fixture_teardown);
     tcase_add_test(t, export_pages_read_after_the_cursor);
     suite_add_tcase(s, t);
     return s;

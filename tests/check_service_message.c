@@ -10,21 +10,8 @@
 #include "fake_store.h"
 #include "json.h"
 #include "service_message.h"
+#include "service_fixture.h"
 #include "suites.h"
-
-static struct arena arena;
-
-static void
-setup(void)
-{
-    arena_init(&arena, 0);
-}
-
-static void
-teardown(void)
-{
-    arena_release(&arena);
-}
 
 /* A message with content of `bytes` bytes. */
 static struct message
@@ -32,7 +19,7 @@ msg(enum message_role role, size_t bytes, const char *call_id,
     const char *extra)
 {
     struct message m;
-    char *content = arena_alloc(&arena, bytes + 1);
+    char *content = arena_alloc(&fx.arena, bytes + 1);
 
     memset(&m, 0, sizeof(m));
     memset(content, 'x', bytes);
@@ -43,7 +30,7 @@ msg(enum message_role role, size_t bytes, const char *call_id,
     if (extra != NULL) {
         struct error err = ERROR_INIT;
 
-        m.extra_data = json_parse(&arena, extra, strlen(extra), 32, &err);
+        m.extra_data = json_parse(&fx.arena, extra, strlen(extra), 32, &err);
         ck_assert_ptr_nonnull(m.extra_data);
     }
     return m;
@@ -151,7 +138,8 @@ service_message_suite(void)
     Suite *s = suite_create("service_message");
     TCase *tc = tcase_create("context");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, service_fixture_setup,
+                              service_fixture_teardown);
     tcase_add_test(tc, tokens_are_ceil_bytes_over_4);
     tcase_add_test(tc, run_stops_at_first_message_over_budget);
     tcase_add_test(tc, tool_without_its_call_is_dropped);

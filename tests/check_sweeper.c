@@ -16,7 +16,7 @@
 #include "arena.h"
 #include "config.h"
 #include "fake_store.h"
-#include "service.h"
+#include "service_session.h"
 #include "suites.h"
 #include "sweeper.h"
 
@@ -643,19 +643,6 @@ START_TEST(lock_file_defaults_next_to_the_socket)
 }
 END_TEST
 
-START_TEST(counts_as_json)
-{
-    struct sweep_counts c = {3, 2, 17};
-    struct buf b;
-
-    buf_init(&b);
-    sweeper_format(&b, &c);
-    ck_assert_str_eq(b.data, "{\"expired\":3,\"deleted_sessions\":2,"
-                             "\"deleted_messages\":17}");
-    buf_release(&b);
-}
-END_TEST
-
 /* ---- tombstones -------------------------------------------------------- */
 
 /* service_session_delete of alice's session sid, over the store. */
@@ -868,7 +855,6 @@ sweeper_suite(void)
     tcase_add_test(t, lock_is_exclusive);
     tcase_add_test(t, lock_is_not_a_symlink);
     tcase_add_test(t, lock_file_defaults_next_to_the_socket);
-    tcase_add_test(t, counts_as_json);
     suite_add_tcase(s, t);
     return s;
 }

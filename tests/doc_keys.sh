@@ -5,7 +5,7 @@
 # The keys are the rows of src/config.c's table, and the keys `parley
 # check-config` prints (the two must agree).  Each must appear
 #   - in man/parley.8's CONFIGURATION section as a `.B key` line,
-#   - in README.md's configuration table as `key` in a table row,
+#   - in docs/configuration.md's table as `key` in a row's first cell,
 #   - in etc/parley.conf.sample as a `key = ` line (commented out or not),
 # and every `.B key` of the man page's CONFIGURATION section must be a key.
 # Exits 0 (pass) or 1 (fail, naming what is missing where).
@@ -17,7 +17,7 @@ fi
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir/src/parley
 man=$top_srcdir/man/parley.8
-readme=$top_srcdir/README.md
+table=$top_srcdir/docs/configuration.md
 sample=$top_srcdir/etc/parley.conf.sample
 
 fail=0
@@ -45,15 +45,17 @@ fi
 
 man_config=$(sed -n '/^\.SH CONFIGURATION/,/^\.SH [^C]/p' "$man")
 man_keys=$(sed -n 's/^\.B \([a-z0-9_]*\)$/\1/p' <<<"$man_config" | sort -u)
-readme_rows=$(grep '^|' "$readme")
+# The key column (the first cell) of every table row.
+[ -f "$table" ] || { echo "doc_keys: $table is missing" >&2; exit 1; }
+table_rows=$(grep '^|' "$table" | cut -d'|' -f2)
 
 n=0
 while read -r key; do
     n=$((n + 1))
     grep -qx "$key" <<<"$man_keys" ||
         problem "$key is not in man/parley.8's CONFIGURATION (add a '.B $key' entry)"
-    grep -qF "\`$key\`" <<<"$readme_rows" ||
-        problem "$key is not in README.md's configuration table"
+    grep -qF "\`$key\`" <<<"$table_rows" ||
+        problem "$key is not in docs/configuration.md's table"
     grep -qE "^#?[[:space:]]*${key}[[:space:]]*=" "$sample" ||
         problem "$key is not in etc/parley.conf.sample"
 done < <(sort -u <(echo "$source_keys") <(echo "$dump_keys"))

@@ -64,44 +64,10 @@ struct fake_impl {
     } hook;
 };
 
+#define FAKE_OP_NAME(name, NAME) [FAKE_##NAME] = #name,
 static const char *const op_names[FAKE_OP_COUNT] = {
-    [FAKE_PING] = "ping",
-    [FAKE_ENSURE_INDEXES] = "ensure_indexes",
-    [FAKE_INSERT] = "session_insert",
-    [FAKE_GET] = "session_get",
-    [FAKE_GET_BY_ID] = "session_get_by_id",
-    [FAKE_LIST] = "session_list",
-    [FAKE_UPDATE] = "session_update",
-    [FAKE_DELETE] = "session_delete",
-    [FAKE_PURGE] = "session_purge",
-    [FAKE_RESERVE_SEQ] = "session_reserve_seq",
-    [FAKE_TOUCH] = "session_touch",
-    [FAKE_ADD_METRICS] = "session_add_metrics",
-    [FAKE_MESSAGE_INSERT] = "message_insert",
-    [FAKE_MESSAGE_DELETE_IDS] = "message_delete_ids",
-    [FAKE_MESSAGE_GET] = "message_get",
-    [FAKE_MESSAGE_LIST] = "message_list",
-    [FAKE_MESSAGE_UPDATE] = "message_update",
-    [FAKE_MESSAGE_DELETE] = "message_delete",
-    [FAKE_MESSAGE_CLEAR] = "message_clear",
-    [FAKE_IDEM_CLAIM] = "idem_claim",
-    [FAKE_IDEM_GET] = "idem_get",
-    [FAKE_IDEM_REPLACE] = "idem_replace",
-    [FAKE_IDEM_COMPLETE] = "idem_complete",
-    [FAKE_IDEM_RELEASE] = "idem_release",
-    [FAKE_MEMORY_LIST] = "memory_list",
-    [FAKE_MEMORY_GET] = "memory_get",
-    [FAKE_MEMORY_PUT] = "memory_put",
-    [FAKE_MEMORY_DELETE] = "memory_delete",
-    [FAKE_SWEEP_CANDIDATES] = "sweep_candidates",
-    [FAKE_SWEEP_EXPIRE] = "sweep_expire_one",
-    [FAKE_SWEEP_DELETE] = "sweep_delete_one",
-    [FAKE_SESSION_STATS] = "session_stats",
-    [FAKE_USER_DELETE_BATCH] = "user_delete_batch",
-    [FAKE_TOMBSTONE_PUT] = "tombstone_put",
-    [FAKE_TOMBSTONE_DELETE] = "tombstone_delete",
-    [FAKE_TOMBSTONE_LIST] = "tombstone_list",
-};
+    STORE_OPERATIONS(FAKE_OP_NAME)};
+#undef FAKE_OP_NAME
 
 /* --- the fake clock ------------------------------------------------------ */
 
@@ -556,26 +522,28 @@ fake_ensure_indexes(struct store *s, struct error *err)
 }
 
 static bool
-fake_insert(struct store *s, const struct session *sess, struct error *err)
+fake_session_insert(struct store *s, const struct session *sess,
+                    struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_INSERT, &step);
+    bool failing = begin(s, FAKE_SESSION_INSERT, &step);
 
     if (failing && !step.applied)
-        return end(FAKE_INSERT, failing, &step, false, err);
-    return end(FAKE_INSERT, failing, &step, do_insert(impl(s), sess, err), err);
+        return end(FAKE_SESSION_INSERT, failing, &step, false, err);
+    return end(FAKE_SESSION_INSERT, failing, &step,
+               do_insert(impl(s), sess, err), err);
 }
 
 static bool
-fake_get(struct store *s, struct arena *a, const char *user,
-         const char *session_id, struct session *out, struct error *err)
+fake_session_get(struct store *s, struct arena *a, const char *user,
+                 const char *session_id, struct session *out, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_GET, &step);
+    bool failing = begin(s, FAKE_SESSION_GET, &step);
     struct session *found = find_name(impl(s), user, session_id);
 
     if (failing)
-        return end(FAKE_GET, failing, &step, false, err);
+        return end(FAKE_SESSION_GET, failing, &step, false, err);
     if (found == NULL)
         return error_set(err, ERR_NOT_FOUND, NULL, "session not found");
     copy_session(a, found, out);
@@ -583,15 +551,16 @@ fake_get(struct store *s, struct arena *a, const char *user,
 }
 
 static bool
-fake_get_by_id(struct store *s, struct arena *a, const char *user,
-               const struct uuid *id, struct session *out, struct error *err)
+fake_session_get_by_id(struct store *s, struct arena *a, const char *user,
+                       const struct uuid *id, struct session *out,
+                       struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_GET_BY_ID, &step);
+    bool failing = begin(s, FAKE_SESSION_GET_BY_ID, &step);
     struct session *found = find_id(impl(s), user, id);
 
     if (failing)
-        return end(FAKE_GET_BY_ID, failing, &step, false, err);
+        return end(FAKE_SESSION_GET_BY_ID, failing, &step, false, err);
     if (found == NULL)
         return error_set(err, ERR_NOT_FOUND, NULL, "session not found");
     copy_session(a, found, out);
@@ -599,31 +568,31 @@ fake_get_by_id(struct store *s, struct arena *a, const char *user,
 }
 
 static bool
-fake_list(struct store *s, struct arena *a, const char *user,
-          const struct session_filter *f, int64_t limit, int64_t offset,
-          struct session_page *out, struct error *err)
+fake_session_list(struct store *s, struct arena *a, const char *user,
+                  const struct session_filter *f, int64_t limit, int64_t offset,
+                  struct session_page *out, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_LIST, &step);
+    bool failing = begin(s, FAKE_SESSION_LIST, &step);
 
     if (failing)
-        return end(FAKE_LIST, failing, &step, false, err);
+        return end(FAKE_SESSION_LIST, failing, &step, false, err);
     return do_list(impl(s), a, user, f, limit, offset, out);
 }
 
 static bool
-fake_update(struct store *s, struct arena *a, const char *user,
-            const struct uuid *id, int64_t version,
-            const struct session_change *change, struct session *out,
-            struct error *err)
+fake_session_update(struct store *s, struct arena *a, const char *user,
+                    const struct uuid *id, int64_t version,
+                    const struct session_change *change, struct session *out,
+                    struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_UPDATE, &step);
+    bool failing = begin(s, FAKE_SESSION_UPDATE, &step);
     struct session *found = find_id(impl(s), user, id);
     bool ok;
 
     if (failing && !step.applied)
-        return end(FAKE_UPDATE, failing, &step, false, err);
+        return end(FAKE_SESSION_UPDATE, failing, &step, false, err);
     ok = found != NULL && found->version == version;
     if (ok) {
         apply(&impl(s)->arena, found, change);
@@ -631,21 +600,21 @@ fake_update(struct store *s, struct arena *a, const char *user,
     } else {
         error_set(err, ERR_NOT_FOUND, NULL, "no session with that version");
     }
-    return end(FAKE_UPDATE, failing, &step, ok, err);
+    return end(FAKE_SESSION_UPDATE, failing, &step, ok, err);
 }
 
 static bool
-fake_delete(struct store *s, const char *user, const struct uuid *id,
-            int64_t version, struct error *err)
+fake_session_delete(struct store *s, const char *user, const struct uuid *id,
+                    int64_t version, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_DELETE, &step);
+    bool failing = begin(s, FAKE_SESSION_DELETE, &step);
     struct fake_impl *f = impl(s);
     struct session *found = find_id(f, user, id);
     bool ok;
 
     if (failing && !step.applied)
-        return end(FAKE_DELETE, failing, &step, false, err);
+        return end(FAKE_SESSION_DELETE, failing, &step, false, err);
     ok = found != NULL && (version < 0 || found->version == version);
     if (ok) {
         size_t i = (size_t)(found - f->sessions);
@@ -656,7 +625,7 @@ fake_delete(struct store *s, const char *user, const struct uuid *id,
     } else {
         error_set(err, ERR_NOT_FOUND, NULL, "session not found");
     }
-    return end(FAKE_DELETE, failing, &step, ok, err);
+    return end(FAKE_SESSION_DELETE, failing, &step, ok, err);
 }
 
 /* Removes the elements of an array for which drop() says so; returns how
@@ -714,11 +683,11 @@ memory_owned(const void *elem, const void *arg)
 }
 
 static bool
-fake_purge(struct store *s, const char *user, const struct uuid *id,
-           int64_t *messages_deleted, struct error *err)
+fake_session_purge(struct store *s, const char *user, const struct uuid *id,
+                   int64_t *messages_deleted, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_PURGE, &step);
+    bool failing = begin(s, FAKE_SESSION_PURGE, &step);
     struct fake_impl *f = impl(s);
     struct owner o = {user, id};
     size_t n;
@@ -726,30 +695,30 @@ fake_purge(struct store *s, const char *user, const struct uuid *id,
     if (messages_deleted != NULL)
         *messages_deleted = 0;
     if (failing && !step.applied)
-        return end(FAKE_PURGE, failing, &step, false, err);
+        return end(FAKE_SESSION_PURGE, failing, &step, false, err);
     n = sweep(f->messages, &f->nmessages, sizeof(*f->messages), message_owned,
               &o);
     sweep(f->idem, &f->nidem, sizeof(*f->idem), idem_owned, &o);
     sweep(f->memory, &f->nmemory, sizeof(*f->memory), memory_owned, &o);
     if (messages_deleted != NULL && !failing)
         *messages_deleted = (int64_t)n;
-    return end(FAKE_PURGE, failing, &step, true, err);
+    return end(FAKE_SESSION_PURGE, failing, &step, true, err);
 }
 
 /* --- counters ------------------------------------------------------------ */
 
 static bool
-fake_reserve_seq(struct store *s, struct arena *a, const char *user,
-                 const struct uuid *id, int64_t n, int64_t now,
-                 struct session *out, struct error *err)
+fake_session_reserve_seq(struct store *s, struct arena *a, const char *user,
+                         const struct uuid *id, int64_t n, int64_t now,
+                         struct session *out, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_RESERVE_SEQ, &step);
+    bool failing = begin(s, FAKE_SESSION_RESERVE_SEQ, &step);
     struct session *found = find_id(impl(s), user, id);
     bool ok;
 
     if (failing && !step.applied)
-        return end(FAKE_RESERVE_SEQ, failing, &step, false, err);
+        return end(FAKE_SESSION_RESERVE_SEQ, failing, &step, false, err);
     if (n < 1)
         return error_set(err, ERR_INTERNAL, NULL, "count below 1");
     ok = found != NULL && found->status == STATUS_ACTIVE;
@@ -762,45 +731,46 @@ fake_reserve_seq(struct store *s, struct arena *a, const char *user,
     } else {
         error_set(err, ERR_NOT_FOUND, NULL, "no active session");
     }
-    return end(FAKE_RESERVE_SEQ, failing, &step, ok, err);
+    return end(FAKE_SESSION_RESERVE_SEQ, failing, &step, ok, err);
 }
 
 static bool
-fake_touch(struct store *s, const char *user, const struct uuid *id,
-           int64_t delta, int64_t now, struct error *err)
+fake_session_touch(struct store *s, const char *user, const struct uuid *id,
+                   int64_t delta, int64_t now, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_TOUCH, &step);
+    bool failing = begin(s, FAKE_SESSION_TOUCH, &step);
     struct session *found = find_id(impl(s), user, id);
 
     if (failing && !step.applied)
-        return end(FAKE_TOUCH, failing, &step, false, err);
+        return end(FAKE_SESSION_TOUCH, failing, &step, false, err);
     if (found == NULL) {
         error_set(err, ERR_NOT_FOUND, NULL, "session not found");
-        return end(FAKE_TOUCH, failing, &step, false, err);
+        return end(FAKE_SESSION_TOUCH, failing, &step, false, err);
     }
     found->message_count += delta;
     found->updated_at = now;
     found->last_activity_at = now;
-    return end(FAKE_TOUCH, failing, &step, true, err);
+    return end(FAKE_SESSION_TOUCH, failing, &step, true, err);
 }
 
 static bool
-fake_add_metrics(struct store *s, const char *user, const char *session_id,
-                 int64_t requests, int64_t errors, double ms, struct error *err)
+fake_session_add_metrics(struct store *s, const char *user,
+                         const char *session_id, int64_t requests,
+                         int64_t errors, double ms, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_ADD_METRICS, &step);
+    bool failing = begin(s, FAKE_SESSION_ADD_METRICS, &step);
     struct session *found = find_name(impl(s), user, session_id);
 
     if (failing && !step.applied)
-        return end(FAKE_ADD_METRICS, failing, &step, false, err);
+        return end(FAKE_SESSION_ADD_METRICS, failing, &step, false, err);
     if (found != NULL) {
         found->request_count += requests;
         found->error_count += errors;
         found->total_processing_ms += ms;
     }
-    return end(FAKE_ADD_METRICS, failing, &step, true, err);
+    return end(FAKE_SESSION_ADD_METRICS, failing, &step, true, err);
 }
 
 /* --- messages ------------------------------------------------------------ */
@@ -1349,38 +1319,39 @@ fake_sweep_candidates(struct store *s, struct arena *a, enum sweep_rule rule,
 }
 
 static bool
-fake_sweep_expire(struct store *s, const struct sweep_candidate *c,
-                  int64_t cutoff, int64_t now, bool *changed, struct error *err)
+fake_sweep_expire_one(struct store *s, const struct sweep_candidate *c,
+                      int64_t cutoff, int64_t now, bool *changed,
+                      struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_SWEEP_EXPIRE, &step);
+    bool failing = begin(s, FAKE_SWEEP_EXPIRE_ONE, &step);
     struct session *found = find_id(impl(s), c->user_id, &c->id);
 
     *changed = false;
     if (failing && !step.applied)
-        return end(FAKE_SWEEP_EXPIRE, failing, &step, false, err);
+        return end(FAKE_SWEEP_EXPIRE_ONE, failing, &step, false, err);
     if (found != NULL && sweep_matches(found, SWEEP_IDLE, cutoff)) {
         found->status = STATUS_EXPIRED;
         found->version++;
         found->updated_at = now;
         *changed = !failing;
     }
-    return end(FAKE_SWEEP_EXPIRE, failing, &step, true, err);
+    return end(FAKE_SWEEP_EXPIRE_ONE, failing, &step, true, err);
 }
 
 static bool
-fake_sweep_delete(struct store *s, enum sweep_rule rule,
-                  const struct sweep_candidate *c, int64_t cutoff,
-                  bool *deleted, struct error *err)
+fake_sweep_delete_one(struct store *s, enum sweep_rule rule,
+                      const struct sweep_candidate *c, int64_t cutoff,
+                      bool *deleted, struct error *err)
 {
     struct fake_step step;
-    bool failing = begin(s, FAKE_SWEEP_DELETE, &step);
+    bool failing = begin(s, FAKE_SWEEP_DELETE_ONE, &step);
     struct fake_impl *f = impl(s);
     struct session *found = find_id(f, c->user_id, &c->id);
 
     *deleted = false;
     if (failing && !step.applied)
-        return end(FAKE_SWEEP_DELETE, failing, &step, false, err);
+        return end(FAKE_SWEEP_DELETE_ONE, failing, &step, false, err);
     if (rule == SWEEP_IDLE)
         return error_set(err, ERR_INTERNAL, NULL, "the idle rule deletes");
     if (found != NULL && sweep_matches(found, rule, cutoff)) {
@@ -1391,7 +1362,7 @@ fake_sweep_delete(struct store *s, enum sweep_rule rule,
         f->len--;
         *deleted = !failing;
     }
-    return end(FAKE_SWEEP_DELETE, failing, &step, true, err);
+    return end(FAKE_SWEEP_DELETE_ONE, failing, &step, true, err);
 }
 
 static bool
@@ -1640,46 +1611,13 @@ fake_free(struct store *s)
     free(s);
 }
 
+#define FAKE_OPERATION(name, NAME) .name = fake_##name,
 static const struct store_backend fake_backend = {
     .name = "fake",
-    .ping = fake_ping,
-    .ensure_indexes = fake_ensure_indexes,
-    .session_insert = fake_insert,
-    .session_get = fake_get,
-    .session_get_by_id = fake_get_by_id,
-    .session_list = fake_list,
-    .session_update = fake_update,
-    .session_delete = fake_delete,
-    .session_purge = fake_purge,
-    .session_reserve_seq = fake_reserve_seq,
-    .session_touch = fake_touch,
-    .session_add_metrics = fake_add_metrics,
-    .message_insert = fake_message_insert,
-    .message_delete_ids = fake_message_delete_ids,
-    .message_get = fake_message_get,
-    .message_list = fake_message_list,
-    .message_update = fake_message_update,
-    .message_delete = fake_message_delete,
-    .message_clear = fake_message_clear,
-    .idem_claim = fake_idem_claim,
-    .idem_get = fake_idem_get,
-    .idem_replace = fake_idem_replace,
-    .idem_complete = fake_idem_complete,
-    .idem_release = fake_idem_release,
-    .memory_list = fake_memory_list,
-    .memory_get = fake_memory_get,
-    .memory_put = fake_memory_put,
-    .memory_delete = fake_memory_delete,
-    .sweep_candidates = fake_sweep_candidates,
-    .sweep_expire_one = fake_sweep_expire,
-    .sweep_delete_one = fake_sweep_delete,
-    .session_stats = fake_session_stats,
-    .user_delete_batch = fake_user_delete_batch,
-    .tombstone_put = fake_tombstone_put,
-    .tombstone_delete = fake_tombstone_delete,
-    .tombstone_list = fake_tombstone_list,
     .free = fake_free,
-};
+    /* .ping = fake_ping, ... for every operation in store.h's list */
+    STORE_OPERATIONS(FAKE_OPERATION)};
+#undef FAKE_OPERATION
 
 struct store *
 fake_store_new(const struct retry_policy *policy, struct fake_clock *clock)

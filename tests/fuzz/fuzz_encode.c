@@ -16,7 +16,10 @@
  *     byte for byte, and keeps null (empty) apart from "" (quoted);
  *   - export_run() with any page size and a sink that flushes writes
  *     exactly what the encoders write directly; when the source fails
- *     part-way the result no longer parses, in either format.
+ *     part-way the result no longer parses, in either format;
+ *   - the other response bodies encode.c writes (pages, context,
+ *     conversation, memory, health) parse, as objects with exactly their
+ *     keys, and give back the strings and trees they were given.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "error.h"
+#include "encode.h"
 #include "export.h"
 #include "fuzz_util.h"
 #include "json.h"
@@ -399,6 +403,94 @@ run(enum export_format f, const struct input *in, int64_t page_size,
     return ok;
 }
 
+/* --- the other bodies ---------------------------------------------------- */
+
+/* text parsed as an object of exactly nkeys members. */
+static const struct json_value *
+parse_body(struct arena *a, const struct buf *text, size_t nkeys,
+           const char *what)
+{
+    struct error err = ERROR_INIT;
+    const struct json_value *v = json_parse(a, text->data, text->len, 64, &err);
+
+    FUZZ_CHECK(v != NULL, "%s does not parse: %s", what, err.message);
+    FUZZ_CHECK(v->type == JSON_OBJECT && v->u.o.len == nkeys,
+               "%s is not an object of %zu members", what, nkeys);
+    return v;
+}
+
+static void
+check_bodies(struct arena *a, struct input *in)
+{
+    struct session *s = &in->s;
+    struct message_page mp = {in->m, in->n, (int64_t)in->n + 3};
+    struct session_page sp = {s, 1, 1};
+    struct conversation_result conv = {s->session_id, s->id, s->description,
+                                       s->message_count, s->status == 0};
+    struct session_health h = {s->session_id, s->message_count, 0.0, {0}};
+    const struct json_value *v, *items;
+    struct buf b;
+
+    buf_init(&b);
+    encode_message_page(&b, &mp, 2, 1);
+    v = parse_body(a, &b, 5, "message page");
+    items = json_get(v, "items");
+    FUZZ_CHECK(items != NULL && items->type == JSON_ARRAY &&
+                   items->u.a.len == in->n,
+               "message page items");
+    FUZZ_CHECK(json_get(v, "has_more")->type == JSON_BOOL &&
+                   json_get(v, "has_more")->u.b ==
+                       (1 + (int64_t)in->n < (int64_t)in->n + 3),
+               "has_more");
+
+    buf_reset(&b);
+    encode_session_page(&b, &sp, 1, 0);
+    v = parse_body(a, &b, 5, "session page");
+    items = json_get(v, "items");
+    FUZZ_CHECK(items->type == JSON_ARRAY && items->u.a.len == 1,
+               "session page items");
+    expect_text(items->u.a.items[0], "session_id", s->session_id);
+
+    buf_reset(&b);
+    encode_context(&b, &mp, s->version);
+    v = parse_body(a, &b, 2, "context");
+    FUZZ_CHECK(json_get(v, "items")->u.a.len == in->n &&
+                   json_get(v, "tokens")->u.i == s->version,
+               "context");
+
+    buf_reset(&b);
+    encode_conversation(&b, &conv);
+    v = parse_body(a, &b, 5, "conversation");
+    expect_text(v, "session_id", s->session_id);
+    expect_text(v, "response", s->description);
+    FUZZ_CHECK(json_get(v, "messages_count")->u.i == s->message_count,
+               "messages_count");
+
+    buf_reset(&b);
+    encode_memory_entry(&b, s->session_id, s->metadata);
+    v = parse_body(a, &b, 2, "memory entry");
+    expect_text(v, "key", s->session_id);
+    FUZZ_CHECK(fuzz_json_same(json_get(v, "value"), s->metadata),
+               "memory value changed");
+    buf_reset(&b);
+    encode_memory_items(&b, s->metadata);
+    v = parse_body(a, &b, 1, "memory items");
+    FUZZ_CHECK(fuzz_json_same(json_get(v, "items"), s->metadata),
+               "memory items changed");
+
+    buf_reset(&b);
+    /* Hundredths of an hour, as health_hours() gives them. */
+    h.hours_inactive = (double)(s->version & 0xfffff) / 100.0;
+    health_score(s->message_count, h.hours_inactive, s->status == 0, &h.report);
+    encode_session_health(&b, &h);
+    v = parse_body(a, &b, 5, "health");
+    expect_text(v, "session_id", s->session_id);
+    FUZZ_CHECK(json_get(v, "health_score")->u.i == h.report.score &&
+                   json_get(v, "recommendations")->u.a.len == h.report.n,
+               "health");
+    buf_release(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -426,6 +518,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     export_json_tail(&json);
     check_json(&a, &in, &json);
     check_csv(&a, &in, &csv);
+    check_bodies(&a, &in);
 
     FUZZ_CHECK(run(EXPORT_JSON, &in, page_size, 0, &got), "export_run failed");
     FUZZ_CHECK(got.len == json.len &&

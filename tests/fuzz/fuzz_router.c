@@ -16,8 +16,12 @@
  *     unused;
  *   - api_paging() gives limit 1..max_page_limit and offset
  *     0..max_offset, or 400; api_if_match() (the query as a header value)
- *     a version >= 1, "any" or "never", or 400 naming If-Match.
+ *     a version >= 1, "any" or "never", or 400 naming If-Match;
+ *   - api_query() over a table with a row of each kind fills every slot
+ *     within its row's bounds (or leaves it alone) and takes no key the
+ *     table does not name, or answers 400.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +168,75 @@ check_paging(const struct config *cfg, const char *raw, struct arena *a)
     }
 }
 
+/* One row of each kind, as a list route declares its parameters. */
+struct fuzz_query {
+    struct api_page page;
+    int64_t n, t;
+    int b, e;
+    const char *s, *name;
+};
+
+static bool
+known_key(const char *k)
+{
+    static const char *const keys[] = {
+        "limit", "offset", "page", "size", "n", "t", "b", "e", "s", "name"};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(k, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static void
+check_query_table(const struct config *cfg, const char *raw, struct arena *a)
+{
+    static const char *const names[] = {"asc", "desc", NULL};
+#define F(m) offsetof(struct fuzz_query, m)
+    static const struct api_query_param params[] = {
+        {NULL, API_QUERY_PAGING, F(page), .min = 20},
+        {"n", API_QUERY_INT, F(n), -5, 5, NULL},
+        {"t", API_QUERY_TIME, F(t), 0, 0, NULL},
+        {"b", API_QUERY_BOOL, F(b), 0, 0, NULL},
+        {"e", API_QUERY_ENUM, F(e), .names = names},
+        {"s", API_QUERY_STRING, F(s), .max = 8},
+        {"name", API_QUERY_STRING, F(name), .max = API_MAX_NAME_CHARS},
+    };
+#undef F
+    struct fuzz_query out = {{-1, -1}, 99, 99, 9, 9, NULL, NULL};
+    struct api_call call;
+    struct error err = ERROR_INIT;
+
+    memset(&call, 0, sizeof(call));
+    call.cfg = cfg;
+    if (!query_parse(&call.query, raw, a, &err))
+        return;
+    if (!api_query(&call, params, sizeof(params) / sizeof(params[0]), &out,
+                   &err)) {
+        FUZZ_CHECK(err.code == ERR_VALIDATION && err.param != NULL,
+                   "api_query refused with code %d", err.code);
+        return;
+    }
+    for (size_t i = 0; i < call.query.n; i++)
+        FUZZ_CHECK(known_key(call.query.items[i].key),
+                   "api_query took unknown %.80s", call.query.items[i].key);
+    FUZZ_CHECK(out.page.limit >= 1 && out.page.limit <= cfg->max_page_limit &&
+                   out.page.offset >= 0 && out.page.offset <= cfg->max_offset,
+               "page %lld/%lld", (long long)out.page.limit,
+               (long long)out.page.offset);
+    FUZZ_CHECK(out.n == 99 || (out.n >= -5 && out.n <= 5), "n %lld",
+               (long long)out.n);
+    FUZZ_CHECK(out.b == 9 || out.b == 0 || out.b == 1, "b %d", out.b);
+    FUZZ_CHECK(out.e == 9 || out.e == 0 || out.e == 1, "e %d", out.e);
+    FUZZ_CHECK(out.s == NULL ||
+                   (out.s[0] != '\0' && utf8_count(out.s, strlen(out.s)) <= 8),
+               "s %.80s", out.s);
+    FUZZ_CHECK(out.name == NULL || (out.name[0] != '\0' &&
+                                    utf8_count(out.name, strlen(out.name)) <=
+                                        (size_t)cfg->max_name_chars),
+               "name %.80s", out.name);
+}
+
 static void
 check_if_match(const char *value)
 {
@@ -196,6 +269,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_page_limit = 200;
     cfg.max_offset = 100000;
+    cfg.max_name_chars = 16;
     target = fuzz_cstr(&a, data + (size > 0), size > 0 ? size - 1 : 0);
     path = target;
     query = strchr(target, '?');
@@ -234,6 +308,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    err.code);
     }
     check_paging(&cfg, query, &a);
+    check_query_table(&cfg, query, &a);
     check_if_match(query);
     arena_release(&a);
     return 0;

@@ -1,7 +1,7 @@
 /*
- * check_service.c - the service over the fake store: the contract's rules
- * for create, patch, status changes and delete, and what the service does
- * when the store fails.
+ * check_service_session.c - the session service over the fake store: the
+ * contract's rules for create, patch, status changes and delete, and what
+ * the service does when the store fails.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,80 +10,45 @@
 #include "config.h"
 #include "fake_store.h"
 #include "json.h"
-#include "service.h"
+#include "service_session.h"
+#include "service_fixture.h"
 #include "suites.h"
 
-static struct arena arena;
-static struct config cfg;
-static struct store *store;
-static struct service svc;
-static struct store_ctx ctx;
-
-static void
-setup(void)
+/* The members create, PATCH and import share, from a JSON body. */
+static struct session_fields
+fields(const struct json_value *b)
 {
-    struct error err = ERROR_INIT;
+    struct session_fields f = {
+        json_get(b, "session_name"), json_get(b, "description"),
+        json_get(b, "agent_name"),   json_get(b, "agent_instructions"),
+        json_get(b, "metadata"),     json_get(b, "is_active"),
+    };
 
-    arena_init(&arena, 0);
-    setenv("PARLEY_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
-    ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
-    store = fake_store_new(NULL, NULL);
-    svc.cfg = &cfg;
-    svc.store = store;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.arena = &arena;
-    ctx.deadline_ms = INT64_MAX;
+    return f;
 }
 
-static void
-teardown(void)
-{
-    store_free(store);
-    config_release(&cfg);
-    arena_release(&arena);
-}
-
-static const struct json_value *
-J(const char *text)
-{
-    struct error err = ERROR_INIT;
-    const struct json_value *v =
-        json_parse(&arena, text, strlen(text), 32, &err);
-
-    ck_assert_msg(v != NULL, "bad test JSON %s: %s", text, err.message);
-    return v;
-}
-
-/* Creates from a JSON body the way api.c maps it. */
+/* Creates from a JSON body the way api_session.c maps it. */
 static bool
 create(const char *user, const char *body, struct session *out, bool *created,
        struct error *err)
 {
-    const struct json_value *b = J(body);
-    struct session_create in = {
-        json_get(b, "session_id"),         json_get(b, "session_name"),
-        json_get(b, "description"),        json_get(b, "agent_name"),
-        json_get(b, "agent_instructions"), json_get(b, "metadata"),
-        json_get(b, "is_active"),          json_get(b, "if_exists"),
-    };
+    const struct json_value *b = service_fixture_json(body);
+    struct session_create in = {json_get(b, "session_id"), fields(b),
+                                json_get(b, "if_exists")};
 
-    return service_session_create(&svc, &ctx, user, &in, out, created, err);
+    return service_session_create(&fx.svc, &fx.ctx, user, &in, out, created,
+                                  err);
 }
 
 static bool
 patch(const char *user, const char *sid, int64_t if_match, const char *body,
       struct session *out, struct error *err)
 {
-    const struct json_value *b = J(body);
-    struct session_patch in = {
-        json_get(b, "session_name"), json_get(b, "description"),
-        json_get(b, "agent_name"),   json_get(b, "agent_instructions"),
-        json_get(b, "metadata"),     json_get(b, "is_active"),
-        json_get(b, "status"),
-    };
+    const struct json_value *b = service_fixture_json(body);
+    struct session_patch in = {fields(b), json_get(b, "status")};
 
-    return service_session_patch(&svc, &ctx, user, sid, if_match, &in, out,
-                                 err);
+    return service_session_patch(&fx.svc, &fx.ctx, user, sid, if_match, &in,
+                                 out, err);
 }
 
 static void
@@ -178,7 +143,7 @@ START_TEST(create_rejects_bad_values)
         assert_fails(create("alice", cases[i].body, &s, &created, &err), &err,
                      ERR_VALIDATION, cases[i].param);
     }
-    ck_assert_uint_eq(fake_store_count(store), 0);
+    ck_assert_uint_eq(fake_store_count(fx.store), 0);
 }
 END_TEST
 
@@ -187,7 +152,7 @@ START_TEST(create_limits)
     struct error err = ERROR_INIT;
     struct session s;
     bool created;
-    char *body = arena_alloc(&arena, 80000);
+    char *body = arena_alloc(&fx.arena, 80000);
     size_t n;
 
     /* 255 two-byte characters fit; 256 do not. */
@@ -248,7 +213,7 @@ START_TEST(create_duplicate_and_if_exists)
     ck_assert_str_eq(again.session_name, "one"); /* nothing applied */
     /* Another user may use the same name. */
     must_create("bob", "{\"session_id\":\"dup\"}", &again);
-    ck_assert_uint_eq(fake_store_count(store), 2);
+    ck_assert_uint_eq(fake_store_count(fx.store), 2);
 }
 END_TEST
 
@@ -258,11 +223,12 @@ START_TEST(get_is_scoped)
     struct session s;
 
     must_create("alice", "{\"session_id\":\"mine\"}", &s);
-    assert_fails(service_session_get(&svc, &ctx, "bob", "mine", &s, &err), &err,
-                 ERR_NOT_FOUND, NULL);
-    assert_fails(service_session_get(&svc, &ctx, "alice", "no such", &s, &err),
+    assert_fails(service_session_get(&fx.svc, &fx.ctx, "bob", "mine", &s, &err),
                  &err, ERR_NOT_FOUND, NULL);
-    ck_assert(service_session_get(&svc, &ctx, "alice", "mine", &s, &err));
+    assert_fails(
+        service_session_get(&fx.svc, &fx.ctx, "alice", "no such", &s, &err),
+        &err, ERR_NOT_FOUND, NULL);
+    ck_assert(service_session_get(&fx.svc, &fx.ctx, "alice", "mine", &s, &err));
 }
 END_TEST
 
@@ -334,13 +300,15 @@ START_TEST(patch_rereads_after_a_concurrent_writer)
     must_create("alice", "{\"session_id\":\"r\"}", &s);
     /* The conditional update misses once, as when another worker bumped the
      * version between our read and our write: the service reads again. */
-    fake_store_fail(store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER, false);
+    fake_store_fail(fx.store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER,
+                    false);
     ck_assert(
         patch("alice", "r", IF_MATCH_ANY, "{\"agent_name\":\"z\"}", &s, &err));
-    ck_assert_int_eq(fake_store_calls(store, FAKE_UPDATE), 2);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_UPDATE), 2);
     ck_assert_int_eq(s.version, 2);
     /* With If-Match the same miss is the client's 412. */
-    fake_store_fail(store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER, false);
+    fake_store_fail(fx.store, FAKE_UPDATE, 1, ERR_NOT_FOUND, RETRY_NEVER,
+                    false);
     assert_fails(patch("alice", "r", 2, "{\"agent_name\":\"y\"}", &s, &err),
                  &err, ERR_PRECONDITION_FAILED, "If-Match");
 }
@@ -353,23 +321,24 @@ START_TEST(status_machine_through_service)
 
     must_create("alice", "{\"session_id\":\"m\"}", &s);
     /* activate on active: 200, no version change */
-    ck_assert(service_session_set_status(&svc, &ctx, "alice", "m", IF_MATCH_ANY,
-                                         STATUS_ACTIVE, &s, &err));
+    ck_assert(service_session_set_status(
+        &fx.svc, &fx.ctx, "alice", "m", IF_MATCH_ANY, STATUS_ACTIVE, &s, &err));
     ck_assert_int_eq(s.version, 1);
-    ck_assert(service_session_set_status(&svc, &ctx, "alice", "m", 1,
+    ck_assert(service_session_set_status(&fx.svc, &fx.ctx, "alice", "m", 1,
                                          STATUS_INACTIVE, &s, &err));
     ck_assert_int_eq(s.version, 2);
-    ck_assert(service_session_set_status(&svc, &ctx, "alice", "m", IF_MATCH_ANY,
-                                         STATUS_EXPIRED, &s, &err));
-    assert_fails(service_session_set_status(&svc, &ctx, "alice", "m",
+    ck_assert(service_session_set_status(&fx.svc, &fx.ctx, "alice", "m",
+                                         IF_MATCH_ANY, STATUS_EXPIRED, &s,
+                                         &err));
+    assert_fails(service_session_set_status(&fx.svc, &fx.ctx, "alice", "m",
                                             IF_MATCH_ANY, STATUS_INACTIVE, &s,
                                             &err),
                  &err, ERR_CONFLICT, "status");
-    ck_assert(service_session_set_status(&svc, &ctx, "alice", "m", IF_MATCH_ANY,
-                                         STATUS_ACTIVE, &s, &err));
-    ck_assert(service_session_set_status(&svc, &ctx, "alice", "m", IF_MATCH_ANY,
-                                         STATUS_FAILED, &s, &err));
-    assert_fails(service_session_set_status(&svc, &ctx, "alice", "m",
+    ck_assert(service_session_set_status(
+        &fx.svc, &fx.ctx, "alice", "m", IF_MATCH_ANY, STATUS_ACTIVE, &s, &err));
+    ck_assert(service_session_set_status(
+        &fx.svc, &fx.ctx, "alice", "m", IF_MATCH_ANY, STATUS_FAILED, &s, &err));
+    assert_fails(service_session_set_status(&fx.svc, &fx.ctx, "alice", "m",
                                             IF_MATCH_ANY, STATUS_ACTIVE, &s,
                                             &err),
                  &err, ERR_CONFLICT, "status");
@@ -383,18 +352,19 @@ START_TEST(delete_rules)
     struct session s;
 
     must_create("alice", "{\"session_id\":\"d\"}", &s);
+    assert_fails(service_session_delete(&fx.svc, &fx.ctx, "bob", "d",
+                                        IF_MATCH_ANY, &err),
+                 &err, ERR_NOT_FOUND, NULL);
     assert_fails(
-        service_session_delete(&svc, &ctx, "bob", "d", IF_MATCH_ANY, &err),
-        &err, ERR_NOT_FOUND, NULL);
-    assert_fails(service_session_delete(&svc, &ctx, "alice", "d", 9, &err),
-                 &err, ERR_PRECONDITION_FAILED, "If-Match");
-    ck_assert_uint_eq(fake_store_count(store), 1);
-    ck_assert(service_session_delete(&svc, &ctx, "alice", "d", 1, &err));
-    ck_assert_uint_eq(fake_store_count(store), 0);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_PURGE), 1);
-    assert_fails(
-        service_session_delete(&svc, &ctx, "alice", "d", IF_MATCH_ANY, &err),
-        &err, ERR_NOT_FOUND, NULL);
+        service_session_delete(&fx.svc, &fx.ctx, "alice", "d", 9, &err), &err,
+        ERR_PRECONDITION_FAILED, "If-Match");
+    ck_assert_uint_eq(fake_store_count(fx.store), 1);
+    ck_assert(service_session_delete(&fx.svc, &fx.ctx, "alice", "d", 1, &err));
+    ck_assert_uint_eq(fake_store_count(fx.store), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_PURGE), 1);
+    assert_fails(service_session_delete(&fx.svc, &fx.ctx, "alice", "d",
+                                        IF_MATCH_ANY, &err),
+                 &err, ERR_NOT_FOUND, NULL);
 }
 END_TEST
 
@@ -404,14 +374,15 @@ START_TEST(store_down_is_unavailable)
     struct session s;
     bool created;
 
-    fake_store_fail(store, FAKE_INSERT, 10, ERR_UNAVAILABLE, RETRY_SAFE, false);
+    fake_store_fail(fx.store, FAKE_INSERT, 10, ERR_UNAVAILABLE, RETRY_SAFE,
+                    false);
     assert_fails(create("alice", "{}", &s, &created, &err), &err,
                  ERR_UNAVAILABLE, NULL);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_INSERT), 3);
-    fake_store_fail(store, FAKE_GET, 10, ERR_INTERNAL, RETRY_NEVER, false);
-    assert_fails(service_session_get(&svc, &ctx, "alice", "x", &s, &err), &err,
-                 ERR_INTERNAL, NULL);
-    ck_assert_int_eq(fake_store_calls(store, FAKE_GET), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_INSERT), 3);
+    fake_store_fail(fx.store, FAKE_GET, 10, ERR_INTERNAL, RETRY_NEVER, false);
+    assert_fails(service_session_get(&fx.svc, &fx.ctx, "alice", "x", &s, &err),
+                 &err, ERR_INTERNAL, NULL);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_GET), 1);
 }
 END_TEST
 
@@ -423,21 +394,22 @@ START_TEST(insert_retried_after_lost_reply_is_one_session)
 
     /* The first insert lands but its reply is lost; the retry meets its own
      * _id, which is success, not a conflict. */
-    fake_store_fail(store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
+    fake_store_fail(fx.store, FAKE_INSERT, 1, ERR_UNAVAILABLE, RETRY_IDEMPOTENT,
                     true);
     ck_assert(create("alice", "{\"session_id\":\"once\"}", &s, &created, &err));
     ck_assert(created);
-    ck_assert_uint_eq(fake_store_count(store), 1);
+    ck_assert_uint_eq(fake_store_count(fx.store), 1);
 }
 END_TEST
 
 Suite *
-service_suite(void)
+service_session_suite(void)
 {
-    Suite *s = suite_create("service");
+    Suite *s = suite_create("service_session");
     TCase *tc = tcase_create("sessions");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, service_fixture_setup,
+                              service_fixture_teardown);
     tcase_add_test(tc, create_defaults);
     tcase_add_test(tc, create_fields_and_inactive);
     tcase_add_test(tc, create_rejects_bad_values);
