@@ -468,11 +468,16 @@ lib_all_gone() {
     done
 }
 
-# rs_logs_tail [N]: the last N (default 10) lines of every member's log.
+# rs_logs_tail [N]: the last N (default 10) warnings and errors of every
+# member's log (its last lines are those of the shutdown at exit).
 rs_logs_tail() {
-    local port
+    local port f
     for port in "${RS_PORTS[@]}"; do
-        lib_tail "$RS_DIR/mongod-$port.log" "${1:-10}"
+        f=$RS_DIR/mongod-$port.log
+        [ -s "$f" ] || continue
+        printf -- '----- last %s warnings and errors of %s -----\n' "${1:-10}" "$f" >&2
+        grep -E '"s":"(W|E|F)"' "$f" | tail -n "${1:-10}" | cut -c1-600 >&2 || true
+        printf -- '----- end of %s -----\n' "$f" >&2
     done
 }
 
