@@ -287,8 +287,14 @@ rs_prepare() {
     RS_PORTS=()
     RS_PIDS=()
     RS_INITIATED=0
+    local port
     for ((i = 0; i < n; i++)); do
-        RS_PORTS+=("$(free_port_on "$RS_HOST")")
+        port=$(free_port_on "$RS_HOST")
+        # The kernel may hand the same free port out twice in a row.
+        while [[ " ${RS_PORTS[*]} " == *" $port "* ]]; do
+            port=$(free_port_on "$RS_HOST")
+        done
+        RS_PORTS+=("$port")
         RS_PIDS+=("")
         hosts+=("$RS_HOST:${RS_PORTS[i]}")
     done
@@ -558,7 +564,7 @@ testdb_up() {
         TESTDB_UP_MS=$(stat -c %.3Y "$PARLEY_TMP/devdb.out" | tr -d .)
         ;;
     rs)
-        rs_up 20 || return 1
+        rs_up || return 1
         TESTDB_UP_MS=$RS_UP_MS
         ;;
     shared)
