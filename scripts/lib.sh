@@ -328,6 +328,7 @@ rs_member_start() {
 # member is primary and every member is primary or secondary.  Sets
 # RS_PRIMARY (the primary's index) and RS_UP_MS (wall-clock ms at which the
 # primary started taking writes, from its log).
+# shellcheck disable=SC2120 # TIMEOUT is optional
 rs_up() {
     local timeout=${1:-90} i members=() pid since
     since=$(date +%s%3N)
@@ -420,6 +421,7 @@ rs_primary_since() {
             if [ "$ms" -ge "$1" ] && { [ -z "$first" ] || [ "$ms" -lt "$first" ]; }; then
                 first=$ms
             fi
+        # shellcheck disable=SC2016 # $date is mongod's, not the shell's
         done < <(grep -h '"id":21331,' "$RS_DIR/mongod-$port.log" 2>/dev/null |
             sed -n 's/^{"t":{"$date":"\([^"]*\)".*/\1/p')
     done
