@@ -416,12 +416,12 @@ rs_primary() {
 rs_primary_since() {
     local port t ms first=
     for port in "${RS_PORTS[@]}"; do
+        # shellcheck disable=SC2016 # $date is mongod's, not the shell's
         while read -r t; do
             ms=$(date -d "$t" +%s%3N) || continue
             if [ "$ms" -ge "$1" ] && { [ -z "$first" ] || [ "$ms" -lt "$first" ]; }; then
                 first=$ms
             fi
-        # shellcheck disable=SC2016 # $date is mongod's, not the shell's
         done < <(grep -h '"id":21331,' "$RS_DIR/mongod-$port.log" 2>/dev/null |
             sed -n 's/^{"t":{"$date":"\([^"]*\)".*/\1/p')
     done
