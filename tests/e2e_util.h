@@ -79,6 +79,7 @@ Suite *e2e_messages_suite(void);
 Suite *e2e_export_suite(void); /* check_e2e_export.c */
 Suite *e2e_admin_suite(void);
 Suite *e2e_attack_suite(void); /* check_e2e_attack.c */
+Suite *e2e_openai_suite(void); /* check_e2e_openai.c */
 
 /* Reads PARLEY_E2E_* (see check_e2e.c), loads parley's config and maps the
  * address-block counter.  Returns -1 with a message on stderr. */
