@@ -549,6 +549,59 @@ START_TEST(test_v1_paging)
 END_TEST
 
 /* ====================================================================== */
+/* Ids a client gives its items: kept, unique in the conversation (the
+ * partial unique index), found and deleted by them. */
+
+START_TEST(test_v1_given_ids)
+{
+    struct user u = user_new("v1-ids");
+    const char *id =
+        conv_new(&u, "{\"items\":[{\"type\":\"reasoning\",\"id\":\"rs_1\","
+                     "\"summary\":[],\"encrypted_content\":\"e\"},"
+                     "{\"type\":\"message\",\"id\":\"msg_mine\",\"role\":"
+                     "\"assistant\",\"status\":\"completed\",\"content\":"
+                     "[{\"type\":\"output_text\",\"text\":\"hi\","
+                     "\"annotations\":[]}]}]}");
+    struct resp r;
+
+    r = api(&u, "GET", item_path(id, "rs_1"), NULL);
+    expect_status(r, 200);
+    expect_json(r.json, "{\"id\":\"rs_1\",\"type\":\"reasoning\","
+                        "\"summary\":[],\"encrypted_content\":\"e\"}");
+    r = api(&u, "GET", item_path(id, "msg_mine"), NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(r.json, "id"), "msg_mine");
+
+    /* the same id again, in the conversation or twice in one request:
+     * 400 naming it, nothing of the request stored */
+    r = api(&u, "POST", items_path(id),
+            "{\"items\":[{\"role\":\"user\",\"content\":\"x\"},"
+            "{\"type\":\"reasoning\",\"id\":\"rs_1\"}]}");
+    expect_v1_error(r, 400, "validation_error", "items[1].id");
+    r = api(&u, "POST", items_path(id),
+            "{\"items\":[{\"type\":\"reasoning\",\"id\":\"rs_2\"},"
+            "{\"type\":\"reasoning\",\"id\":\"rs_2\"}]}");
+    expect_v1_error(r, 400, "validation_error", "items[1].id");
+    r = api(&u, "POST", items_path(id),
+            "{\"items\":[{\"type\":\"reasoning\",\"id\":\"a/b\"}]}");
+    expect_v1_error(r, 400, "validation_error", "items[0].id");
+    ck_assert_int_eq(jint(get_session(&u, id), "message_count"), 2);
+    r = api(&u, "GET", items_path(id), NULL);
+    expect_list_v1(r, 2, false);
+
+    /* deleted by its id, which is then free again */
+    r = api(&u, "DELETE", item_path(id, "rs_1"), NULL);
+    expect_conv(r, id);
+    r = api(&u, "DELETE", item_path(id, "rs_1"), NULL);
+    expect_v1_error(r, 404, "not_found", NULL);
+    r = api(&u, "POST", items_path(id),
+            "{\"items\":[{\"type\":\"reasoning\",\"id\":\"rs_1\"}]}");
+    ck_assert_str_eq(jstr(expect_list_v1(r, 1, false)->u.a.items[0], "id"),
+                     "rs_1");
+}
+END_TEST
+
+/* ====================================================================== */
 /* Isolation: another user's conversation does not exist for you. */
 
 START_TEST(test_v1_isolation)
@@ -754,6 +807,7 @@ e2e_openai_suite(void)
     tcase_add_test(t, test_v1_error_classes);
     tcase_add_test(t, test_v1_limits);
     tcase_add_test(t, test_v1_paging);
+    tcase_add_test(t, test_v1_given_ids);
     tcase_add_test(t, test_v1_isolation);
     tcase_add_test(t, test_v1_conversation_is_a_session);
     tcase_add_test(t, test_v1_session_is_a_conversation);
