@@ -73,7 +73,9 @@ encode_kept_item(struct buf *b, const struct message *m, const char *id)
     const struct json_value *item = m->item;
     const struct json_value *type = json_get(item, "type");
     enum openai_kind kind = service_openai_kind(m);
-    bool has_status = json_get(item, "status") != NULL;
+    const struct json_value *status = json_get(item, "status");
+    /* A status of null is none: a stored item always has one. */
+    bool has_status = status != NULL && status->type == JSON_STRING;
 
     buf_adds(b, "{\"id\":");
     json_write_cstr(b, id);
@@ -85,7 +87,8 @@ encode_kept_item(struct buf *b, const struct message *m, const char *id)
     for (size_t i = 0; i < item->u.o.len; i++) {
         const struct json_member *mem = &item->u.o.members[i];
 
-        if (strcmp(mem->key, "type") == 0 || strcmp(mem->key, "id") == 0)
+        if (strcmp(mem->key, "type") == 0 || strcmp(mem->key, "id") == 0 ||
+            (mem->value == status && !has_status && kind != OPENAI_OTHER))
             continue;
         buf_addch(b, ',');
         json_write_string(b, mem->key, mem->key_len);

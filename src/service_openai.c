@@ -194,7 +194,7 @@ item_status(struct arena *a, size_t i, const struct json_value *item,
 {
     const struct json_value *v = json_get(item, "status");
 
-    if (v == NULL ||
+    if (v == NULL || v->type == JSON_NULL ||
         (v->type == JSON_STRING && (strcmp(v->u.s.ptr, "completed") == 0 ||
                                     strcmp(v->u.s.ptr, "in_progress") == 0 ||
                                     strcmp(v->u.s.ptr, "incomplete") == 0)))
@@ -558,6 +558,38 @@ name_duplicate(struct service *svc, struct store_ctx *ctx, const char *user,
                      "again");
 }
 
+/* A given id of the derived form ("msg_" + 32 hex: an item read back and
+ * sent again) that a message of the conversation is shown with already
+ * would name two items; the unique index cannot see that one. */
+static bool
+check_derived_ids(struct service *svc, struct store_ctx *ctx, const char *user,
+                  const char *conv_id, const struct message_input *in, size_t n,
+                  struct error *err)
+{
+    struct session s;
+    bool read = false;
+
+    for (size_t i = 0; i < n; i++) {
+        struct message m;
+        struct uuid u;
+
+        if (in[i].item_id == NULL || !derived_uuid(in[i].item_id, &u))
+            continue;
+        if (!read && !service_openai_get(svc, ctx, user, conv_id, &s, err))
+            return false;
+        read = true;
+        if (find_item(svc, ctx, user, &s, in[i].item_id, &m, err))
+            return error_set(err, ERR_VALIDATION, pname(ctx->arena, i, "id"),
+                             "an item with id '%.64s' is already in this "
+                             "conversation",
+                             in[i].item_id);
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        error_clear(err);
+    }
+    return true;
+}
+
 bool
 service_openai_items_add(struct service *svc, struct store_ctx *ctx,
                          const char *user, const char *conv_id,
@@ -567,7 +599,8 @@ service_openai_items_add(struct service *svc, struct store_ctx *ctx,
     struct message_input *in;
     bool created;
 
-    if (!decode_items(svc, ctx->arena, items, 1, &in, n, err))
+    if (!decode_items(svc, ctx->arena, items, 1, &in, n, err) ||
+        !check_derived_ids(svc, ctx, user, conv_id, in, *n, err))
         return false;
     if (service_message_append(svc, ctx, user, conv_id, in, *n, true, NULL, out,
                                &created, err))

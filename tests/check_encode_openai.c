@@ -142,6 +142,12 @@ START_TEST(kept_items_are_what_was_sent)
     expect_item(&m, "{\"id\":\"fco_" HEX "\",\"type\":\"function_call_output\","
                     "\"call_id\":\"c\",\"output\":[{\"type\":\"input_text\","
                     "\"text\":\"x\"}],\"status\":\"completed\"}");
+    /* a status of null is none */
+    m = msg(ROLE_USER, "x",
+            "{\"role\":\"user\",\"status\":null,\"content\":[]}");
+    expect_item(&m, "{\"id\":\"msg_" HEX "\",\"type\":\"message\","
+                    "\"role\":\"user\",\"content\":[],\"status\":"
+                    "\"completed\"}");
     /* anything else exactly as given: no status added */
     m = msg(ROLE_ASSISTANT, "",
             "{\"type\":\"reasoning\",\"summary\":[],\"encrypted_content\":"

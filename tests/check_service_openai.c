@@ -548,6 +548,41 @@ START_TEST(a_given_id_is_unique_in_its_conversation)
     ck_assert_int_eq(err.code, ERR_VALIDATION);
     ck_assert_str_eq(err.param, "items[1].id");
     ck_assert_uint_eq(fake_store_message_count(fx.store), 1); /* none added */
+    /* a status of null is none */
+    ck_assert(service_openai_items_add(
+        &fx.svc, &fx.ctx, USER, s.session_id,
+        J("[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\","
+          "\"arguments\":\"{}\",\"status\":null}]"),
+        &out, &n, &err));
+    /* an item read back and sent again with the id it is shown with */
+    {
+        char buf[OPENAI_ITEM_ID_MAX + 1];
+        struct message_page p;
+        bool more;
+
+        ck_assert(service_openai_items_add(
+            &fx.svc, &fx.ctx, USER, s.session_id,
+            J("[{\"role\":\"user\",\"content\":\"y\"}]"), &out, &n, &err));
+        ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER,
+                                            s.session_id, NULL, 1, true, &p,
+                                            &more, &err));
+        ck_assert(!service_openai_items_add(
+            &fx.svc, &fx.ctx, USER, s.session_id,
+            J(arena_printf(&fx.arena,
+                           "[{\"id\":\"%s\",\"role\":\"user\",\"content\":"
+                           "\"y\"}]",
+                           service_openai_item_id(&p.items[0], buf))),
+            &out, &n, &err));
+        ck_assert_str_eq(err.param, "items[0].id");
+        /* in another conversation it is a new item's id */
+        ck_assert(service_openai_items_add(
+            &fx.svc, &fx.ctx, USER, other.session_id,
+            J(arena_printf(&fx.arena,
+                           "[{\"id\":\"%s\",\"role\":\"user\",\"content\":"
+                           "\"y\"}]",
+                           service_openai_item_id(&p.items[0], buf))),
+            &out, &n, &err));
+    }
     /* another conversation may use it */
     ck_assert(service_openai_items_add(&fx.svc, &fx.ctx, USER, other.session_id,
                                        J("[{\"type\":\"reasoning\","
