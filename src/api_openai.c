@@ -133,7 +133,9 @@ api_openai_items_create(struct api_call *call, struct error *err)
                                   api_session_param(call), in.items, &stored,
                                   &n, err))
         return false;
-    encode_openai_item_list(&call->resp->body, stored, n, false);
+    /* every item just stored, as OpenAI answers (a body of at most 100
+     * items the request itself carried) */
+    encode_openai_item_list(&call->resp->body, stored, n, false, 0);
     return true;
 }
 
@@ -167,7 +169,8 @@ api_openai_items_list(struct api_call *call, struct error *err)
                                    api_session_param(call), in.after, in.limit,
                                    in.order == 1, &page, &has_more, err))
         return false;
-    encode_openai_item_list(&call->resp->body, page.items, page.len, has_more);
+    encode_openai_item_list(&call->resp->body, page.items, page.len, has_more,
+                            OPENAI_PAGE_MAX_BYTES);
     return true;
 }
 

@@ -160,17 +160,29 @@ encode_openai_item(struct buf *b, const struct message *m)
         encode_native_item(b, m, id);
 }
 
+/* Room kept, under a page's byte bound, for what follows the items. */
+#define LIST_TAIL 600
+
 void
 encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
-                        bool has_more)
+                        bool has_more, size_t max_bytes)
 {
     char buf[OPENAI_ITEM_ID_MAX + 1];
+    size_t start = b->len;
 
     buf_adds(b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < n; i++) {
+        size_t mark = b->len;
+
         if (i > 0)
             buf_addch(b, ',');
         encode_openai_item(b, &m[i]);
+        if (i > 0 && max_bytes > 0 && b->len - start + LIST_TAIL > max_bytes) {
+            b->len = mark; /* taken back out: the page ends before it */
+            b->data[mark] = '\0';
+            n = i;
+            has_more = true;
+        }
     }
     buf_adds(b, "],\"first_id\":");
     json_write_cstr(b, n > 0 ? service_openai_item_id(&m[0], buf) : NULL);

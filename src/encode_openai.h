@@ -23,8 +23,11 @@ void encode_openai_deleted(struct buf *b, const char *conv_id);
  * the header says), or a message without one shown from its fields. */
 void encode_openai_item(struct buf *b, const struct message *m);
 /* {"object":"list","data":[items],"first_id","last_id","has_more"};
- * the ids are null when data is empty. */
+ * the ids are null when data is empty.  The body stays within max_bytes
+ * (0: no bound): it ends before the first item that would take it past,
+ * with has_more true, and always holds the first item, so a client
+ * paging on with after=last_id always moves on. */
 void encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
-                             bool has_more);
+                             bool has_more, size_t max_bytes);
 
 #endif

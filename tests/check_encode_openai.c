@@ -208,7 +208,7 @@ START_TEST(item_list)
 {
     struct message m[2];
 
-    encode_openai_item_list(&b, NULL, 0, false);
+    encode_openai_item_list(&b, NULL, 0, false, 0);
     ck_assert_str_eq(text_of(), "{\"object\":\"list\",\"data\":[],"
                                 "\"first_id\":null,\"last_id\":null,"
                                 "\"has_more\":false}");
@@ -216,11 +216,46 @@ START_TEST(item_list)
     m[1] = msg(ROLE_USER, "b", NULL);
     m[1].item_id = "last";
     buf_reset(&b);
-    encode_openai_item_list(&b, m, 2, true);
+    encode_openai_item_list(&b, m, 2, true, 0);
     ck_assert_ptr_nonnull(strstr(text_of(), "],\"first_id\":\"msg_" HEX
                                             "\",\"last_id\":\"last\","
                                             "\"has_more\":true}"));
     ck_assert_ptr_nonnull(J(text_of()));
+}
+END_TEST
+
+/* A page ends before the item that would take its body past the bound,
+ * says has_more, and its last_id is the last item it holds; the first
+ * item is always there. */
+START_TEST(item_list_within_bytes)
+{
+    struct message m[3];
+    char *big = arena_alloc(&arena, 2001);
+    const struct json_value *v;
+
+    memset(big, 'x', 2000);
+    big[2000] = '\0';
+    for (int i = 0; i < 3; i++) {
+        m[i] = msg(ROLE_USER, big, NULL);
+        m[i].id.b[15] = (uint8_t)i;
+    }
+    encode_openai_item_list(&b, m, 3, false, 5000);
+    v = J(text_of());
+    ck_assert_uint_eq(json_get(v, "data")->u.a.len, 2);
+    ck_assert(json_get(v, "has_more")->u.b);
+    ck_assert_str_eq(json_get(v, "last_id")->u.s.ptr,
+                     "msg_00112233445566778899aabbccdd01");
+    ck_assert_uint_le(b.len, 5000);
+    buf_reset(&b);
+    encode_openai_item_list(&b, m, 3, false, 100);
+    v = J(text_of());
+    ck_assert_uint_eq(json_get(v, "data")->u.a.len, 1);
+    ck_assert(json_get(v, "has_more")->u.b);
+    buf_reset(&b);
+    encode_openai_item_list(&b, m, 3, false, 0);
+    v = J(text_of());
+    ck_assert_uint_eq(json_get(v, "data")->u.a.len, 3);
+    ck_assert(!json_get(v, "has_more")->u.b);
 }
 END_TEST
 
@@ -276,6 +311,7 @@ encode_openai_suite(void)
     tcase_add_test(tc, kept_items_are_what_was_sent);
     tcase_add_test(tc, native_messages_as_items);
     tcase_add_test(tc, item_list);
+    tcase_add_test(tc, item_list_within_bytes);
     tcase_add_test(tc, openai_error_body);
     suite_add_tcase(s, tc);
     return s;

@@ -439,7 +439,7 @@ check_openai(struct arena *a, struct input *in, struct buf *b)
     const struct json_value *v, *data, *meta;
 
     buf_reset(b);
-    encode_openai_item_list(b, in->m, in->n, in->n > 1);
+    encode_openai_item_list(b, in->m, in->n, in->n > 1, 0);
     v = parse_body(a, b, 5, "item list");
     data = json_get(v, "data");
     FUZZ_CHECK(data != NULL && data->type == JSON_ARRAY &&
