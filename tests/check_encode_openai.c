@@ -244,7 +244,7 @@ START_TEST(item_list_within_bytes)
     ck_assert_uint_eq(json_get(v, "data")->u.a.len, 2);
     ck_assert(json_get(v, "has_more")->u.b);
     ck_assert_str_eq(json_get(v, "last_id")->u.s.ptr,
-                     "msg_00112233445566778899aabbccdd01");
+                     "msg_00112233445566778899aabbccddee01");
     ck_assert_uint_le(b.len, 5000);
     buf_reset(&b);
     encode_openai_item_list(&b, m, 3, false, 100);
