@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/limits.sh — every fairness limit end to end (tests/check_e2e_limits).
 #
-# Starts the dev DB, parley with small limits and nginx with the repo's
-# snippets, all on loopback in one temp dir, and runs tests/check_e2e_limits
-# against them.  parley runs with
+# Starts the database (the dev DB, or a real replica set with
+# PARLEY_TEST_MONGOD: tests/lib.sh), parley with small limits and nginx with
+# the repo's snippets, all on loopback in one temp dir, and runs
+# tests/check_e2e_limits against them.  parley runs with
 #   workers = 4            so user_max_inflight's default is 2 (and
 #                          user_max_bulk's is 1)
 #   export_deadline_ms     4500, below request_deadline_ms + the time a test
@@ -19,43 +20,14 @@
 # keeps the temp dir.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-check=$top_builddir/tests/check_e2e_limits
-lib_init limits
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init limits
 lib_require_tools
-for f in "$bin" "$check"; do
-    [ -x "$f" ] || lib_fail "$f not built" || exit 1
-done
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 60
-        lib_tail "$PARLEY_TMP/nginx-error.log" 30
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+check=$top_builddir/tests/check_e2e_limits
+test_need_built "$bin" "$check"
+test_need_tools curl
+TEST_LOGS=(parley.log:60 nginx-error.log:30)
 
 fail() {
     lib_fail "$*"
@@ -69,8 +41,8 @@ run_mode=$(sed -n 's/^socket_mode = \(0[0-7]*\)$/\1/p' "$top_srcdir/scripts/run"
 [ -n "$run_mode" ] || fail "scripts/run sets no socket_mode"
 [ $((8#$run_mode & 8#002)) -eq 0 ] || fail "scripts/run's socket is world-writable ($run_mode)"
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
+testdb_name parley_limits
 
 secret=$(random_hex 48)
 erase_id=erase-me-$(random_hex 12)
@@ -83,8 +55,8 @@ write_conf() {
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 4
-mongodb_uri = $PARLEY_DEVDB_URI
-mongodb_database = parley_limits_$(random_hex 8)
+mongodb_uri = $TESTDB_URI
+mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
 jwt_max_lifetime = 3600
 export_deadline_ms = 4500
@@ -109,8 +81,7 @@ wait_http "$url/healthz" 15
 
 # The memory ceiling: what a worker reaches serving ordinary requests, plus
 # 4 MiB, so that one large request (check_e2e_limits parses a 1 MB import)
-# crosses it.  Measured on warm workers, then set with a reload; the
-# database name must stay the same.
+# crosses it.  Measured on warm workers, then set with a reload.
 workers_of() {
     local f line fields
     for f in /proc/[0-9]*/stat; do
@@ -132,9 +103,7 @@ for w in $(workers_of "$PARLEY_PID"); do
 done
 [ "$peak_kb" -gt 0 ] || fail "cannot read a worker's peak RSS"
 ceiling=$(((peak_kb + 1023) / 1024 + 4))
-db_line=$(grep '^mongodb_database' "$conf")
 write_conf "$ceiling"
-sed -i "s/^mongodb_database.*/$db_line/" "$conf"
 old_workers=$(workers_of "$PARLEY_PID" | sort | tr '\n' ' ')
 kill -HUP "$PARLEY_PID"
 new_generation() {
