@@ -369,7 +369,7 @@ START_TEST(test_erase_user)
     /* the same name starts from nothing */
     create(&gone, "{\"session_id\":\"s1\"}");
     r = api(&gone, "GET", str("%s/memory", session_path("s1")), NULL);
-    expect_json(r.json, "{\"items\":{}}");
+    expect_json(r.json, EMPTY_MEMORY);
     r = api_h(&gone, "POST", str("%s/messages", session_path("s1")),
               "Idempotency-Key: erase-me",
               "{\"role\":\"user\",\"content\":\"keyed\"}");

@@ -1179,7 +1179,7 @@ START_TEST(test_clear_messages)
     ck_assert_int_eq(count_of(&u, sid), 0);
     r = api(&u, "GET", sub_path(sid, "context"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+    expect_json(r.json, EMPTY_CONTEXT);
     r = api(&u, "DELETE", sub_path(sid, "clear-messages"), NULL);
     expect_status(r, 200);
     expect_json(r.json, "{\"deleted_count\":0}");
@@ -1448,12 +1448,12 @@ START_TEST(test_session_delete_cascades)
         }
         r = api(&u, "GET", sub_path(sid, "memory"), NULL);
         expect_status(r, 200);
-        expect_json(r.json, "{\"items\":{}}");
+        expect_json(r.json, EMPTY_MEMORY);
         r = api(&u, "GET", mem_path(sid, "k1"), NULL);
         assert_error(r, 404, "not_found", ANY);
         r = api(&u, "GET", sub_path(sid, "context"), NULL);
         expect_status(r, 200);
-        expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+        expect_json(r.json, EMPTY_CONTEXT);
         /* and its seqs start again */
         ck_assert_int_eq(jint(say(&u, sid, "user", "fresh"), "seq"), 1);
         ck_assert_int_eq(count_of(&u, sid), 1);
@@ -2100,8 +2100,8 @@ END_TEST
 /* ====================================================================== */
 /* context */
 
-/* The context response: {"items":[...],"tokens":n}; the items' seqs are
- * exactly `seqs` and tokens their sum. */
+/* The context response: {"items":[...],"tokens":n,"has_more":false};
+ * the items' seqs are exactly `seqs` and tokens their sum. */
 #define expect_context(r, sid, seqs)                                           \
     expect_context_at(__LINE__, &(r), (sid), (seqs))
 
@@ -2114,7 +2114,7 @@ expect_context_at(int line, const struct resp *r, const char *sid,
 
     expect_status_at(line, r, 200);
     ck_assert_msg(r->json != NULL && r->json->type == JSON_OBJECT &&
-                      r->json->u.o.len == 2,
+                      r->json->u.o.len == 3 && !jbool(r->json, "has_more"),
                   "line %d: context body %.300s", line, r->body);
     items = jarr(r->json, "items");
     for (size_t i = 0; i < items->u.a.len; i++) {
@@ -2172,7 +2172,7 @@ START_TEST(test_context_bounds)
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     r = api(&u, "GET", sub_path(sid, "context"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+    expect_json(r.json, EMPTY_CONTEXT);
     for (size_t i = 0; i < 6; i++)
         (void)say(&u, sid, i % 2 ? "assistant" : "user", contents[i]);
     ck_assert_int_eq(tokens_of(contents[3]), 8);
@@ -2208,7 +2208,7 @@ START_TEST(test_context_bounds)
         r = api(&u, "GET", str("%s?max_tokens=9", sub_path(sid2, "context")),
                 NULL);
         expect_context(r, sid2, "");
-        expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+        expect_json(r.json, EMPTY_CONTEXT);
         r = api(&u, "GET", str("%s?max_tokens=10", sub_path(sid2, "context")),
                 NULL);
         expect_context(r, sid2, "1");
@@ -2647,7 +2647,7 @@ START_TEST(test_memory)
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     r = api(&u, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":{}}");
+    expect_json(r.json, EMPTY_MEMORY);
     r = api(&u, "GET", mem_path(sid, "unset"), NULL);
     assert_error(r, 404, "not_found", ANY);
 
@@ -2730,7 +2730,7 @@ START_TEST(test_memory)
         r = api(&u, "GET", mem_path(sid2, "beta"), NULL);
         assert_error(r, 404, "not_found", ANY);
         r = api(&u, "GET", sub_path(sid2, "memory"), NULL);
-        expect_json(r.json, "{\"items\":{}}");
+        expect_json(r.json, EMPTY_MEMORY);
     }
 
     /* no such session */

@@ -22,6 +22,7 @@ main(void)
         log_suite,
         metrics_suite,
         query_suite,
+        quota_suite,
         retry_suite,
         router_suite,
         service_export_suite,

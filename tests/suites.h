@@ -19,6 +19,7 @@ Suite *json_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
 Suite *query_suite(void);
+Suite *quota_suite(void);
 Suite *retry_suite(void);
 Suite *router_suite(void);
 Suite *service_export_suite(void);
