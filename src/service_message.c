@@ -277,24 +277,25 @@ check_append(struct service *svc, struct store_ctx *ctx,
 
 /*
  * A batch's keys, looked up all at once before any is claimed: one query
- * for the keys and one for the messages they name.  known[i] says
- * replays[i] holds the message key i already stands for.  A replayed
- * batch is answered from these two reads alone, where claiming key by key
- * cost three round trips per key; keys found without their message (a
- * writer still at work, or one that died) are left to claim_key().
+ * for the keys and one for the messages they name.  held[i]: key i
+ * exists; known[i]: replays[i] holds the message it stands for.  A
+ * replayed batch is answered from these two reads alone, where claiming
+ * key by key cost three round trips per key; keys held without their
+ * message (a writer still at work, or one that died) are left to
+ * claim_key().  A single key is not looked up: claiming it is the
+ * lookup.
  */
 static bool
 lookup_keys(struct service *svc, struct store_ctx *ctx, const char *user,
             const struct message *msgs, size_t n, struct message *replays,
-            bool *known, size_t *nknown, struct error *err)
+            bool *held, bool *known, size_t *nknown, struct error *err)
 {
     const char **keys = arena_calloc(ctx->arena, n * sizeof(*keys));
     size_t *at = arena_calloc(ctx->arena, n * sizeof(*at));
-    struct idem_key *held = arena_calloc(ctx->arena, n * sizeof(*held));
+    struct idem_key *ks = arena_calloc(ctx->arena, n * sizeof(*ks));
     struct uuid *ids = arena_calloc(ctx->arena, n * sizeof(*ids));
-    struct message *found_msgs =
-        arena_calloc(ctx->arena, n * sizeof(*found_msgs));
-    bool *found = arena_calloc(ctx->arena, n * sizeof(*found));
+    struct message *found = arena_calloc(ctx->arena, n * sizeof(*found));
+    bool *key_found = arena_calloc(ctx->arena, n * sizeof(*key_found));
     bool *have = arena_calloc(ctx->arena, n * sizeof(*have));
     size_t nkeys = 0, nids = 0;
 
@@ -305,28 +306,63 @@ lookup_keys(struct service *svc, struct store_ctx *ctx, const char *user,
             keys[nkeys++] = msgs[i].client_message_id;
         }
     if (nkeys < 2)
-        return true; /* one key: claiming it is the lookup */
+        return true;
     if (!store_idem_get_many(svc->store, ctx, user, &msgs[0].session_uuid, keys,
-                             nkeys, held, found, err))
+                             nkeys, ks, key_found, err))
         return false;
     for (size_t k = 0; k < nkeys; k++)
-        if (found[k])
-            ids[nids++] = held[k].message_id;
+        if (key_found[k]) {
+            held[at[k]] = true;
+            ids[nids++] = ks[k].message_id;
+        }
     if (nids == 0)
         return true;
     if (!store_message_get_many(svc->store, ctx, user, &msgs[0].session_uuid,
-                                ids, nids, found_msgs, have, err))
+                                ids, nids, found, have, err))
         return false;
     for (size_t k = 0, j = 0; k < nkeys; k++) {
-        if (!found[k])
+        if (!key_found[k])
             continue;
         if (have[j]) {
-            replays[at[k]] = found_msgs[j];
+            replays[at[k]] = found[j];
             known[at[k]] = true;
             (*nknown)++;
         }
         j++;
     }
+    return true;
+}
+
+/* The keys of a batch that no one holds, claimed in one insert
+ * (claimed[i]); a key someone claimed since the lookup stays unclaimed,
+ * for claim_key(). */
+static bool
+claim_fresh(struct service *svc, struct store_ctx *ctx, const char *user,
+            const struct message *msgs, size_t n, const bool *held,
+            bool *claimed, struct error *err)
+{
+    const char **keys = arena_calloc(ctx->arena, n * sizeof(*keys));
+    struct idem_key *ks = arena_calloc(ctx->arena, n * sizeof(*ks));
+    bool *got = arena_calloc(ctx->arena, n * sizeof(*got));
+    size_t *at = arena_calloc(ctx->arena, n * sizeof(*at));
+    int64_t now = clock_now_ms();
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (msgs[i].client_message_id == NULL || held[i])
+            continue;
+        at[m] = i;
+        keys[m] = msgs[i].client_message_id;
+        ks[m] = (struct idem_key){msgs[i].id, 0, now};
+        m++;
+    }
+    if (m < 2)
+        return true;
+    if (!store_idem_claim_many(svc->store, ctx, user, &msgs[0].session_uuid,
+                               keys, ks, m, got, err))
+        return false;
+    for (size_t k = 0; k < m; k++)
+        claimed[at[k]] = got[k];
     return true;
 }
 
@@ -338,19 +374,23 @@ claim_keys(struct service *svc, struct store_ctx *ctx, const char *user,
            const struct message *msgs, size_t n, struct message *replays,
            bool *claimed, size_t *nreplayed, struct error *err)
 {
+    bool *held = arena_calloc(ctx->arena, n * sizeof(*held));
     bool *known = arena_calloc(ctx->arena, n * sizeof(*known));
 
     *nreplayed = 0;
-    if (!lookup_keys(svc, ctx, user, msgs, n, replays, known, nreplayed, err))
+    if (!lookup_keys(svc, ctx, user, msgs, n, replays, held, known, nreplayed,
+                     err))
         return false;
     /* A replay, whole or in part: claiming the other keys would only be
      * undone (service_message_append answers 409 for a part). */
     if (*nreplayed > 0)
         return true;
+    if (!claim_fresh(svc, ctx, user, msgs, n, held, claimed, err))
+        return false;
     for (size_t i = 0; i < n; i++) {
         enum claim c;
 
-        if (msgs[i].client_message_id == NULL || known[i])
+        if (msgs[i].client_message_id == NULL || claimed[i])
             continue;
         if (!claim_key(svc, ctx, user, &msgs[i], &replays[i], &c, err)) {
             release_keys(svc, ctx, user, msgs, claimed, n);
@@ -362,6 +402,33 @@ claim_keys(struct service *svc, struct store_ctx *ctx, const char *user,
             (*nreplayed)++;
     }
     return true;
+}
+
+/* Marks the claimed keys done, all in one write when there are several;
+ * if this fails a key still names its stored message, which is all a
+ * replay needs. */
+static void
+complete_keys(struct service *svc, struct store_ctx *ctx, const char *user,
+              const struct message *msgs, const bool *claimed, size_t n)
+{
+    const char **keys = arena_calloc(ctx->arena, n * sizeof(*keys));
+    struct uuid *ids = arena_calloc(ctx->arena, n * sizeof(*ids));
+    int64_t *seqs = arena_calloc(ctx->arena, n * sizeof(*seqs));
+    struct error ignored = ERROR_INIT;
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (claimed[i]) {
+            keys[m] = msgs[i].client_message_id;
+            ids[m] = msgs[i].id;
+            seqs[m++] = msgs[i].seq;
+        }
+    if (m == 1)
+        store_idem_complete(svc->store, ctx, user, &msgs[0].session_uuid,
+                            keys[0], &ids[0], seqs[0], &ignored);
+    else if (m > 1)
+        store_idem_complete_many(svc->store, ctx, user, &msgs[0].session_uuid,
+                                 keys, ids, seqs, m, &ignored);
 }
 
 /*
@@ -453,16 +520,7 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
         *err = e;
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct error ignored = ERROR_INIT;
-
-        /* Marks the key done; if this fails the key still names the
-         * stored message, which is all a replay needs. */
-        if (claimed[i])
-            store_idem_complete(svc->store, ctx, user, &s.id,
-                                msgs[i].client_message_id, &msgs[i].id,
-                                msgs[i].seq, &ignored);
-    }
+    complete_keys(svc, ctx, user, msgs, claimed, n);
     *out = msgs;
     *created = true;
     return true;

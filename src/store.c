@@ -498,6 +498,34 @@ store_idem_get_many(struct store *s, struct store_ctx *ctx, const char *user,
 }
 
 bool
+store_idem_claim_many(struct store *s, struct store_ctx *ctx, const char *user,
+                      const struct uuid *session_uuid, const char *const *keys,
+                      const struct idem_key *k, size_t n, bool *claimed,
+                      struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->idem_claim_many(s, user, session_uuid, keys, k, n,
+                                           claimed, r.err);
+    return r.ok;
+}
+
+bool
+store_idem_complete_many(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *session_uuid,
+                         const char *const *keys, const struct uuid *ids,
+                         const int64_t *seqs, size_t n, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->idem_complete_many(s, user, session_uuid, keys, ids,
+                                              seqs, n, r.err);
+    return r.ok;
+}
+
+bool
 store_idem_replace(struct store *s, struct store_ctx *ctx, const char *user,
                    const struct uuid *session_uuid, const char *key,
                    const struct uuid *expected, const struct idem_key *k,

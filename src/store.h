@@ -305,6 +305,8 @@ struct store;
     X(idem_claim, IDEM_CLAIM)                                                  \
     X(idem_get, IDEM_GET)                                                      \
     X(idem_get_many, IDEM_GET_MANY)                                            \
+    X(idem_claim_many, IDEM_CLAIM_MANY)                                        \
+    X(idem_complete_many, IDEM_COMPLETE_MANY)                                  \
     X(idem_replace, IDEM_REPLACE)                                              \
     X(idem_complete, IDEM_COMPLETE)                                            \
     X(idem_release, IDEM_RELEASE)                                              \
@@ -476,6 +478,22 @@ struct store_backend {
                           const struct uuid *session_uuid,
                           const char *const *keys, size_t n,
                           struct idem_key *out, bool *found, struct error *err);
+    /* Inserts the key documents of keys[0..n) (k[i] for key i) in one
+     * unordered insert: claimed[i] says key i's went in.  Keys that exist
+     * are no error (claimed[i] false); on a failure every claimed[i] is
+     * false, whatever went in. */
+    bool (*idem_claim_many)(struct store *s, const char *user,
+                            const struct uuid *session_uuid,
+                            const char *const *keys, const struct idem_key *k,
+                            size_t n, bool *claimed, struct error *err);
+    /* idem_complete for keys[0..n) (message ids[i], seqs[i]) in one
+     * unordered bulk write; a key that names another message by now is
+     * left as it is. */
+    bool (*idem_complete_many)(struct store *s, const char *user,
+                               const struct uuid *session_uuid,
+                               const char *const *keys, const struct uuid *ids,
+                               const int64_t *seqs, size_t n,
+                               struct error *err);
     /* Replaces the key's message id and time only if it still names
      * `expected` (taking over a key whose writer died); ERR_NOT_FOUND if
      * it changed meanwhile. */
@@ -707,6 +725,17 @@ bool store_idem_get_many(struct store *s, struct store_ctx *ctx,
                          const char *user, const struct uuid *session_uuid,
                          const char *const *keys, size_t n,
                          struct idem_key *out, bool *found, struct error *err);
+/* A claim_many retried after a lost reply finds its own keys there and
+ * reports them not claimed; the caller's per-key claim recognises them
+ * by their message id. */
+bool store_idem_claim_many(struct store *s, struct store_ctx *ctx,
+                           const char *user, const struct uuid *session_uuid,
+                           const char *const *keys, const struct idem_key *k,
+                           size_t n, bool *claimed, struct error *err);
+bool store_idem_complete_many(struct store *s, struct store_ctx *ctx,
+                              const char *user, const struct uuid *session_uuid,
+                              const char *const *keys, const struct uuid *ids,
+                              const int64_t *seqs, size_t n, struct error *err);
 bool store_idem_replace(struct store *s, struct store_ctx *ctx,
                         const char *user, const struct uuid *session_uuid,
                         const char *key, const struct uuid *expected,

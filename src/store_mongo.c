@@ -2719,6 +2719,143 @@ mongo_idem_claim(struct store *s, const char *user,
     return ok;
 }
 
+/* One unordered insert for a batch's keys: each key that exists comes
+ * back as a duplicate write error at its index, and the others go in. */
+static bool
+mongo_idem_claim_many(struct store *s, const char *user,
+                      const struct uuid *session_uuid, const char *const *keys,
+                      const struct idem_key *k, size_t n, bool *claimed,
+                      struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_collection_t *coll =
+        mongo_collection(s, mongo_client(m), m->idempotency);
+    bson_t *docs = calloc(n > 0 ? n : 1, sizeof(*docs));
+    const bson_t **ptrs = calloc(n > 0 ? n : 1, sizeof(*ptrs));
+    bson_t opts = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_iter_t it, errs, one;
+    bson_error_t e;
+    bool ok = false, other = false;
+
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = false;
+    if (docs == NULL || ptrs == NULL) {
+        mongo_fail(err, "claim idempotency keys", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bson_init(&docs[i]);
+        ptrs[i] = &docs[i];
+        mongo_idem_filter(&docs[i], user, session_uuid, keys[i]);
+        mongo_append_uuid(&docs[i], "message_id", &k[i].message_id);
+        bson_append_int64(&docs[i], "seq", -1, k[i].seq);
+        bson_append_date_time(&docs[i], "created_at", -1, k[i].created_at);
+    }
+    if (n == 0) {
+        ok = true;
+        goto done;
+    }
+    bson_append_bool(&opts, "ordered", -1, false);
+    if (mongoc_collection_insert_many(coll, ptrs, n, &opts, &reply, &e)) {
+        for (size_t i = 0; i < n; i++)
+            claimed[i] = true;
+        ok = true;
+        goto done;
+    }
+    /* Only duplicates: the rest went in.  Anything else (no reply, a
+     * write concern error, another write error) is a failure. */
+    if (!bson_iter_init_find(&it, &reply, "writeErrors") ||
+        !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &errs) ||
+        bson_iter_init_find(&it, &reply, "writeConcernErrors")) {
+        mongo_classify("claim idempotency keys", &e, &reply, err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = true;
+    while (bson_iter_next(&errs)) {
+        int64_t idx = -1, code = 0;
+
+        if (!BSON_ITER_HOLDS_DOCUMENT(&errs) || !bson_iter_recurse(&errs, &one))
+            continue;
+        while (bson_iter_next(&one)) {
+            if (strcmp(bson_iter_key(&one), "index") == 0 &&
+                BSON_ITER_HOLDS_NUMBER(&one))
+                idx = bson_iter_as_int64(&one);
+            else if (strcmp(bson_iter_key(&one), "code") == 0 &&
+                     BSON_ITER_HOLDS_NUMBER(&one))
+                code = bson_iter_as_int64(&one);
+        }
+        if (idx >= 0 && (uint64_t)idx < n && mongo_code_duplicate(code))
+            claimed[idx] = false;
+        else
+            other = true;
+    }
+    ok = !other;
+    if (!ok) {
+        for (size_t i = 0; i < n; i++)
+            claimed[i] = false;
+        mongo_classify("claim idempotency keys", &e, &reply, err);
+    }
+done:
+    for (size_t i = 0; docs != NULL && ptrs != NULL && i < n; i++)
+        bson_destroy(&docs[i]);
+    free(docs);
+    free(ptrs);
+    bson_destroy(&reply);
+    bson_destroy(&opts);
+    return ok;
+}
+
+/* One unordered bulk write of update_one's, each conditional on the key
+ * still naming its message. */
+static bool
+mongo_idem_complete_many(struct store *s, const char *user,
+                         const struct uuid *session_uuid,
+                         const char *const *keys, const struct uuid *ids,
+                         const int64_t *seqs, size_t n, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_collection_t *coll =
+        mongo_collection(s, mongo_client(m), m->idempotency);
+    mongoc_bulk_operation_t *bulk = NULL;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok = true;
+
+    if (n == 0)
+        goto done;
+    bson_append_bool(&opts, "ordered", -1, false);
+    bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_t query = BSON_INITIALIZER;
+        bson_t update = BSON_INITIALIZER;
+        bson_t set;
+
+        mongo_idem_filter(&query, user, session_uuid, keys[i]);
+        mongo_append_uuid(&query, "message_id", &ids[i]);
+        bson_append_document_begin(&update, "$set", -1, &set);
+        bson_append_int64(&set, "seq", -1, seqs[i]);
+        bson_append_document_end(&update, &set);
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &query, &update,
+                                                        NULL, &e);
+        if (!ok)
+            mongo_classify("complete idempotency keys", &e, NULL, err);
+        bson_destroy(&update);
+        bson_destroy(&query);
+    }
+    if (ok && mongoc_bulk_operation_execute(bulk, &reply, &e) == 0) {
+        mongo_classify("complete idempotency keys", &e, &reply, err);
+        ok = false;
+    }
+done:
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&reply);
+    bson_destroy(&opts);
+    return ok;
+}
+
 #define IDEM_FIELD(key, read, member, required)                                \
     {                                                                          \
         key, read, offsetof(struct idem_key, member), required                 \

@@ -50,8 +50,8 @@ memory_path(const char *sid, const char *key)
 static const char *
 items_of(size_t n, size_t bytes)
 {
-    const char *one = str("{\"role\":\"user\",\"content\":\"%s\"}",
-                          rep("x", bytes));
+    const char *one =
+        str("{\"role\":\"user\",\"content\":\"%s\"}", rep("x", bytes));
     const char *all = one;
 
     for (size_t i = 1; i < n; i++)
@@ -62,10 +62,10 @@ items_of(size_t n, size_t bytes)
 static struct resp
 append_n(const struct user *u, const char *sid, size_t n, size_t bytes)
 {
-    return api(u, "POST", msgs_path(sid),
-               n == 1 ? str("{\"role\":\"user\",\"content\":\"%s\"}",
-                            rep("x", bytes))
-                      : str("{\"messages\":[%s]}", items_of(n, bytes)));
+    return api(
+        u, "POST", msgs_path(sid),
+        n == 1 ? str("{\"role\":\"user\",\"content\":\"%s\"}", rep("x", bytes))
+               : str("{\"messages\":[%s]}", items_of(n, bytes)));
 }
 
 static int64_t
@@ -304,8 +304,7 @@ START_TEST(test_memory_keys_per_session)
 
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     for (int64_t i = 0; i < q; i++) {
-        r = api(&u, "PUT", memory_path(sid, str("k%02lld", (long long)i)),
-                "1");
+        r = api(&u, "PUT", memory_path(sid, str("k%02lld", (long long)i)), "1");
         expect_status(r, 200);
     }
     r = api(&u, "PUT", memory_path(sid, "extra"), "1");
@@ -346,9 +345,9 @@ START_TEST(test_memory_pages)
         const struct json_value *items;
 
         r = api(&u, "GET",
-                after == NULL ? str("%s?limit=2", memory_path(sid, NULL))
-                              : str("%s?limit=2&after=%s",
-                                    memory_path(sid, NULL), after),
+                after == NULL
+                    ? str("%s?limit=2", memory_path(sid, NULL))
+                    : str("%s?limit=2&after=%s", memory_path(sid, NULL), after),
                 NULL);
         expect_status(r, 200);
         items = jobj(r.json, "items");
@@ -434,8 +433,8 @@ START_TEST(test_message_pages_within_the_cap)
     ck_assert_int_eq(jint(jarr(r.json, "items")->u.a.items[0], "seq"), n);
     /* the context window is the newest run that fits, and says it was
      * cut */
-    r = api(&u, "GET", str("%s/context?limit=50&max_tokens=10000000",
-                           session_path(sid)),
+    r = api(&u, "GET",
+            str("%s/context?limit=50&max_tokens=10000000", session_path(sid)),
             NULL);
     expect_status(r, 200);
     ck_page_bytes(&r);
@@ -445,12 +444,11 @@ START_TEST(test_message_pages_within_the_cap)
 
         ck_assert_uint_ge(items->u.a.len, 1);
         ck_assert_uint_le(items->u.a.len, 4);
-        ck_assert_int_eq(
-            jint(items->u.a.items[items->u.a.len - 1], "seq"), n);
+        ck_assert_int_eq(jint(items->u.a.items[items->u.a.len - 1], "seq"), n);
     }
     /* a small window is not cut */
-    r = api(&u, "GET", str("%s/context?limit=2&max_tokens=10000000",
-                           session_path(sid)),
+    r = api(&u, "GET",
+            str("%s/context?limit=2&max_tokens=10000000", session_path(sid)),
             NULL);
     ck_assert(!jbool(r.json, "has_more"));
     ck_assert_uint_eq(jarr(r.json, "items")->u.a.len, 2);
@@ -470,9 +468,9 @@ START_TEST(test_session_and_memory_pages_within_the_cap)
     /* sessions: instructions of a third of the cap each */
     ck_assert_int_ge(Q->max_instructions_bytes, (int64_t)each);
     for (int i = 0; i < 3; i++)
-        sid = jstr(create(&u, str("{\"agent_instructions\":\"%s\"}",
-                                  rep("i", each))),
-                   "session_id");
+        sid = jstr(
+            create(&u, str("{\"agent_instructions\":\"%s\"}", rep("i", each))),
+            "session_id");
     r = api(&u, "GET", str("%s?limit=20", SESSIONS), NULL);
     expect_status(r, 200);
     ck_page_bytes(&r);
@@ -493,10 +491,10 @@ START_TEST(test_session_and_memory_pages_within_the_cap)
 
         ck_assert_int_gt(keys * (int64_t)value, Q->page_max_bytes);
         for (int64_t i = 0; i < keys; i++)
-            expect_st(
-                api(&u, "PUT", memory_path(sid, str("k%02lld", (long long)i)),
-                    str("\"%s\"", rep("v", value))),
-                200);
+            expect_st(api(&u, "PUT",
+                          memory_path(sid, str("k%02lld", (long long)i)),
+                          str("\"%s\"", rep("v", value))),
+                      200);
         for (int page = 0; page < 100; page++) {
             const struct json_value *items;
 
@@ -515,8 +513,7 @@ START_TEST(test_session_and_memory_pages_within_the_cap)
             if (!jbool(r.json, "has_more"))
                 break;
             after = jstr(r.json, "next_after");
-            ck_assert_str_eq(after,
-                             items->u.o.members[items->u.o.len - 1].key);
+            ck_assert_str_eq(after, items->u.o.members[items->u.o.len - 1].key);
         }
         ck_assert_int_eq(seen, keys);
     }
@@ -628,9 +625,8 @@ START_TEST(test_concurrent_deletes_count_exactly)
     expect_status(r, 201);
     /* each message deleted by three requests at once: one wins */
     for (int i = 0; i < N; i++)
-        targets[i] = str(
-            "%s/%s", msgs_path(sid),
-            jstr(jarr(r.json, "items")->u.a.items[i % 4], "id"));
+        targets[i] = str("%s/%s", msgs_path(sid),
+                         jstr(jarr(r.json, "items")->u.a.items[i % 4], "id"));
     rs = together(&u, "DELETE", targets, NULL, N);
     for (int i = 0; i < N; i++) {
         if (rs[i].status == 204) {
@@ -698,14 +694,13 @@ START_TEST(test_concurrent_memory_and_sessions)
     for (int i = 0; i < N; i++)
         if (rs[i].status == 200)
             expect_st(api(&u, "DELETE", targets[i], NULL), 204);
-    rs = together(&u, "PUT", same(memory_path(sid, "same"), N), same("2", N),
-                  N);
+    rs =
+        together(&u, "PUT", same(memory_path(sid, "same"), N), same("2", N), N);
     for (int i = 0; i < N; i++)
         expect_status(rs[i], 200);
     for (int64_t i = 1; i < qk; i++)
         expect_st(
-            api(&u, "PUT", memory_path(sid, str("z%02lld", (long long)i)),
-                "1"),
+            api(&u, "PUT", memory_path(sid, str("z%02lld", (long long)i)), "1"),
             200);
     r = api(&u, "PUT", memory_path(sid, "over"), "1");
     expect_quota(r, "quota_memory_keys_per_session");
@@ -726,7 +721,8 @@ START_TEST(test_concurrent_memory_and_sessions)
 }
 END_TEST
 
-/* ---- a replayed batch ----------------------------------------------------- */
+/* ---- a replayed batch -----------------------------------------------------
+ */
 
 /* A batch of keyed appends replayed whole answers 200 with what was
  * stored, within the deadline. */
@@ -754,7 +750,8 @@ START_TEST(test_keyed_batch_replay)
 }
 END_TEST
 
-/* ---- drift and the sweeper's recount --------------------------------------- */
+/* ---- drift and the sweeper's recount ---------------------------------------
+ */
 
 /* Runs argv (up to 7 words); its exit status. */
 static int
@@ -807,16 +804,15 @@ START_TEST(test_drift_is_recounted)
               "\"dirty_at\":{\"$date\":\"2020-01-01T00:00:00Z\"}}}}]}",
               env.cfg.sessions_collection, u.name, sid, (long long)q - 3);
     {
-        const char *argv[] = {mongo_cmd, db_uri, env.cfg.mongodb_database,
-                              cmd, NULL};
+        const char *argv[] = {mongo_cmd, db_uri, env.cfg.mongodb_database, cmd,
+                              NULL};
 
         ck_assert_int_eq(run(argv), 0);
     }
     ck_assert_int_eq(count_of(&u, sid), q);
     expect_quota(append_n(&u, sid, 1, 1), "quota_messages_per_session");
     {
-        const char *argv[] = {env.bin, "cleanup", "-c", env.config_path,
-                              NULL};
+        const char *argv[] = {env.bin, "cleanup", "-c", env.config_path, NULL};
 
         ck_assert_int_eq(run(argv), 0);
     }

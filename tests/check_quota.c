@@ -740,6 +740,66 @@ START_TEST(batch_replay_reads_twice)
 }
 END_TEST
 
+/* The first store of a keyed batch claims its keys in one write and
+ * marks them done in another, whatever its size. */
+START_TEST(batch_keys_claimed_at_once)
+{
+    struct message *out, *again;
+    struct message_input *in = inputs(30, 5, "key");
+    struct error err = ERROR_INIT;
+
+    make(USER, "s");
+    ck_assert(append("s", in, 30, &out, &err));
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_CLAIM_MANY), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_CLAIM), 0);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_COMPLETE_MANY), 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_COMPLETE), 0);
+    ck_assert_uint_eq(fake_store_idem_count(fx.store), 30);
+    ck_assert(append("s", in, 30, &again, &err));
+    ck_assert(uuid_equal(&out[29].id, &again[29].id));
+    ck_assert_int_eq(again[29].seq, 30);
+}
+END_TEST
+
+/* A key another request claims between the lookup and the claim: the
+ * claim reports it taken, and the key by key path waits for it or takes
+ * it over; here its holder died long ago. */
+struct stale_arg {
+    const struct uuid *session;
+};
+
+static void
+claim_meanwhile(void *arg)
+{
+    struct stale_arg *a = arg;
+    struct idem_key dead = {{{0}}, 0, 1};
+    struct error err = ERROR_INIT;
+
+    uuid_generate(&dead.message_id);
+    ck_assert(store_idem_claim(fx.store, &fx.ctx, USER, a->session, "key1",
+                               &dead, &err));
+}
+
+START_TEST(batch_key_taken_meanwhile)
+{
+    struct message *out;
+    struct message_input *in = inputs(3, 5, "key");
+    struct error err = ERROR_INIT;
+    struct session s;
+    struct stale_arg arg;
+
+    make(USER, "s");
+    s = get(USER, "s");
+    arg.session = &s.id;
+    fake_store_on_call(fx.store, FAKE_IDEM_CLAIM_MANY, 1, claim_meanwhile,
+                       &arg);
+    ck_assert(append("s", in, 3, &out, &err));
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_REPLACE), 1);
+    ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
+    ck_assert_uint_eq(fake_store_idem_count(fx.store), 3);
+}
+END_TEST
+
 /* Part stored, part not: 409, and nothing claimed for the rest. */
 START_TEST(batch_part_replay_conflicts)
 {
@@ -843,6 +903,8 @@ quota_suite(void)
     tcase_add_checked_fixture(t, service_fixture_setup,
                               service_fixture_teardown);
     tcase_add_test(t, batch_replay_reads_twice);
+    tcase_add_test(t, batch_keys_claimed_at_once);
+    tcase_add_test(t, batch_key_taken_meanwhile);
     tcase_add_test(t, batch_part_replay_conflicts);
     tcase_add_test(t, context_ends_at_the_byte_bound);
     suite_add_tcase(s, t);

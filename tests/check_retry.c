@@ -760,6 +760,13 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_MESSAGE_GET_MANY:
         return store_message_get_many(s, ctx, user, sid, &fx->msg.id, 1, msgs,
                                       found, err);
+    case FAKE_IDEM_CLAIM_MANY:
+        key.seq = 0;
+        return store_idem_claim_many(s, ctx, user, sid, keys, &key, 1, found,
+                                     err);
+    case FAKE_IDEM_COMPLETE_MANY:
+        return store_idem_complete_many(s, ctx, user, sid, keys, &fx->msg.id,
+                                        &fx->idem.seq, 1, err);
     case FAKE_IDEM_GET_MANY:
         return store_idem_get_many(s, ctx, user, sid, keys, 2, held, found,
                                    err);

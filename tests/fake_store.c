@@ -1278,6 +1278,57 @@ fake_idem_get_many(struct store *s, const char *user,
 }
 
 static bool
+fake_idem_claim_many(struct store *s, const char *user,
+                     const struct uuid *session_uuid, const char *const *keys,
+                     const struct idem_key *k, size_t n, bool *claimed,
+                     struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_CLAIM_MANY, &step);
+    struct fake_impl *f = impl(s);
+
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = false;
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_CLAIM_MANY, failing, &step, false, err);
+    for (size_t i = 0; i < n; i++) {
+        struct fake_idem *slot;
+
+        if (find_idem(f, user, session_uuid, keys[i]) != NULL)
+            continue;
+        f->idem = grow(f->idem, f->nidem, &f->cidem, sizeof(*f->idem));
+        slot = &f->idem[f->nidem++];
+        slot->session = *session_uuid;
+        slot->user = arena_strdup(&f->arena, user);
+        slot->key = arena_strdup(&f->arena, keys[i]);
+        slot->k = k[i];
+        claimed[i] = !failing;
+    }
+    return end(FAKE_IDEM_CLAIM_MANY, failing, &step, true, err);
+}
+
+static bool
+fake_idem_complete_many(struct store *s, const char *user,
+                        const struct uuid *session_uuid,
+                        const char *const *keys, const struct uuid *ids,
+                        const int64_t *seqs, size_t n, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_COMPLETE_MANY, &step);
+
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_COMPLETE_MANY, failing, &step, false, err);
+    for (size_t i = 0; i < n; i++) {
+        struct fake_idem *found =
+            find_idem(impl(s), user, session_uuid, keys[i]);
+
+        if (found != NULL && uuid_equal(&found->k.message_id, &ids[i]))
+            found->k.seq = seqs[i];
+    }
+    return end(FAKE_IDEM_COMPLETE_MANY, failing, &step, true, err);
+}
+
+static bool
 fake_idem_replace(struct store *s, const char *user,
                   const struct uuid *session_uuid, const char *key,
                   const struct uuid *expected, const struct idem_key *k,
