@@ -276,6 +276,56 @@ check_append(struct service *svc, struct store_ctx *ctx,
 }
 
 /*
+ * The messages ids[0..n) (found[i] says whether out[i] holds ids[i]'s),
+ * which the keys ks (where key_found) name.  When every key has its seq
+ * and the seqs lie close together, as those of one batch do, they are
+ * read as that range of seqs on the list's index and matched by id
+ * here; otherwise by id.  Both are one query; the range costs the
+ * development server a scan of cheap comparisons where the ids cost it
+ * one of binary values (a second for a batch of 100 among 2 500
+ * messages).
+ */
+static bool
+get_messages(struct service *svc, struct store_ctx *ctx, const char *user,
+             const struct uuid *session_uuid, const struct idem_key *ks,
+             const bool *key_found, size_t nkeys, const struct uuid *ids,
+             size_t n, struct message *out, bool *found, struct error *err)
+{
+    int64_t lo = INT64_MAX, hi = 0;
+    struct message_filter f;
+    struct message_page page;
+
+    for (size_t k = 0; k < nkeys; k++) {
+        if (!key_found[k])
+            continue;
+        if (ks[k].seq <= 0)
+            return store_message_get_many(svc->store, ctx, user, session_uuid,
+                                          ids, n, out, found, err);
+        lo = ks[k].seq < lo ? ks[k].seq : lo;
+        hi = ks[k].seq > hi ? ks[k].seq : hi;
+    }
+    if (hi - lo + 1 > 2 * (int64_t)n)
+        return store_message_get_many(svc->store, ctx, user, session_uuid, ids,
+                                      n, out, found, err);
+    service_message_filter_all(&f);
+    f.after_seq = lo - 1;
+    f.before_seq = hi + 1;
+    f.no_total = true;
+    if (!store_message_list(svc->store, ctx, user, session_uuid, &f,
+                            hi - lo + 1, 0, &page, err))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        found[i] = false;
+        for (size_t j = 0; j < page.len && !found[i]; j++)
+            if (uuid_equal(&page.items[j].id, &ids[i])) {
+                out[i] = page.items[j];
+                found[i] = true;
+            }
+    }
+    return true;
+}
+
+/*
  * A batch's keys, looked up all at once before any is claimed: one query
  * for the keys and one for the messages they name.  held[i]: key i
  * exists; known[i]: replays[i] holds the message it stands for.  A
@@ -317,8 +367,8 @@ lookup_keys(struct service *svc, struct store_ctx *ctx, const char *user,
         }
     if (nids == 0)
         return true;
-    if (!store_message_get_many(svc->store, ctx, user, &msgs[0].session_uuid,
-                                ids, nids, found, have, err))
+    if (!get_messages(svc, ctx, user, &msgs[0].session_uuid, ks, key_found,
+                      nkeys, ids, nids, found, have, err))
         return false;
     for (size_t k = 0, j = 0; k < nkeys; k++) {
         if (!key_found[k])

@@ -720,16 +720,19 @@ START_TEST(batch_replay_reads_twice)
     struct message *first, *again;
     struct message_input *in = inputs(50, 5, "key");
     struct error err = ERROR_INIT;
-    int claims, gets, reserves;
+    int claims, gets, reserves, lists;
 
     make(USER, "s");
     ck_assert(append("s", in, 50, &first, &err));
     claims = fake_store_calls(fx.store, FAKE_IDEM_CLAIM);
     gets = fake_store_calls(fx.store, FAKE_MESSAGE_GET);
     reserves = fake_store_calls(fx.store, FAKE_SESSION_RESERVE_SEQ);
+    lists = fake_store_calls(fx.store, FAKE_MESSAGE_LIST);
     ck_assert(append("s", in, 50, &again, &err));
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_GET_MANY), 2);
-    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_GET_MANY), 1);
+    /* its keys' seqs are one range: read as such */
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_LIST), lists + 1);
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_GET_MANY), 0);
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_CLAIM), claims);
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_GET), gets);
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_SESSION_RESERVE_SEQ),
@@ -797,6 +800,25 @@ START_TEST(batch_key_taken_meanwhile)
     ck_assert_int_eq(fake_store_calls(fx.store, FAKE_IDEM_REPLACE), 1);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 3);
     ck_assert_uint_eq(fake_store_idem_count(fx.store), 3);
+}
+END_TEST
+
+/* Keys of messages far apart are read by their ids. */
+START_TEST(batch_replay_of_scattered_keys)
+{
+    struct message *out, *a, *b, *again;
+    struct message_input *in = inputs(2, 5, "key");
+    struct error err = ERROR_INIT;
+
+    make(USER, "s");
+    ck_assert(append("s", in, 1, &a, &err));
+    ck_assert(append("s", inputs(10, 1, NULL), 10, &out, &err));
+    ck_assert(append("s", in + 1, 1, &b, &err));
+    ck_assert(append("s", in, 2, &again, &err));
+    ck_assert_int_eq(fake_store_calls(fx.store, FAKE_MESSAGE_GET_MANY), 1);
+    ck_assert(uuid_equal(&again[0].id, &a[0].id));
+    ck_assert(uuid_equal(&again[1].id, &b[0].id));
+    ck_assert_int_eq(again[1].seq, 12);
 }
 END_TEST
 
@@ -904,6 +926,7 @@ quota_suite(void)
                               service_fixture_teardown);
     tcase_add_test(t, batch_replay_reads_twice);
     tcase_add_test(t, batch_keys_claimed_at_once);
+    tcase_add_test(t, batch_replay_of_scattered_keys);
     tcase_add_test(t, batch_key_taken_meanwhile);
     tcase_add_test(t, batch_part_replay_conflicts);
     tcase_add_test(t, context_ends_at_the_byte_bound);
