@@ -22,7 +22,7 @@
 /* A page of a session's memory: up to limit entries, key to value, in
  * ascending key order; has_more: another entry follows. */
 struct memory_page {
-    struct json_value *items; /* an object */
+    const struct json_value *items; /* an object */
     bool has_more;
 };
 
