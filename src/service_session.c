@@ -151,6 +151,16 @@ service_session_create(struct service *svc, struct store_ctx *ctx,
     s.version = 1;
     s.created_at = s.updated_at = s.last_activity_at = clock_now_ms();
 
+    /* "return" is asked mostly of sessions that exist (the conversation
+     * endpoint asks it on every turn): one read answers those, where
+     * reserving a slot first would cost two writes for nothing. */
+    if (if_exists_return && in->session_id != NULL) {
+        if (store_session_get(svc->store, ctx, user, s.session_id, out, err))
+            return true;
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        error_clear(err);
+    }
     /* The user's slot first (quota_sessions_per_user); a full quota is
      * no reason to refuse a session that exists, so that is looked for
      * before the 403. */
