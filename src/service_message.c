@@ -63,7 +63,8 @@ service_message_decode(struct service *svc, struct store_ctx *ctx, bool batch,
     if (in->role == NULL || in->role->type != JSON_STRING ||
         (role = role_parse(in->role->u.s.ptr)) < 0)
         return error_set(err, ERR_VALIDATION, pname(ctx, batch, i, "role"),
-                         "role must be user, assistant, system or tool");
+                         "role must be user, assistant, system, developer "
+                         "or tool");
     m->role = (enum message_role)role;
     if (in->content == NULL)
         return error_set(err, ERR_VALIDATION, pname(ctx, batch, i, "content"),
@@ -96,6 +97,8 @@ service_message_decode(struct service *svc, struct store_ctx *ctx, bool batch,
                              "ASCII characters");
         m->client_message_id = k->u.s.ptr;
     }
+    m->item = in->item;
+    m->item_id = in->item_id;
     return true;
 }
 
@@ -663,7 +666,9 @@ check_patch(const struct config *cfg, const struct json_value *content,
         if (!validate_text("content", content, 0,
                            (size_t)cfg->max_content_bytes, err))
             return false;
-        change->fields |= SET_CONTENT;
+        /* The item (if any) holds the old text: /v1 shows the message
+         * from its new content instead (service_openai.h). */
+        change->fields |= SET_CONTENT | CLEAR_ITEM;
         change->content = content->u.s.ptr;
     }
     if (extra_data != NULL) {
@@ -706,6 +711,8 @@ patch_round(struct service *svc, struct store_ctx *ctx, const char *user,
         next.content = change->content;
     if (change->fields & SET_EXTRA_DATA)
         next.extra_data = change->extra_data;
+    if (change->fields & CLEAR_ITEM)
+        next.item = NULL;
     change->bytes = store_message_bytes(&next);
     change->now = clock_now_ms();
     change->if_updated_at = cur.updated_at;

@@ -64,6 +64,8 @@ store_message_bytes(const struct message *m)
 
     if (m->extra_data != NULL && m->extra_data->type != JSON_NULL)
         n += (int64_t)json_encoded_size(m->extra_data);
+    if (m->item != NULL)
+        n += (int64_t)json_encoded_size(m->item);
     return n;
 }
 
@@ -722,6 +724,19 @@ store_tombstone_list(struct store *s, struct store_ctx *ctx, int64_t cutoff,
     for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
         r.ok = s->backend->tombstone_list(s, ctx->arena, cutoff, limit, out, n,
                                           r.err);
+    return r.ok;
+}
+
+bool
+store_message_get_item(struct store *s, struct store_ctx *ctx, const char *user,
+                       const struct uuid *session_uuid, const char *item_id,
+                       struct message *out, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->message_get_item(s, ctx->arena, user, session_uuid,
+                                            item_id, out, r.err);
     return r.ok;
 }
 

@@ -114,9 +114,10 @@ enum message_role {
     ROLE_ASSISTANT,
     ROLE_SYSTEM,
     ROLE_TOOL,
+    ROLE_DEVELOPER, /* stored by name, so the order here is free */
 };
 
-#define ROLE_COUNT 4
+#define ROLE_COUNT 5
 
 struct message {
     struct uuid id;
@@ -136,12 +137,21 @@ struct message {
     int64_t bytes;
     int64_t created_at;
     int64_t updated_at;
+    /* An item written through /v1 (OpenAI's Conversations API), as the
+     * client sent it less its "id": an object, NULL for a message written
+     * through /api.  Never shown under /api, where role, content and the
+     * tool fields carry what the item says. */
+    const struct json_value *item;
+    /* The id the client gave the item (e.g. a reasoning item's "rs_..."),
+     * unique per session; NULL when the id is derived from the message's
+     * UUID (service_openai.h). */
+    const char *item_id;
 };
 
 /* What a message counts against quota_bytes_per_session: the UTF-8 bytes
- * of its content plus the encoded bytes of its extra_data.  The one
- * definition of a message's size: a field stored on messages later (an
- * OpenAI item) adds its bytes here, and every counter follows. */
+ * of its content plus the encoded bytes of its extra_data and of its /v1
+ * item.  The one definition of a message's size: a field stored on
+ * messages later adds its bytes here, and every counter follows. */
 int64_t store_message_bytes(const struct message *m);
 
 #define STORE_NO_SEQ (-1)
@@ -167,6 +177,7 @@ struct message_page {
 enum message_field {
     SET_CONTENT = 1 << 0,
     SET_EXTRA_DATA = 1 << 1,
+    CLEAR_ITEM = 1 << 2, /* removes the /v1 item; item_id stays */
 };
 
 struct message_change {
@@ -325,7 +336,8 @@ struct store;
     X(user_count, USER_COUNT)                                                  \
     X(user_get, USER_GET)                                                      \
     X(user_set_count, USER_SET_COUNT)                                          \
-    X(dirty_list, DIRTY_LIST)
+    X(dirty_list, DIRTY_LIST)                                                  \
+    X(message_get_item, MESSAGE_GET_ITEM)
 
 /*
  * Backend operations: one attempt each, no retries, no sleeping.  They
@@ -601,6 +613,13 @@ struct store_backend {
                        enum store_collection coll, int64_t cutoff,
                        int64_t limit, struct sweep_candidate **out, size_t *n,
                        struct error *err);
+    /* The message of the session whose item_id (the id a /v1 client gave
+     * its item) is item_id, on the unique {session_uuid, item_id} index;
+     * ERR_NOT_FOUND if none. */
+    bool (*message_get_item)(struct store *s, struct arena *a, const char *user,
+                             const struct uuid *session_uuid,
+                             const char *item_id, struct message *out,
+                             struct error *err);
 
     void (*free)(struct store *s);
 };
@@ -816,6 +835,11 @@ bool store_dirty_list(struct store *s, struct store_ctx *ctx,
                       enum store_collection coll, int64_t cutoff, int64_t limit,
                       struct sweep_candidate **out, size_t *n,
                       struct error *err);
+/* A read: retried on RETRY_IDEMPOTENT errors too. */
+bool store_message_get_item(struct store *s, struct store_ctx *ctx,
+                            const char *user, const struct uuid *session_uuid,
+                            const char *item_id, struct message *out,
+                            struct error *err);
 void store_free(struct store *s);
 
 #endif

@@ -11,7 +11,8 @@
 # from a whole httpd.conf written into the temp dir that loads the modules it
 # needs from /usr/lib/apache2/modules and Includes the shipped file unchanged
 # (only `Define`s point it at the temp dir); the system's /etc/apache2 and
-# port 80 are never touched.  The dev DB is scripts/lib.sh's.  Against each:
+# port 80 are never touched.  The database is scripts/lib.sh's (testdb_start:
+# the dev DB, or a replica set with PARLEY_TEST_MONGOD).  Against each:
 #
 #   1. Apache's own answers, with curl: JSON error bodies with a JSON
 #      Content-Type and one X-Request-Id for 400 (header line over 16 KiB),
@@ -19,7 +20,8 @@
 #      chunked body over it: nothing stored), 404 (paths not passed on,
 #      /metrics among them); an 8 KiB bearer token reaches parley; the
 #      client's X-Request-Id is replaced by Apache's, which parley logs;
-#   2. tests/check_e2e's suites "e2e" (sessions) and "e2e-messages", as
+#   2. tests/check_e2e's suites "e2e" (sessions), "e2e-messages" and
+#      "e2e-openai" (/v1, whose Apache pages are OpenAI's shape), as
 #      tests/e2e.sh runs them through nginx, less the cases tagged "nginx"
 #      (CK_EXCLUDE_TAGS=nginx: nginx's rate limit; Apache has none);
 #   3. proxy: a backend that never answers gives the JSON 504 (a test-only
@@ -37,39 +39,14 @@
 # temp dir; APACHE2 may name the apache2 binary.
 set -euo pipefail
 
-if [ "${PARLEY_TEST_QUICK:-0}" = 1 ]; then
-    echo "apache: skipped (PARLEY_TEST_QUICK=1)"
-    exit 77
-fi
-
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-# The suite must see exactly the config written below (parley reads
-# PARLEY_<KEY> from the environment).
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-check=$top_builddir/tests/check_e2e
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init apache --slow
 modules=/usr/lib/apache2/modules
 APACHE2=${APACHE2:-$(PATH="$PATH:/usr/sbin:/sbin" command -v apache2 || true)}
-
-lib_init apache
-for f in "$bin" "$check"; do
-    [ -x "$f" ] || lib_fail "$f not built" || exit 1
-done
+test_need_built "$bin" "$check"
 [ -n "$NODE" ] || lib_fail "node not found (set NODE=/path/to/node)" || exit 1
-command -v curl >/dev/null || lib_fail "curl not found (scripts/setup installs it)" || exit 1
+test_need_tools curl
 [ -n "$APACHE2" ] && [ -x "$APACHE2" ] ||
     lib_fail "apache2 not found (scripts/setup installs Debian's apache2)" || exit 1
 for m in mpm_event authz_core headers unique_id alias proxy proxy_fcgi fcgid; do
@@ -77,24 +54,10 @@ for m in mpm_event authz_core headers unique_id alias proxy proxy_fcgi fcgid; do
         lib_fail "$modules/mod_$m.so missing (scripts/setup installs apache2 and libapache2-mod-fcgid)" ||
         exit 1
 done
-
-# Where a failure's logs are: set per part.
-logs=()
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$? f
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        for f in "${logs[@]}"; do
-            lib_tail "$f" 40
-        done
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+# Where a failure's logs are: set per part.  mod_fcgid's parley logs to
+# Apache's error log.
+TEST_LOGS=()
+TEST_PARLEY_LOGS=(parley.log fcgid/apache-error.log)
 
 failures=0
 fail() {
@@ -105,20 +68,12 @@ pass() {
     printf 'apache: ok: %s\n' "$*"
 }
 
-# gone PID: PID has exited (a zombie child counts: kill -0 still finds it).
-gone() {
-    local line
-    read -r line 2>/dev/null </proc/"$1"/stat || return 0
-    line=${line##*) }
-    [ "${line%% *}" = Z ]
-}
-
 # stop_one PID: SIGTERM to a process started here, then waits up to 15 s
 # for it (SIGKILL after that, and returns 1).
 stop_one() {
     local rc=0
     kill -TERM "$1" 2>/dev/null || true
-    if ! lib_poll 15 gone "$1"; then
+    if ! lib_poll 15 lib_all_gone "$1"; then
         kill -KILL "$1" 2>/dev/null || true
         rc=1
     fi
@@ -144,11 +99,11 @@ if [ "$(id -u)" -eq 0 ]; then
     id "$run_user" >/dev/null 2>&1 || run_user=nobody
 fi
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
 
 secret=$(random_hex 48)
-database=parley_apache_$(random_hex 8)
+testdb_name parley_apache
+database=$TESTDB_NAME
 # write_conf FILE LISTEN: parley's config for this run.
 write_conf() {
     (
@@ -158,7 +113,7 @@ write_conf() {
 listen = $2
 socket_mode = 0666
 workers = 4
-mongodb_uri = $PARLEY_DEVDB_URI
+mongodb_uri = $TESTDB_URI
 mongodb_database = $database
 jwt_secret = $secret
 log_level = info
@@ -251,20 +206,24 @@ header() {
     sed -n "s/^$1:[[:space:]]*//Ip" "$got_headers" | tr -d '\r'
 }
 
-# expect_error STATUS CODE: the last response is STATUS with the API's error
-# body for CODE, a JSON Content-Type and exactly one X-Request-Id.
+# expect_error STATUS CODE [v1]: the last response is STATUS with the API's
+# error body for CODE (with v1: OpenAI's, as /v1 answers), a JSON
+# Content-Type and exactly one X-Request-Id.
 expect_error() {
     local want=$1 code=$2 ok=1 ids
     [ "$got_status" = "$want" ] || ok=0
     header Content-Type | grep -qi '^application/json' || ok=0
     ids=$(header X-Request-Id | grep -c . || true)
     [ "$ids" = 1 ] || ok=0
+    # Under /v1, OpenAI's shape: type in place of status.
     "$NODE" -e '
-        const [body, status, code] = process.argv.slice(1);
+        const [body, status, code, v1] = process.argv.slice(1);
         const e = JSON.parse(body).error;
-        if (e.status !== Number(status) || e.code !== code ||
-            typeof e.message !== "string" || !("param" in e))
-            process.exit(1);' "$got_body" "$want" "$code" 2>/dev/null || ok=0
+        const type = Number(status) >= 500 ? "server_error" : "invalid_request_error";
+        if ((v1 ? e.type !== type || "status" in e : e.status !== Number(status)) ||
+            e.code !== code || typeof e.message !== "string" || !("param" in e) ||
+            Object.keys(e).length !== 4)
+            process.exit(1);' "$got_body" "$want" "$code" "${3:-}" 2>/dev/null || ok=0
     if [ "$ok" = 1 ]; then
         pass "$got_name: $want $code"
     else
@@ -332,6 +291,11 @@ front_checks() {
         -H 'Content-Type: application/json' --data-binary "@$PARLEY_TMP/over.json" \
         "$url/api/agent-sessions"
     expect_error 413 payload_too_large
+    # Under /v1, Apache's own pages have OpenAI's shape.
+    fetch "/v1 body over 1 MiB" -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' --data-binary "@$PARLEY_TMP/over.json" \
+        "$url/v1/conversations"
+    expect_error 413 payload_too_large v1
     fetch "chunked body over 1 MiB" -H "Authorization: Bearer $token" \
         -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
         --data-binary "@$PARLEY_TMP/over.json" "$url/api/agent-sessions"
@@ -355,14 +319,14 @@ front_checks() {
 # run_suites URL LABEL: check_e2e's sessions and messages suites against URL.
 run_suites() {
     local url=$1 label=$2 suite rc
-    for suite in e2e e2e-messages; do
+    for suite in e2e e2e-messages e2e-openai; do
         lib_log "$label: check_e2e suite $suite through Apache"
         rc=0
         PARLEY_E2E_URL=$url \
             PARLEY_E2E_SECRET=$secret \
             PARLEY_E2E_BIN=$bin \
             PARLEY_E2E_CONFIG=$conf \
-            PARLEY_E2E_DEVDB_URI=$PARLEY_DEVDB_URI \
+            PARLEY_E2E_DEVDB_URI=$TESTDB_URI \
             CK_RUN_SUITE=$suite CK_EXCLUDE_TAGS=nginx \
             "$check" || rc=$?
         [ "$rc" -eq 0 ] || fail "$label: check_e2e suite $suite exited $rc"
@@ -392,7 +356,7 @@ token=$("$bin" token --sub apache-front-checks -c "$conf")
 
 dir=$PARLEY_TMP/proxy
 mkdir -p "$dir"
-logs=("$PARLEY_TMP/parley.log" "$dir/apache-error.log")
+TEST_LOGS=("$PARLEY_TMP/parley.log:40" "$dir/apache-error.log:40")
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 parley_pid=$PARLEY_PID
 
@@ -430,6 +394,9 @@ stop_one "$parley_pid" || fail "parley did not stop on SIGTERM"
 fetch "parley stopped" "$url/api/agent-sessions"
 expect_error 503 service_unavailable
 [ "$(header Retry-After)" = 1 ] || fail "503: Retry-After is '$(header Retry-After)'"
+fetch "parley stopped, /v1" "$url/v1/conversations/conv_x"
+expect_error 503 service_unavailable v1
+[ "$(header Retry-After)" = 1 ] || fail "/v1 503: Retry-After is '$(header Retry-After)'"
 log_clean "$PARLEY_TMP/parley.log"
 stop_one "$APACHE_PID"
 stop_one "$hang_pid"
@@ -438,7 +405,7 @@ stop_one "$hang_pid"
 
 dir=$PARLEY_TMP/fcgid
 mkdir -p "$dir"
-logs=("$dir/apache-error.log")
+TEST_LOGS=("$dir/apache-error.log:40")
 # What README.md's install steps put in place, in the temp dir: the wrapper,
 # the binary and the config, readable by the user Apache runs parley as.
 install -m 0755 "$top_srcdir/apache/parley.fcgi" "$dir/parley.fcgi"

@@ -1,69 +1,41 @@
 #!/usr/bin/env bash
 # tests/sweeper.sh — the sweeper end to end with second-scale settings, run
-# by `make check`.  Real dev DB, real parley behind real nginx, curl.
+# by `make check`.  The real database (the dev DB, or a replica set with
+# PARLEY_TEST_MONGOD), real parley behind real nginx, curl.
 #
 # 1. The supervisor's own sweeps (cleanup_interval = 1, idle_timeout = 3,
 #    max_inactive_time = 3): a session left alone becomes "expired" (version
 #    + 1, its messages kept), then is deleted with its messages and memory
-#    (the user's erasure afterwards finds nothing left); a session in use
-#    all the while stays active; the sweeper child logs its counts.
+#    (the user's erasure afterwards finds nothing left), and so does a
+#    conversation made through /v1; a session in use all the while stays
+#    active; the sweeper child logs its counts.
 # 2. `parley cleanup` (cron's way): two runs at once against one database,
 #    each under its own lock file so that both really sweep, delete each
 #    eligible session exactly once: their counts add up to the truth.  A
 #    run whose lock is held exits 75 and touches nothing.
 #
-# Quick (about 15 s), so it runs under PARLEY_TEST_QUICK too.  node (dev DB),
-# nginx, curl and flock(1) missing is a failure: scripts/setup installs them.
+# Quick (about 15 s), so it runs under PARLEY_TEST_QUICK too.  node, nginx,
+# curl and flock(1) missing is a failure: scripts/setup installs them.
 # make check sets top_srcdir, top_builddir, NGINX and NODE.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-lib_init sweeper
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init sweeper
 lib_require_tools
-for tool in curl flock; do
-    command -v "$tool" >/dev/null || lib_fail "$tool not found" || exit 1
-done
-[ -x "$bin" ] || lib_fail "$bin not built" || exit 1
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 60
-        lib_tail "$PARLEY_TMP/nginx-error.log" 20
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+test_need_tools curl flock
+test_need_built "$bin"
+TEST_LOGS=(parley.log:60 nginx-error.log:20)
 
 fail() {
     lib_fail "$*"
     exit 1
 }
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
 secret=$(random_hex 48)
-db=parley_sweeper_$(random_hex 8)
+testdb_name parley_sweeper
+db=$TESTDB_NAME
 
 # write_conf FILE SETTINGS...: parley's config, one setting per argument.
 write_conf() {
@@ -76,7 +48,7 @@ write_conf() {
             echo "listen = unix:$PARLEY_TMP/parley.sock"
             echo "socket_mode = 0666"
             echo "workers = 2"
-            echo "mongodb_uri = $PARLEY_DEVDB_URI"
+            echo "mongodb_uri = $TESTDB_URI"
             echo "mongodb_database = $db"
             echo "jwt_secret = $secret"
             echo "log_level = info"
@@ -134,6 +106,10 @@ expect POST "$S" '{"session_id":"idle"}' 201
 expect POST "$S/idle/messages" \
     '{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}' 201
 expect PUT "$S/idle/memory/note" '{"x":1}' 200
+# A conversation made through /v1 is a session like the others: swept too.
+expect POST /v1/conversations \
+    '{"items":[{"role":"user","content":"c"},{"type":"reasoning","id":"rs_1"}]}' 200
+conv=$(field id)
 left_alone=$SECONDS
 expect POST "$S" '{"session_id":"busy"}' 201
 
@@ -156,6 +132,9 @@ done
 [ $((expired_at - left_alone)) -ge 3 ] || fail "expired after less than idle_timeout"
 call GET "$S/busy"
 [ "$(field status)" = active ] || fail "a session in use was swept: $BODY"
+call GET "$S/$conv"
+[ "$STATUS" = 200 ] && [ "$(field status)" = expired ] ||
+    fail "the /v1 conversation left alone did not expire with the idle session: $BODY"
 
 deleted=
 deadline=$((SECONDS + 20))
@@ -169,6 +148,12 @@ while [ "$SECONDS" -lt "$deadline" ]; do
     sleep 0.3
 done
 [ -n "$deleted" ] || fail "the expired session was not deleted within 20 s"
+deadline=$((SECONDS + 10))
+until call GET "/v1/conversations/$conv" && [ "$STATUS" = 404 ]; do
+    [ "$STATUS" = 200 ] || fail "GET /v1/conversations/$conv answered $STATUS"
+    [ "$SECONDS" -lt "$deadline" ] || fail "the /v1 conversation was not deleted"
+    sleep 0.3
+done
 call GET "$S/busy"
 [ "$(field status)" = active ] || fail "a session in use was swept: $BODY"
 
@@ -181,19 +166,24 @@ call DELETE "/api/admin/users/$user" "" "$admin_token"
 want="{\"deleted_sessions\":1,\"deleted_messages\":$busy_messages,\"deleted_memory\":0}"
 [ "$BODY" = "$want" ] || fail "erasure found leftovers: $BODY (want $want)"
 
-# The sweeper child (not a request worker) logged what it did.
-grep -qF '"req":"sweeper","msg":"sweep: expired 1, deleted ' \
-    "$PARLEY_TMP/parley.log" || fail "no sweep logged the expiry"
-grep -qE '"req":"sweeper","msg":"sweep: expired [0-9]+, deleted 1 sessions and 2 messages' \
-    "$PARLEY_TMP/parley.log" || fail "no sweep logged the deletion with its 2 messages"
+# The sweeper child (not a request worker) logged what it did: over its
+# passes, two sessions expired and then deleted with their 2 messages each
+# (the idle session and the conversation, in one pass or two).
+sweeps=$(grep -oE '"req":"sweeper","msg":"sweep: expired [0-9]+, deleted [0-9]+ sessions and [0-9]+ messages' \
+    "$PARLEY_TMP/parley.log" |
+    awk '{ e += $4; d += $6; m += $9 } END { printf "%d %d %d", e, d, m }' FS='[ ,]+')
+[ "$sweeps" = "2 2 4" ] ||
+    fail "the sweeps logged expired, deleted sessions, deleted messages: $sweeps, not 2 2 4"
 lib_check_children || fail "a server exited"
 
 # --- 2. parley cleanup, twice at once -----------------------------------------
 
 # The server stops sweeping (cleanup_interval = 0) so that only the two
-# command-line runs below touch the data.
-stop_processes
-devdb_start "$PARLEY_TMP"
+# command-line runs below touch the data, which starts afresh in a database
+# of its own.
+lib_stop "$NGINX_PID" "$PARLEY_PID"
+testdb_name parley_sweeper
+db=$TESTDB_NAME
 write_conf "$conf" "cleanup_interval = 0"
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 nginx_start "$PARLEY_TMP"
