@@ -293,6 +293,68 @@ START_TEST(test_import_quotas)
 }
 END_TEST
 
+/* ---- the same quotas under /v1 --------------------------------------------
+ */
+
+/* OpenAI's error body for a quota: 403, type insufficient_quota. */
+static void
+expect_v1_quota_at(int line, struct resp r, const char *param)
+{
+    const struct json_value *e;
+
+    expect_status_at(line, &r, 403);
+    e = jobj(r.json, "error");
+    ck_assert_str_eq(jstr(e, "type"), "insufficient_quota");
+    ck_assert_str_eq(jstr(e, "code"), "quota_exceeded");
+    ck_assert_str_eq(jstr(e, "param"), param);
+}
+#define expect_v1_quota(r, param) expect_v1_quota_at(__LINE__, (r), (param))
+
+static const char *
+v1_items(size_t n)
+{
+    const char *one = "{\"type\":\"message\",\"role\":\"user\","
+                      "\"content\":\"hi\"}";
+    const char *all = one;
+
+    for (size_t i = 1; i < n; i++)
+        all = str("%s,%s", all, one);
+    return all;
+}
+
+START_TEST(test_v1_quotas)
+{
+    struct user u = user_new("qv1");
+    int64_t q = Q->quota_messages_per_session;
+    int64_t qs = Q->quota_sessions_per_user;
+    const char *id;
+    struct resp r;
+
+    r = api(&u, "POST", "/v1/conversations",
+            str("{\"items\":[%s]}", v1_items((size_t)q - 1)));
+    expect_status(r, 200);
+    id = jstr(r.json, "id");
+    r = api(&u, "POST", str("/v1/conversations/%s/items", id),
+            str("{\"items\":[%s]}", v1_items(2)));
+    expect_v1_quota(r, "quota_messages_per_session");
+    r = api(&u, "POST", str("/v1/conversations/%s/items", id),
+            str("{\"items\":[%s]}", v1_items(1)));
+    expect_status(r, 200);
+    ck_assert_int_eq(count_of(&u, id), q);
+    /* a conversation made with more items than the quota is not made */
+    r = api(&u, "POST", "/v1/conversations",
+            str("{\"items\":[%s]}", v1_items((size_t)q + 1)));
+    expect_v1_quota(r, "quota_messages_per_session");
+    r = api(&u, "GET", SESSIONS, NULL);
+    ck_assert_int_eq(jint(r.json, "total"), 1);
+    /* nor past the user's sessions */
+    for (int64_t i = 1; i < qs; i++)
+        expect_st(api(&u, "POST", "/v1/conversations", "{}"), 200);
+    expect_v1_quota(api(&u, "POST", "/v1/conversations", "{}"),
+                    "quota_sessions_per_user");
+}
+END_TEST
+
 /* ---- memory keys per session ------------------------------------------- */
 
 START_TEST(test_memory_keys_per_session)
@@ -835,6 +897,7 @@ quota_suite(void)
     tcase_add_test(t, test_sessions_per_user);
     tcase_add_test(t, test_import_quotas);
     tcase_add_test(t, test_memory_keys_per_session);
+    tcase_add_test(t, test_v1_quotas);
     t = tcase(s, "pages", 60);
     tcase_add_test(t, test_memory_pages);
     tcase_add_test(t, test_message_pages_within_the_cap);
