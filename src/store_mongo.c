@@ -1963,6 +1963,23 @@ done:
     return ok;
 }
 
+/* A counter counted down matches only while it stays at 0 or more. */
+static void
+mongo_append_floor(bson_t *q, const char *field, int64_t delta)
+{
+    bson_t range;
+
+    if (delta >= 0)
+        return;
+    bson_append_document_begin(q, field, -1, &range);
+    bson_append_int64(&range, "$gte", -1, -delta);
+    bson_append_document_end(q, &range);
+}
+
+/* A count down that would take a counter below 0 (it was already off: a
+ * session counted by an older parley, or drift) is not applied: the
+ * session is only marked, and the recount sets it.  Counters are never
+ * negative. */
 static bool
 mongo_session_touch(struct store *s, const char *user, const struct uuid *id,
                     const struct store_counts *delta, int64_t now,
@@ -1970,10 +1987,15 @@ mongo_session_touch(struct store *s, const char *user, const struct uuid *id,
 {
     bson_t query = BSON_INITIALIZER;
     bson_t update = BSON_INITIALIZER;
+    bson_t mark = BSON_INITIALIZER;
+    bson_t max;
     int64_t matched = 0;
     bool ok = true;
 
     mongo_id_filter(&query, user, id);
+    mongo_append_floor(&query, "message_count", delta->messages);
+    mongo_append_floor(&query, "content_bytes", delta->bytes);
+    mongo_append_floor(&query, "memory_keys", delta->memory_keys);
     if (delta->messages != 0 || delta->bytes != 0 || delta->memory_keys != 0)
         mongo_append_counts(&update, delta, false, now);
     if (activity)
@@ -1982,8 +2004,21 @@ mongo_session_touch(struct store *s, const char *user, const struct uuid *id,
         mongo_append_activity(&update, now); /* never an empty update */
     ok = mongo_update_one(s, mongo_impl(s)->sessions, "touch session", &query,
                           &update, false, &matched, err);
-    if (ok && matched == 0)
-        ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+    if (ok && matched == 0) {
+        bson_reinit(&query);
+        mongo_id_filter(&query, user, id);
+        bson_append_document_begin(&mark, "$max", -1, &max);
+        bson_append_date_time(&max, "dirty_at", -1, now);
+        bson_append_document_end(&mark, &max);
+        ok = mongo_update_one(s, mongo_impl(s)->sessions, "mark session",
+                              &query, &mark, false, &matched, err);
+        if (ok && matched == 0)
+            ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        else if (ok)
+            log_warn("store: a session's counter was below what was taken "
+                     "off it; left for the recount");
+    }
+    bson_destroy(&mark);
     bson_destroy(&update);
     bson_destroy(&query);
     return ok;
@@ -3826,15 +3861,21 @@ mongo_user_get(struct store *s, const char *user, struct user_counter *out,
  * upsert tries to insert its _id again and fails as a duplicate. */
 static bool
 mongo_user_inc(struct store *s, const char *user, int64_t delta, int64_t max,
-               int64_t now, struct error *err)
+               int64_t now, int64_t *matched, struct error *err)
 {
     bson_t query = BSON_INITIALIZER;
     bson_t update = BSON_INITIALIZER;
     bson_t inc, mx, range;
-    int64_t matched = 0;
     bool ok;
 
     mongo_user_filter(&query, user);
+    /* A count down that would go below 0 is not applied (a user counted
+     * by an older parley, or drift): see mongo_user_count(). */
+    if (delta < 0) {
+        bson_append_document_begin(&query, "sessions", -1, &range);
+        bson_append_int64(&range, "$gte", -1, -delta);
+        bson_append_document_end(&query, &range);
+    }
     if (delta > 0) {
         bson_append_document_begin(&query, "sessions", -1, &range);
         bson_append_int64(&range, "$lte", -1, max - delta);
@@ -3847,7 +3888,7 @@ mongo_user_inc(struct store *s, const char *user, int64_t delta, int64_t max,
     bson_append_date_time(&mx, "dirty_at", -1, now);
     bson_append_document_end(&update, &mx);
     ok = mongo_update_one(s, mongo_impl(s)->users, "count user sessions",
-                          &query, &update, delta > 0, &matched, err);
+                          &query, &update, delta > 0, matched, err);
     bson_destroy(&update);
     bson_destroy(&query);
     return ok;
@@ -3859,12 +3900,19 @@ mongo_user_count(struct store *s, const char *user, int64_t delta, int64_t max,
 {
     struct user_counter held;
     struct error e = ERROR_INIT;
+    int64_t matched = 0;
 
+    /* A count down that found the counter too low (or no counter) marks
+     * it instead, for the recount.  Counters are never negative. */
+    if (delta < 0)
+        return mongo_user_inc(s, user, delta, max, now, &matched, err) &&
+               (matched != 0 ||
+                mongo_user_inc(s, user, 0, max, now, &matched, err));
     /* Twice at most: a duplicate may also be another request's upsert
      * that made the document between our filter's miss and our insert;
      * the document exists then, and the second try updates it. */
     for (int tries = 0; tries < 2; tries++) {
-        if (mongo_user_inc(s, user, delta, max, now, err))
+        if (mongo_user_inc(s, user, delta, max, now, &matched, err))
             return true;
         if (delta <= 0 || err == NULL || err->code != ERR_DUPLICATE)
             return false;

@@ -463,6 +463,35 @@ START_TEST(patch_racing_a_patch_counts_exactly)
 }
 END_TEST
 
+/* A count down past 0 (a counter already off) is not applied: the
+ * session is marked for the recount instead.  Never negative. */
+START_TEST(counters_never_negative)
+{
+    struct store_counts down = {-5, -500, -1};
+    struct error err = ERROR_INIT;
+    struct sweep_counts c;
+    struct message *out;
+    struct session s;
+
+    make(USER, "s");
+    ck_assert(append("s", inputs(2, 10, NULL), 2, &out, &err));
+    s = get(USER, "s");
+    ck_assert(store_session_touch(fx.store, &fx.ctx, USER, &s.id, &down,
+                                  clock_now_ms(), true, &err));
+    s = get(USER, "s");
+    ck_counts(&s, 2, 20, 0);
+    ck_assert_int_ne(s.dirty_at, 0);
+    ck_assert(
+        store_user_count(fx.store, &fx.ctx, USER, -3, 0, clock_now_ms(), &err));
+    ck_assert_uint_eq(fake_store_user_sessions(fx.store, USER), 1);
+    ck_assert(sweeper_run(&fx.cfg, fx.store,
+                          clock_now_ms() + sweeper_tombstone_age(&fx.cfg) + 1,
+                          &c, &err));
+    s = get(USER, "s");
+    ck_counts(&s, 2, 20, 0);
+}
+END_TEST
+
 /* ---- memory -------------------------------------------------------------- */
 
 static bool
@@ -901,6 +930,7 @@ quota_suite(void)
     tcase_add_test(t, clear_racing_a_delete_never_undercounts);
     tcase_add_test(t, patch_reserves_growth_and_gives_back_shrinking);
     tcase_add_test(t, patch_racing_a_patch_counts_exactly);
+    tcase_add_test(t, counters_never_negative);
     suite_add_tcase(s, t);
 
     t = tcase_create("memory");

@@ -785,6 +785,14 @@ fake_session_touch(struct store *s, const char *user, const struct uuid *id,
         error_set(err, ERR_NOT_FOUND, NULL, "session not found");
         return end(FAKE_SESSION_TOUCH, failing, &step, false, err);
     }
+    /* A count down past 0 only marks it, as the real one. */
+    if (found->message_count + delta->messages < 0 ||
+        found->content_bytes + delta->bytes < 0 ||
+        found->memory_keys + delta->memory_keys < 0) {
+        if (now > found->dirty_at)
+            found->dirty_at = now;
+        return end(FAKE_SESSION_TOUCH, failing, &step, true, err);
+    }
     if (delta->messages != 0 || delta->bytes != 0 || delta->memory_keys != 0)
         add_counts(found, delta, now);
     if (activity || (delta->messages == 0 && delta->bytes == 0 &&
@@ -1927,7 +1935,8 @@ fake_user_count(struct store *s, const char *user, int64_t delta, int64_t max,
                   (long long)u->c.sessions);
         return end(FAKE_USER_COUNT, failing, &step, false, err);
     }
-    u->c.sessions += delta;
+    if (u->c.sessions + delta >= 0)
+        u->c.sessions += delta;
     if (now > u->c.dirty_at)
         u->c.dirty_at = now;
     return end(FAKE_USER_COUNT, failing, &step, true, err);
