@@ -240,11 +240,15 @@ unix_accepts() {
 
 # --- nginx -----------------------------------------------------------------
 
-# nginx_conf_write DIR PORT SOCKET [HTTP_SNIPPET [SERVER_SNIPPET]]: writes
-# DIR/nginx.conf, a whole nginx config that serves 127.0.0.1:PORT with the
-# repo's nginx/parley.conf (or SERVER_SNIPPET) in front of the FastCGI unix
-# socket SOCKET, with the repo's nginx/parley-http.conf (or HTTP_SNIPPET) in
-# the http context.  Every path nginx writes is under DIR.
+# nginx_conf_write DIR PORT SOCKET [HTTP_SNIPPET [SERVER_SNIPPET
+# [CONVERSATION_SOCKET]]]: writes DIR/nginx.conf, a whole nginx config that
+# serves 127.0.0.1:PORT with the repo's nginx/parley.conf (or
+# SERVER_SNIPPET) in front of the FastCGI unix socket SOCKET, with the
+# repo's nginx/parley-http.conf (or HTTP_SNIPPET) in the http context.  The
+# conversation route goes to CONVERSATION_SOCKET (upstream
+# parley_conversation), by default where parley puts its conversation pool
+# next to SOCKET (conversation_socket); pass SOCKET itself for a parley
+# without that pool.  Every path nginx writes is under DIR.
 #
 # When nginx starts as root its workers run as nobody; rather than `user
 # root;` the sockets are made reachable: lib_init makes the temp dir 0711 and
@@ -253,6 +257,7 @@ nginx_conf_write() {
     local dir=$1 port=$2 socket=$3
     local http_snippet=${4:-$PARLEY_SRCDIR/nginx/parley-http.conf}
     local server_snippet=${5:-$PARLEY_SRCDIR/nginx/parley.conf}
+    local conv_socket=${6:-$(conversation_socket "$socket")}
     mkdir -p "$dir/tmp"
     cat >"$dir/nginx.conf" <<EOF
 # Written by scripts/lib.sh (nginx_conf_write); loopback only.
@@ -280,12 +285,24 @@ http {
         server unix:$socket;
     }
 
+    upstream parley_conversation {
+        server unix:$conv_socket;
+    }
+
     server {
         listen 127.0.0.1:$port;
         include $server_snippet;
     }
 }
 EOF
+}
+
+# conversation_socket SOCKET: prints the path of the conversation pool's
+# socket that parley makes next to the unix socket SOCKET when
+# conversation_listen is not set (/x/parley.sock -> /x/parley-conversation.sock).
+conversation_socket() {
+    local s=${1%.sock}
+    printf '%s-conversation.sock\n' "$s"
 }
 
 # nginx reads the environment variable NGINX as a list of inherited listening
