@@ -215,8 +215,8 @@ release_key(struct service *svc, struct store_ctx *ctx, const char *user,
 
 /* Takes back the session this turn made, as a delete does (tombstone
  * first, so the sweeper finishes what a crash cuts short), but only
- * while no seq was ever handed out in it: a message another request
- * stored in it meanwhile keeps it. */
+ * while it holds no message: a message another request stored in it
+ * meanwhile keeps it. */
 static void
 take_back_session(struct service *svc, struct store_ctx *ctx, const char *user,
                   const struct session *s)

@@ -332,11 +332,11 @@ struct store_backend {
     bool (*session_add_usage)(struct store *s, const char *user,
                               const struct uuid *id, int64_t prompt_tokens,
                               int64_t completion_tokens, struct error *err);
-    /* Deletes the session document {_id, user_id} only if no seq was ever
-     * handed out in it (last_seq 0 or absent): a conversation taking back
-     * the session it made for a turn that failed, which must never take a
-     * message another request stored meanwhile.  ERR_NOT_FOUND if nothing
-     * matched. */
+    /* Deletes the session document {_id, user_id} only while it holds no
+     * message (message_count 0 or absent): a conversation taking back the
+     * session it made for a turn that failed, which must never take a
+     * message another request stored meanwhile (reserve_seq's $inc comes
+     * first).  ERR_NOT_FOUND if nothing matched. */
     bool (*session_delete_unused)(struct store *s, const char *user,
                                   const struct uuid *id, struct error *err);
 

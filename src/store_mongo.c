@@ -1896,9 +1896,10 @@ mongo_session_add_usage(struct store *s, const char *user,
     return ok;
 }
 
-/* Deletes the session only while no seq was handed out in it: last_seq
- * is 0 or absent.  reserve_seq's $inc and this delete are each atomic on
- * the one document, so a message stored meanwhile always wins. */
+/* Deletes the session only while it holds no message: message_count is
+ * 0 or absent.  reserve_seq's $inc and this delete are each atomic on the
+ * one document, and a message is counted before it is inserted, so one
+ * stored meanwhile always wins. */
 static bool
 mongo_session_delete_unused(struct store *s, const char *user,
                             const struct uuid *id, struct error *err)
@@ -1913,8 +1914,9 @@ mongo_session_delete_unused(struct store *s, const char *user,
     bool ok;
 
     mongo_id_filter(&query, user, id);
-    /* {last_seq: {$in: [0, null]}}: null also matches a missing field. */
-    bson_append_document_begin(&query, "last_seq", -1, &in);
+    /* {message_count: {$in: [0, null]}}: null also matches a missing
+     * field. */
+    bson_append_document_begin(&query, "message_count", -1, &in);
     {
         bson_t list;
 

@@ -717,7 +717,7 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_SESSION_ADD_USAGE:
         return store_session_add_usage(s, ctx, user, sid, 10, 5, err);
     case FAKE_SESSION_DELETE_UNUSED:
-        /* A session with no seq handed out yet. */
+        /* A session that holds no message yet. */
         fake_session(&fresh, &fx->arena, "alice", "s2", 1500);
         return store_session_insert(s, ctx, &fresh, err) &&
                store_session_delete_unused(s, ctx, user, &fresh.id, err);

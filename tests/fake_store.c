@@ -803,7 +803,7 @@ fake_session_delete_unused(struct store *s, const char *user,
 
     if (failing && !step.applied)
         return end(FAKE_SESSION_DELETE_UNUSED, failing, &step, false, err);
-    ok = found != NULL && found->last_seq == 0;
+    ok = found != NULL && found->message_count == 0;
     if (ok) {
         size_t i = (size_t)(found - f->sessions);
 

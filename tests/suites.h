@@ -7,6 +7,7 @@
 
 #include <check.h>
 
+Suite *agent_suite(void);
 Suite *app_suite(void);
 Suite *arena_suite(void);
 Suite *auth_suite(void);
@@ -21,6 +22,7 @@ Suite *metrics_suite(void);
 Suite *query_suite(void);
 Suite *retry_suite(void);
 Suite *router_suite(void);
+Suite *service_conversation_suite(void);
 Suite *service_export_suite(void);
 Suite *service_message_suite(void);
 Suite *service_session_suite(void);
