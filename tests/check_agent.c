@@ -85,8 +85,7 @@ calls(const char *content, const char *extra_data)
 static const char *
 show(const struct agent_turn *t)
 {
-    static const char *const roles[] = {"system", "user", "assistant",
-                                        "tool"};
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
     struct llm_message *m;
     size_t n = agent_chat_messages(t, &a, &m);
     struct buf b;
@@ -99,8 +98,8 @@ show(const struct agent_turn *t)
         if (m[i].n_tool_calls > 0) {
             buf_addch(&b, '[');
             for (size_t k = 0; k < m[i].n_tool_calls; k++)
-                buf_printf(&b, "%s%s,%s,%s", k ? ";" : "", m[i].tool_calls[k].id,
-                           m[i].tool_calls[k].name,
+                buf_printf(&b, "%s%s,%s,%s", k ? ";" : "",
+                           m[i].tool_calls[k].id, m[i].tool_calls[k].name,
                            m[i].tool_calls[k].arguments
                                ? m[i].tool_calls[k].arguments
                                : "NULL");
@@ -271,7 +270,8 @@ START_TEST(echo_answers_the_last_user_message)
 
     ck_assert(!agent_uses_context(ag));
     ck_assert(agent_reply(ag, &t, &cb, &a, &r, &err));
-    ck_assert_str_eq(r.content, "This is a mock response to: second caf\xc3\xa9");
+    ck_assert_str_eq(r.content,
+                     "This is a mock response to: second caf\xc3\xa9");
     ck_assert_int_eq(r.content_len, strlen(r.content));
     ck_assert_int_eq(r.n_tool_calls, 0);
     ck_assert_int_eq(r.prompt_tokens, -1);

@@ -92,8 +92,8 @@ model_call(const char *method, const char *path, const char *body)
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
     e2e_http_do(&model, &req, raw);
-    ck_assert_msg(raw->status == 200, "model server %s %s: %d %s", method,
-                  path, raw->status, raw->error);
+    ck_assert_msg(raw->status == 200, "model server %s %s: %d %s", method, path,
+                  raw->status, raw->error);
     v = json_parse(&tc.arena, raw->body, raw->body_len, 64, &err);
     ck_assert_msg(v != NULL, "model server: %s", err.message);
     e2e_http_response_release(raw);
@@ -290,8 +290,8 @@ user_msg(const char *content)
 static const char *
 stored(const struct user *u, const char *sid)
 {
-    struct resp r = api(u, "GET", str(SESSIONS "/%s/messages?limit=200", sid),
-                        NULL);
+    struct resp r =
+        api(u, "GET", str(SESSIONS "/%s/messages?limit=200", sid), NULL);
     const struct json_value *items;
     const char *out = "";
 
@@ -316,16 +316,16 @@ session_of(const struct user *u, const char *sid)
 #define expect_upstream(r, st, code, says)                                     \
     expect_upstream_at(__LINE__, &(r), (st), (code), (says))
 static void
-expect_upstream_at(int line, const struct resp *r, int status,
-                   const char *code, const char *says)
+expect_upstream_at(int line, const struct resp *r, int status, const char *code,
+                   const char *says)
 {
     assert_error_at(line, r, status, code, NULL);
     if (says != NULL) {
         const char *msg = jstr(jobj(r->json, "error"), "message");
 
         ck_assert_msg(strstr(msg, says) != NULL,
-                      "line %d: error message \"%s\" does not say \"%s\"",
-                      line, msg, says);
+                      "line %d: error message \"%s\" does not say \"%s\"", line,
+                      msg, says);
     }
 }
 
@@ -355,8 +355,8 @@ connect_to_nginx(void)
     ck_assert_int_ge(fd, 0);
     memset(&src, 0, sizeof src);
     src.sin_family = AF_INET;
-    ck_assert_int_eq(
-        inet_pton(AF_INET, case_source(tc.nreq++), &src.sin_addr), 1);
+    ck_assert_int_eq(inet_pton(AF_INET, case_source(tc.nreq++), &src.sin_addr),
+                     1);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
     ck_assert_msg(connect(fd, (const struct sockaddr *)&env.client.server,
                           env.client.server_len) == 0,
@@ -429,7 +429,8 @@ stream_turn(const struct user *u, const char *body, int stop_after,
             ck_assert_uint_lt(out->n, 256);
             ck_assert_msg(strncmp(line, "event: ", 7) == 0, "event %.200s",
                           line);
-            e->name = arena_strndup(&tc.arena, line + 7, strcspn(line + 7, "\n"));
+            e->name =
+                arena_strndup(&tc.arena, line + 7, strcspn(line + 7, "\n"));
             line = strstr(line, "\ndata: ");
             ck_assert_ptr_nonnull(line);
             e->data = arena_strdup(&tc.arena, line + 7);
@@ -511,8 +512,7 @@ START_TEST(plain_turn_then_history)
     {
         const struct json_value *h = jobj(requests()->u.a.items[0], "headers");
 
-        ck_assert_str_eq(jstr(h, "authorization"),
-                         str("Bearer %s", llm_key));
+        ck_assert_str_eq(jstr(h, "authorization"), str("Bearer %s", llm_key));
         ck_assert_str_eq(jstr(h, "x-test-header"), "from-headers-file");
     }
 
@@ -650,7 +650,8 @@ START_TEST(tool_calls_forwarded_stored_and_paired)
                      user_msg("never mind")));
     expect_turn(r, 10);
     ck_assert_ptr_null(strstr(show_sent(sent(1)), "call_3"));
-    ck_assert_ptr_nonnull(strstr(show_sent(sent(1)), "user:do f\nuser:never mind\n"));
+    ck_assert_ptr_nonnull(
+        strstr(show_sent(sent(1)), "user:do f\nuser:never mind\n"));
 }
 END_TEST
 
@@ -665,9 +666,10 @@ START_TEST(streamed_turn)
     script("[{'content':'Hello streaming world','chunks':['Hello',' stre',"
            "'aming',' wor','ld'],'chunk_delay_ms':300,'usage':"
            "{'prompt_tokens':5,'completion_tokens':5}}]");
-    stream_turn(&u, str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
-                        "[%s]}",
-                        sid, user_msg("hi")),
+    stream_turn(&u,
+                str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
+                    "[%s]}",
+                    sid, user_msg("hi")),
                 -1, 15000, &s);
     ck_assert_int_eq(s.status, 200);
     ck_assert_str_eq(s.content_type, "text/event-stream");
@@ -686,18 +688,20 @@ START_TEST(streamed_turn)
     ck_assert_int_eq(jint(done, "messages_count"), 2);
     ck_assert_str_eq(jstr(jobj(done, "message"), "content"),
                      "Hello streaming world");
-    ck_assert_str_eq(stored(&u, sid), "user:hi\nassistant:Hello streaming world\n");
+    ck_assert_str_eq(stored(&u, sid),
+                     "user:hi\nassistant:Hello streaming world\n");
     ck_assert(jbool(sent(0), "stream"));
     ck_assert(jbool(jobj(sent(0), "stream_options"), "include_usage"));
-    ck_assert_int_eq(jint(jobj(session_of(&u, sid), "metrics"), "prompt_tokens"),
-                     5);
+    ck_assert_int_eq(
+        jint(jobj(session_of(&u, sid), "metrics"), "prompt_tokens"), 5);
 
     /* tool calls stream as their fragments */
     script("[{'tool_calls':[{'id':'call_9','name':'lookup','arguments':"
            "'{\\'q\\':\\'parley\\'}'}],'args_chunk_size':4}]");
-    stream_turn(&u, str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
-                        "[%s]}",
-                        sid, user_msg("look it up")),
+    stream_turn(&u,
+                str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
+                    "[%s]}",
+                    sid, user_msg("look it up")),
                 -1, 15000, &s);
     ck_assert_int_eq(s.status, 200);
     {
@@ -721,11 +725,11 @@ START_TEST(streamed_turn)
         ck_assert_uint_eq(ncall, 1);
         ck_assert_str_eq(args, "{\"q\":\"parley\"}");
         ck_assert_str_eq(s.ev[s.n - 1].name, "done");
-        expect_json(jarr(jobj(jobj(s.ev[s.n - 1].json, "message"),
-                              "extra_data"),
-                         "tool_calls"),
-                    q("[{'id':'call_9','type':'function','function':{'name':"
-                      "'lookup','arguments':'{\\'q\\':\\'parley\\'}'}}]"));
+        expect_json(
+            jarr(jobj(jobj(s.ev[s.n - 1].json, "message"), "extra_data"),
+                 "tool_calls"),
+            q("[{'id':'call_9','type':'function','function':{'name':"
+              "'lookup','arguments':'{\\'q\\':\\'parley\\'}'}}]"));
     }
 }
 END_TEST
@@ -745,8 +749,8 @@ START_TEST(model_failures_store_nothing)
                              user_msg("one"))),
                 2);
     before = stored(&u, sid);
-    body = str("{\"session_id\":\"%s\",\"messages\":[%s]}", sid,
-               user_msg("two"));
+    body =
+        str("{\"session_id\":\"%s\",\"messages\":[%s]}", sid, user_msg("two"));
 
     /* 500 three times: retried, then 502 with the model's message */
     script("[{'status':500,'error':{'message':'engine overloaded'},"
@@ -845,9 +849,10 @@ START_TEST(broken_stream_ends_with_an_error_event)
                 2);
     /* events: the role chunk, 3 pieces, then the connection breaks */
     script("[{'content':'abcdefghijklmnopqrstuvwxyz','cut_after':4}]");
-    stream_turn(&u, str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
-                        "[%s]}",
-                        sid, user_msg("two")),
+    stream_turn(&u,
+                str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
+                    "[%s]}",
+                    sid, user_msg("two")),
                 -1, 15000, &s);
     ck_assert_int_eq(s.status, 200);
     ck_assert(s.complete);
@@ -861,9 +866,10 @@ START_TEST(broken_stream_ends_with_an_error_event)
 
     /* failing before the first piece: a plain JSON error, not a stream */
     script("[{'status':400,'error':{'message':'no such model'}}]");
-    stream_turn(&u, str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
-                        "[%s]}",
-                        sid, user_msg("two")),
+    stream_turn(&u,
+                str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
+                    "[%s]}",
+                    sid, user_msg("two")),
                 -1, 15000, &s);
     ck_assert_int_eq(s.status, 502);
     ck_assert_str_eq(s.content_type, "application/json");
@@ -886,9 +892,10 @@ START_TEST(client_going_away_stores_nothing)
     /* streamed: the client leaves after the first piece of a reply that
      * never ends; parley stops the model and stores nothing */
     script("[{'content':'abc','never_end':true,'chunk_delay_ms':100}]");
-    stream_turn(&u, str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
-                        "[%s]}",
-                        sid, user_msg("two")),
+    stream_turn(&u,
+                str("{\"session_id\":\"%s\",\"stream\":true,\"messages\":"
+                    "[%s]}",
+                    sid, user_msg("two")),
                 1, 15000, &s);
     ck_assert_int_eq(s.status, 200);
     expect_outcome(0, "client_closed");
@@ -898,8 +905,8 @@ START_TEST(client_going_away_stores_nothing)
     script("[{'content':'late','delay_ms':6000}]");
     {
         int fd = connect_to_nginx();
-        const char *body = str("{\"session_id\":\"%s\",\"messages\":[%s]}",
-                               sid, user_msg("three"));
+        const char *body = str("{\"session_id\":\"%s\",\"messages\":[%s]}", sid,
+                               user_msg("three"));
         const char *req = str("POST " CONV " HTTP/1.0\r\nHost: %s\r\n"
                               "Authorization: Bearer %s\r\n" JSON_CT "\r\n"
                               "Content-Length: %zu\r\n\r\n%s",
@@ -936,14 +943,16 @@ START_TEST(replay_never_asks_the_model_again)
     ck_assert_int_eq(nrequests(), 1);
     ck_assert_str_eq(stored(&u, sid), "user:hi\nassistant:only once\n");
     /* the Idempotency-Key header is the same key */
-    r2 = turn_h(&u, str("{\"session_id\":\"%s\",\"messages\":[%s]}", sid,
-                        user_msg("hi")),
-                "Idempotency-Key: turn-1");
+    r2 = turn_h(
+        &u,
+        str("{\"session_id\":\"%s\",\"messages\":[%s]}", sid, user_msg("hi")),
+        "Idempotency-Key: turn-1");
     ck_assert_str_eq(r2.body, r1.body);
     /* streamed, the replay is the stored reply and done */
-    stream_turn(&u, str("{\"session_id\":\"%s\",\"client_message_id\":"
-                        "\"turn-1\",\"stream\":true,\"messages\":[%s]}",
-                        sid, user_msg("hi")),
+    stream_turn(&u,
+                str("{\"session_id\":\"%s\",\"client_message_id\":"
+                    "\"turn-1\",\"stream\":true,\"messages\":[%s]}",
+                    sid, user_msg("hi")),
                 -1, 15000, &s);
     ck_assert_int_eq(s.status, 200);
     ck_assert_str_eq(deltas_text(&s), "only once");
@@ -1037,11 +1046,10 @@ START_TEST(bad_requests_touch_nothing)
         {str("{\"session_id\":\"%s\",\"stream\":\"yes\",\"messages\":[%s]}",
              sid, ok),
          "validation_error", "stream"},
-        {str("{\"session_id\":\"%s\",\"tools\":{},\"messages\":[%s]}", sid,
-             ok),
+        {str("{\"session_id\":\"%s\",\"tools\":{},\"messages\":[%s]}", sid, ok),
          "validation_error", "tools"},
-        {str("{\"session_id\":\"%s\",\"tool_choice\":3,\"messages\":[%s]}",
-             sid, ok),
+        {str("{\"session_id\":\"%s\",\"tool_choice\":3,\"messages\":[%s]}", sid,
+             ok),
          "validation_error", "tool_choice"},
         {str("{\"session_id\":\"%s\",\"client_message_id\":\"\","
              "\"messages\":[%s]}",
@@ -1051,8 +1059,8 @@ START_TEST(bad_requests_touch_nothing)
              "\"content\":\"x\",\"client_message_id\":\"k\"}]}",
              sid),
          "validation_error", "messages[0].client_message_id"},
-        {str("{\"session_id\":\"%s\",\"model\":\"gpt\",\"messages\":[%s]}",
-             sid, ok),
+        {str("{\"session_id\":\"%s\",\"model\":\"gpt\",\"messages\":[%s]}", sid,
+             ok),
          "unknown_field", "model"},
     };
 
@@ -1073,11 +1081,11 @@ END_TEST
 
 /* --- the pools ------------------------------------------------------------ */
 
-#define LOAD_SECONDS   10
-#define FAST_CLIENTS   4
-#define MAX_SAMPLES    20000
-#define CONVERSATIONS  8
-#define FAST_PACE_MS   25
+#define LOAD_SECONDS  10
+#define FAST_CLIENTS  4
+#define MAX_SAMPLES   20000
+#define CONVERSATIONS 8
+#define FAST_PACE_MS  25
 
 struct load_result {
     int64_t n, errors;
@@ -1212,9 +1220,9 @@ START_TEST(slow_model_never_slows_the_other_routes)
     printf("conversation pool: %lld turns of a 5 s model (%lld failed); "
            "GET session + append by %d other users: %lld requests, "
            "%lld errors, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-           (long long)turns, (long long)turn_errors, FAST_CLIENTS,
-           (long long)n, (long long)errors, all[n / 2] / 1000.0,
-           all[n * 99 / 100] / 1000.0, all[n - 1] / 1000.0);
+           (long long)turns, (long long)turn_errors, FAST_CLIENTS, (long long)n,
+           (long long)errors, all[n / 2] / 1000.0, all[n * 99 / 100] / 1000.0,
+           all[n - 1] / 1000.0);
     fflush(stdout);
     ck_assert_int_gt(n, 100);
     ck_assert_int_eq(errors, 0);

@@ -26,8 +26,8 @@ struct script {
     struct llm_tool_call tool_calls[2];
     size_t n_tool_calls;
     int64_t prompt_tokens, completion_tokens;
-    bool poll_first;          /* ask cb->poll before answering */
-    void (*during)(void *);   /* runs inside the call */
+    bool poll_first;        /* ask cb->poll before answering */
+    void (*during)(void *); /* runs inside the call */
     /* the last turn given */
     size_t n_context, n_messages;
     const char *instructions;
@@ -71,8 +71,7 @@ scripted_reply(struct agent *agent, const struct agent_turn *t,
     return true;
 }
 
-static const struct agent_backend scripted = {"scripted", true,
-                                              scripted_reply};
+static const struct agent_backend scripted = {"scripted", true, scripted_reply};
 
 static void
 setup(void)
@@ -390,8 +389,8 @@ START_TEST(tool_calls_stored_in_extra_data)
     const struct json_value *calls, *c0, *c1, *fn;
 
     sc.content = "";
-    sc.tool_calls[0] = (struct llm_tool_call){"call_a", "get_weather",
-                                              "{\"city\":\"Paris\"}"};
+    sc.tool_calls[0] =
+        (struct llm_tool_call){"call_a", "get_weather", "{\"city\":\"Paris\"}"};
     sc.tool_calls[1] = (struct llm_tool_call){"", "get_time", NULL};
     sc.n_tool_calls = 2;
     in.tools = service_fixture_json("[{\"type\":\"function\"}]");
@@ -482,14 +481,14 @@ START_TEST(client_gone_stores_nothing)
     struct error err = ERROR_INIT;
 
     ck_assert(run(&in, &out, &err)); /* the session, with a turn */
-    ck_assert(!service_conversation_turn(&fx.svc, &fx.ctx, "alice", &in,
-                                         &hooks, &out, &err));
+    ck_assert(!service_conversation_turn(&fx.svc, &fx.ctx, "alice", &in, &hooks,
+                                         &out, &err));
     ck_assert_int_eq(err.code, ERR_CLIENT_GONE);
     ck_assert_int_eq(stored("s1"), 2);
     /* also when the backend asks */
     sc.poll_first = true;
-    ck_assert(!service_conversation_turn(&fx.svc, &fx.ctx, "alice", &in,
-                                         &hooks, &out, &err));
+    ck_assert(!service_conversation_turn(&fx.svc, &fx.ctx, "alice", &in, &hooks,
+                                         &out, &err));
     ck_assert_int_eq(err.code, ERR_CLIENT_GONE);
     ck_assert_int_eq(stored("s1"), 2);
 }
@@ -501,13 +500,13 @@ START_TEST(inactive_session_is_409_and_never_asks)
     struct conversation_result out;
     struct error err = ERROR_INIT;
     struct session s;
-    struct session_change ch = {SET_STATUS, NULL, NULL, NULL, NULL,
+    struct session_change ch = {SET_STATUS,      NULL, NULL, NULL, NULL,
                                 STATUS_INACTIVE, NULL, 1};
 
     ck_assert(run(&in, &out, &err));
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &s, &err));
-    ck_assert(store_session_update(fx.store, &fx.ctx, "alice", &s.id,
-                                   s.version, &ch, &s, &err));
+    ck_assert(store_session_update(fx.store, &fx.ctx, "alice", &s.id, s.version,
+                                   &ch, &s, &err));
     ck_assert(!run(&in, &out, &err));
     ck_assert_int_eq(err.code, ERR_CONFLICT);
     ck_assert_int_eq(sc.calls, 1);
