@@ -785,6 +785,48 @@ conversation_socket() {
     printf '%s-conversation.sock\n' "$s"
 }
 
+# pool_pids PARENT SOCKET: prints the pids of PARENT's children (parley's
+# workers) that hold the listening unix socket SOCKET: the workers of the
+# pool serving it (each worker keeps its own pool's socket only).
+pool_pids() {
+    local parent=$1 inode pid fd
+    inode=$(awk -v p="$2" '$NF == p { print $7; exit }' /proc/net/unix)
+    [ -n "$inode" ] || return 0
+    for pid in $(lib_descendants "$parent"); do
+        for fd in /proc/"$pid"/fd/*; do
+            if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ]; then
+                printf '%s\n' "$pid"
+                break
+            fi
+        done
+    done
+}
+
+# pools_served LOG PARENT SOCKET CONVERSATION_SOCKET: succeeds when every
+# conversation request in parley's LOG was served by a worker of the pool
+# on CONVERSATION_SOCKET and every other request by one on SOCKET (the
+# web server routed each to its pool); says what it found.
+pools_served() {
+    local log=$1 parent=$2 main conv served_conv served_main pid ok=0
+    main=$(pool_pids "$parent" "$3")
+    conv=$(pool_pids "$parent" "$4")
+    served_conv=$(grep -E '"msg":"[A-Z]+ /api/agent-sessions/conversation/? ' "$log" |
+        sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' | sort -u)
+    served_main=$(grep -E '"msg":"(GET|POST|PUT|PATCH|DELETE) /' "$log" |
+        grep -vE '"msg":"[A-Z]+ /api/agent-sessions/conversation/? ' |
+        sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' | sort -u)
+    lib_log "pools: main $(echo $main) served by $(echo $served_main);" \
+        "conversation $(echo $conv) served by $(echo $served_conv)"
+    [ -n "$main" ] && [ -n "$conv" ] && [ -n "$served_conv" ] || ok=1
+    for pid in $served_conv; do
+        grep -qx "$pid" <<<"$conv" || ok=1
+    done
+    for pid in $served_main; do
+        grep -qx "$pid" <<<"$main" || ok=1
+    done
+    return "$ok"
+}
+
 # nginx reads the environment variable NGINX as a list of inherited listening
 # sockets (its binary upgrade), and make check exports NGINX as nginx's path:
 # every nginx run here goes through nginx_exec, which clears it.

@@ -116,6 +116,13 @@ if [ "$rc" -eq 0 ] && ! lib_check_children; then
     lib_fail "a server exited during the suite"
     rc=1
 fi
+# nginx sent every conversation to the conversation pool, every other
+# request to the main one.
+if [ "$rc" -eq 0 ] &&
+    ! pools_served "$PARLEY_TMP/parley.log" "$PARLEY_PID" "$PARLEY_SOCKET" "$conv_socket"; then
+    lib_fail "a request was served by the wrong pool"
+    rc=1
+fi
 if [ "$rc" -eq 0 ]; then
     for bad in "$key" "$secret" eyJ; do
         if grep -qF -- "$bad" "$PARLEY_TMP/parley.log"; then
