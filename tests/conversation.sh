@@ -16,8 +16,14 @@
 #   PARLEY_LLM_KEY     the API key parley sends, which no answer and no log
 #                      line may hold
 #
-# Afterwards: no server died, parley's log holds neither the key, nor the
-# JWT secret, nor a token, and parley logged both pools.  About 90 s.
+# Afterwards: no server died; nginx sent every conversation to the
+# conversation pool and every other request to the main one (which worker
+# holds which socket, and which served what); the supervisor runs both
+# pools: a conversation worker killed is replaced in its pool, SIGHUP
+# replaces both pools, and SIGTERM drains a turn in flight to its end
+# although it outlasts shutdown_timeout, the pool's socket gone at once;
+# parley's log holds neither the key, nor the JWT secret, nor a token, and
+# parley logged both pools.  About 2 minutes.
 #
 # node and nginx missing is a failure (scripts/setup installs them).  make
 # check sets top_srcdir, top_builddir, NGINX and NODE.  PARLEY_KEEP_TMP=1
@@ -64,6 +70,8 @@ socket_mode = 0666
 workers = 4
 conversation_workers = 8
 conversation_deadline_ms = 12000
+# Shorter than a turn: a drain must still wait for the conversation pool.
+shutdown_timeout = 2
 mongodb_uri = $TESTDB_URI
 mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
@@ -123,6 +131,81 @@ if [ "$rc" -eq 0 ] &&
     lib_fail "a request was served by the wrong pool"
     rc=1
 fi
+# --- the pools' lifecycle ------------------------------------------------------
+token=$("$bin" token --sub pools -c "$conf")
+# model_script JSON: replaces the model server's script.
+model_script() {
+    curl -sSf -o /dev/null -X POST "$model_url/_reset" &&
+        curl -sSf -o /dev/null -H 'Content-Type: application/json' -d "$1" \
+            "$model_url/_script"
+}
+# conv_turn OUT CONTENT: one turn in session "pools"; prints the status.
+conv_turn() {
+    curl -s -o "$1" -w '%{http_code}' -m 30 -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' \
+        -d "{\"session_id\":\"pools\",\"messages\":[{\"role\":\"user\",\"content\":\"$2\"}]}" \
+        "$url/api/agent-sessions/conversation" || true
+}
+# pool_size SOCKET N [NOT_PID]: the pool on SOCKET has N workers (none of
+# them NOT_PID).
+pool_size() {
+    local pids
+    pids=$(pool_pids "$PARLEY_PID" "$1")
+    [ "$(grep -c . <<<"$pids")" = "$2" ] && ! grep -qx "${3:-none}" <<<"$pids"
+}
+if [ "$rc" -eq 0 ]; then
+    model_script '{"default":{"content":"ok"}}'
+    # respawn: a conversation worker killed is replaced in its own pool
+    victim=$(pool_pids "$PARLEY_PID" "$conv_socket" | sed -n 1p)
+    kill -KILL "$victim"
+    if lib_poll 10 pool_size "$conv_socket" 8 "$victim" &&
+        pool_size "$PARLEY_SOCKET" 4 &&
+        [ "$(conv_turn "$PARLEY_TMP/t1.json" respawned)" = 200 ]; then
+        lib_log "ok: conversation worker $victim killed, replaced in its pool"
+    else
+        lib_fail "the conversation pool did not replace worker $victim"
+        rc=1
+    fi
+fi
+if [ "$rc" -eq 0 ]; then
+    # reload: both pools replaced by a new generation
+    old=$( (pool_pids "$PARLEY_PID" "$PARLEY_SOCKET"; pool_pids "$PARLEY_PID" "$conv_socket") | sort)
+    kill -HUP "$PARLEY_PID"
+    new_generation() {
+        local now
+        now=$( (pool_pids "$PARLEY_PID" "$PARLEY_SOCKET"; pool_pids "$PARLEY_PID" "$conv_socket") | sort)
+        [ -z "$(comm -12 <(echo "$old") <(echo "$now"))" ] &&
+            pool_size "$PARLEY_SOCKET" 4 && pool_size "$conv_socket" 8
+    }
+    if lib_poll 20 new_generation &&
+        [ "$(conv_turn "$PARLEY_TMP/t2.json" reloaded)" = 200 ]; then
+        lib_log "ok: SIGHUP replaced both pools"
+    else
+        lib_fail "SIGHUP did not replace both pools"
+        rc=1
+    fi
+fi
+if [ "$rc" -eq 0 ]; then
+    # drain: a turn of 4 s in flight ends with its answer although
+    # shutdown_timeout is 2 s; the pool's socket goes at once
+    model_script '{"default":{"content":"drained","delay_ms":4000}}'
+    conv_turn "$PARLEY_TMP/t3.json" draining >"$PARLEY_TMP/t3.status" &
+    turn_pid=$!
+    sleep 1
+    kill -TERM "$PARLEY_PID"
+    gone_at_once=no
+    lib_poll 2 test ! -S "$conv_socket" && gone_at_once=yes
+    wait "$turn_pid" || true
+    if [ "$(cat "$PARLEY_TMP/t3.status")" = 200 ] &&
+        grep -q '"response":"drained"' "$PARLEY_TMP/t3.json" &&
+        [ "$gone_at_once" = yes ] && lib_poll 15 lib_all_gone "$PARLEY_PID"; then
+        lib_log "ok: SIGTERM drained the conversation in flight, then parley exited"
+    else
+        lib_fail "drain: turn $(cat "$PARLEY_TMP/t3.status") $(head -c 200 "$PARLEY_TMP/t3.json"), socket removed at once: $gone_at_once"
+        rc=1
+    fi
+fi
+
 if [ "$rc" -eq 0 ]; then
     for bad in "$key" "$secret" eyJ; do
         if grep -qF -- "$bad" "$PARLEY_TMP/parley.log"; then
