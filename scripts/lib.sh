@@ -326,10 +326,12 @@ rs_member_start() {
 # rs_up [TIMEOUT]: starts every member that is not running, initiates the
 # set the first time, and waits (up to TIMEOUT s, default 90) until one
 # member is primary and every member is primary or secondary.  Sets
-# RS_PRIMARY (the primary's index) and RS_UP_MS (wall-clock ms when the
-# primary was seen).
+# RS_PRIMARY (the primary's index) and RS_UP_MS (wall-clock ms at which the
+# primary started taking writes, from its log).
+# shellcheck disable=SC2120 # TIMEOUT is optional
 rs_up() {
-    local timeout=${1:-90} i members=() pid
+    local timeout=${1:-90} i members=() pid since
+    since=$(date +%s%3N)
     for i in "${!RS_PORTS[@]}"; do
         pid=${RS_PIDS[i]}
         if [ -z "$pid" ] || ! lib_alive "$pid"; then
@@ -365,7 +367,11 @@ rs_up() {
         lib_fail "replica set $RS_URI: no primary within $timeout s"
         return 1
     fi
-    RS_UP_MS=$RS_PRIMARY_MS
+    # A poll sees the primary late on a loaded machine (every mongo_cmd is
+    # a new client against a server that may be busy recovering): the
+    # member's own log says when it started taking writes.
+    RS_UP_MS=$(rs_primary_since "$since")
+    RS_UP_MS=${RS_UP_MS:-$RS_PRIMARY_MS}
     if ! lib_poll "$timeout" rs_healthy; then
         lib_log "replica set status: $(rs_states)"
         lib_fail "replica set $RS_URI: no primary with every member up within $timeout s"
@@ -402,6 +408,24 @@ rs_primary() {
         fi
     done
     return 1
+}
+
+# rs_primary_since MS: the wall-clock ms at which a member first logged,
+# at or after MS, that it had become primary and took writes (mongod's
+# structured log, 4.4 on: id 21331); nothing if none did.
+rs_primary_since() {
+    local port t ms first=
+    for port in "${RS_PORTS[@]}"; do
+        # shellcheck disable=SC2016 # $date is mongod's, not the shell's
+        while read -r t; do
+            ms=$(date -d "$t" +%s%3N) || continue
+            if [ "$ms" -ge "$1" ] && { [ -z "$first" ] || [ "$ms" -lt "$first" ]; }; then
+                first=$ms
+            fi
+        done < <(grep -h '"id":21331,' "$RS_DIR/mongod-$port.log" 2>/dev/null |
+            sed -n 's/^{"t":{"$date":"\([^"]*\)".*/\1/p')
+    done
+    [ -z "$first" ] || echo "$first"
 }
 
 # rs_states: "PORT:STATE ..." as the primary (or else any member) sees them.

@@ -71,6 +71,9 @@ llm_role_of(enum message_role r)
     case ROLE_ASSISTANT:
         return LLM_ROLE_ASSISTANT;
     case ROLE_SYSTEM:
+    /* OpenAI's newer models take "developer" for what older ones and
+     * other servers call "system"; every one of them knows "system". */
+    case ROLE_DEVELOPER:
         return LLM_ROLE_SYSTEM;
     case ROLE_TOOL:
         return LLM_ROLE_TOOL;

@@ -27,6 +27,8 @@
  *      is a tool message whose call was not sent before it: a model
  *      server refuses either;
  *   3. the client's tools and tool_choice, as given.
+ * A developer message is sent as a system message (what every compatible
+ * server knows).
  *
  * Process model: agent_new() in each worker, after the fork.  The openai
  * backend makes its HTTP client on the first turn and keeps it (and its

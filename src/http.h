@@ -104,5 +104,9 @@ void response_error(struct response *r, const struct error *err);
 /* Appends the contract's error object for err to b (response_error()'s
  * body; a streamed response sends it as an event). */
 void response_error_body(struct buf *b, const struct error *err);
+/* The same in OpenAI's shape, for the /v1 routes:
+ * {"error":{"message","type","param","code"}} with error_openai_type()
+ * and parley's code name as `code`. */
+void response_error_openai(struct response *r, const struct error *err);
 
 #endif

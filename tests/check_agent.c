@@ -118,11 +118,14 @@ START_TEST(system_first_then_history_then_new)
 {
     struct message hist[] = {msg(ROLE_USER, "h1"), msg(ROLE_ASSISTANT, "h2"),
                              msg(ROLE_SYSTEM, "h3")};
-    struct message now[] = {msg(ROLE_USER, "n1"), msg(ROLE_USER, "n2")};
-    struct agent_turn t = {"Be brief.", hist, 3, now, 2, NULL, NULL, false, 0};
+    struct message now[] = {msg(ROLE_USER, "n1"), msg(ROLE_USER, "n2"),
+                            msg(ROLE_DEVELOPER, "n3")};
+    struct agent_turn t = {"Be brief.", hist, 3, now, 3, NULL, NULL, false, 0};
 
+    /* a developer message goes as a system one: every server knows it */
     ck_assert_str_eq(show(&t), "system:Be brief.\nuser:h1\nassistant:h2\n"
-                               "system:h3\nuser:n1\nuser:n2\n");
+                               "system:h3\nuser:n1\nuser:n2\nsystem:n3\n");
+    t.n_messages = 2;
     /* no instructions, no system message */
     t.instructions = "";
     ck_assert_str_eq(show(&t), "user:h1\nassistant:h2\nsystem:h3\nuser:n1\n"
