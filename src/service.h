@@ -22,9 +22,14 @@
 #include "json.h"
 #include "store.h"
 
+struct agent;
+
 struct service {
     const struct config *cfg;
     struct store *store;
+    /* The conversation's backend (agent.h); NULL where no conversation is
+     * served (the tests of the other services). */
+    struct agent *agent;
 };
 
 /* If-Match: IF_MATCH_ANY for none or "*", IF_MATCH_NEVER for a weak tag,

@@ -10,6 +10,7 @@ int
 main(void)
 {
     Suite *(*const suites[])(void) = {
+        agent_suite,
         app_suite,
         arena_suite,
         auth_suite,
@@ -25,6 +26,7 @@ main(void)
         query_suite,
         retry_suite,
         router_suite,
+        service_conversation_suite,
         service_export_suite,
         service_message_suite,
         service_openai_suite,
