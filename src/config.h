@@ -77,7 +77,27 @@ struct config {
     int page_max_bytes; /* any list response's body */
 
     /* agents (issue: messages) */
-    char *agent_backend;
+    char *agent_backend; /* echo | openai (agent.h) */
+    /* the openai backend: a Chat Completions server (llm.h) */
+    char *llm_base_url;
+    char *llm_model;
+    char *llm_api_key_file; /* "" = no Authorization header */
+    char *llm_headers_file; /* "" = no extra headers */
+    char *llm_ca_file;      /* "" = the system's CA bundle */
+    char *llm_max_tokens_field;
+    int llm_timeout_ms; /* one attempt */
+    int llm_connect_timeout_ms;
+    int llm_max_output_tokens; /* 0 = not sent */
+    int llm_context_messages;  /* the history sent: /context's limit ... */
+    int llm_context_tokens;    /* ... and max_tokens */
+    int llm_retry_max_attempts;
+
+    /* the conversation pool (supervisor.h) */
+    int conversation_workers; /* 0 = the main workers serve it */
+    /* "" = next to a unix listen socket (config_load resolves it), or no
+     * pool when listen is not a unix socket. */
+    char *conversation_listen;
+    int conversation_deadline_ms;
 
     /* sweeper */
     int cleanup_interval;

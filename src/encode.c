@@ -97,6 +97,10 @@ encode_session(struct buf *b, const struct session *s)
     json_write_int(b, s->error_count);
     buf_adds(b, ",\"total_processing_ms\":");
     json_write_double(b, s->total_processing_ms);
+    buf_adds(b, ",\"prompt_tokens\":");
+    json_write_int(b, s->prompt_tokens);
+    buf_adds(b, ",\"completion_tokens\":");
+    json_write_int(b, s->completion_tokens);
     buf_adds(b, "},\"version\":");
     json_write_int(b, s->version);
     buf_adds(b, ",\"created_at\":");
@@ -246,7 +250,47 @@ encode_conversation(struct buf *b, const struct conversation_result *r)
     encode_count(b, "messages_count", r->messages_count, false);
     buf_adds(b, ",\"session_active\":");
     json_write_bool(b, r->session_active);
+    buf_adds(b, ",\"message\":");
+    encode_message(b, &r->message);
     buf_addch(b, '}');
+}
+
+void
+encode_event_begin(struct buf *b, const char *event)
+{
+    buf_adds(b, "event: ");
+    buf_adds(b, event);
+    buf_adds(b, "\ndata: ");
+}
+
+void
+encode_event_end(struct buf *b)
+{
+    buf_adds(b, "\n\n");
+}
+
+void
+encode_conversation_delta(struct buf *b, const struct llm_delta *d)
+{
+    if (d->kind == LLM_DELTA_CONTENT) {
+        buf_adds(b, "{\"content\":");
+        json_write_string(b, d->text, d->len);
+        buf_addch(b, '}');
+        return;
+    }
+    buf_adds(b, "{\"tool_call\":{\"index\":");
+    json_write_int(b, d->tool_index);
+    if (d->tool_id != NULL) {
+        buf_adds(b, ",\"id\":");
+        json_write_cstr(b, d->tool_id);
+    }
+    if (d->tool_name != NULL) {
+        buf_adds(b, ",\"name\":");
+        json_write_cstr(b, d->tool_name);
+    }
+    buf_adds(b, ",\"arguments\":");
+    json_write_string(b, d->text, d->len);
+    buf_adds(b, "}}");
 }
 
 void

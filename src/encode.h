@@ -16,6 +16,8 @@
 #include "buf.h"
 #include "json.h"
 #include "service_lifecycle.h"
+#include "llm.h"
+#include "service_conversation.h"
 #include "service_memory.h"
 #include "service_message.h"
 #include "store.h"
@@ -49,9 +51,18 @@ void encode_message_page(struct buf *b, const struct message_page *p,
 void encode_context(struct buf *b, const struct message_page *p, int64_t tokens,
                     bool has_more);
 void encode_deleted_count(struct buf *b, int64_t n);
-/* {"session_id","session_uuid","response","messages_count",
- * "session_active"} */
+/* A conversation turn's answer: {"session_id","session_uuid","response",
+ * "messages_count","session_active","message":{the stored reply}}. */
 void encode_conversation(struct buf *b, const struct conversation_result *r);
+/* A streamed turn (text/event-stream): one event is
+ * encode_event_begin(), one JSON value, encode_event_end():
+ * "event: NAME\ndata: JSON\n\n" (JSON text holds no raw newline).  A
+ * piece of the reply is {"content":"..."} or {"tool_call":{"index":i,
+ * "id":..., "name":..., "arguments":"..."}} (id and name only on the piece
+ * that carries them). */
+void encode_event_begin(struct buf *b, const char *event);
+void encode_event_end(struct buf *b);
+void encode_conversation_delta(struct buf *b, const struct llm_delta *d);
 
 /* Memory: one entry {"key":K,"value":V}, and a page
  * {"items":{K:V,...},"limit":L,"has_more":bool,"next_after":K|null},

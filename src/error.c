@@ -65,6 +65,8 @@ error_http_status(enum error_code code)
         return 502;
     case ERR_UPSTREAM_TIMEOUT:
         return 504;
+    case ERR_CLIENT_GONE:
+        return 499;
     }
     return 500;
 }
@@ -108,6 +110,8 @@ error_code_name(enum error_code code)
         return "upstream_error";
     case ERR_UPSTREAM_TIMEOUT:
         return "upstream_timeout";
+    case ERR_CLIENT_GONE:
+        return "client_closed_request";
     }
     return "internal_error";
 }

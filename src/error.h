@@ -33,6 +33,10 @@ enum error_code {
     ERR_UPSTREAM_TIMEOUT, /* 504: the model server did not answer in time */
     /* Store-level codes; the service maps them before they reach HTTP. */
     ERR_DUPLICATE, /* unique index violated (MongoDB 11000) */
+    /* 499 (nginx's "client closed request"): the client went away before
+     * the answer; nothing reaches it, the status is for the log and the
+     * metrics. */
+    ERR_CLIENT_GONE,
 };
 
 /*

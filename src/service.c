@@ -90,3 +90,12 @@ service_reserve(struct service *svc, struct store_ctx *ctx, const char *user,
     return error_set(err, ERR_CONFLICT, NULL,
                      "the session is changing too fast; try again");
 }
+
+bool
+service_quota_room(struct service *svc, const struct session *s,
+                   const struct store_counts *add, struct error *err)
+{
+    struct store_reserve r = {*add, service_session_quotas(svc->cfg), true};
+
+    return !quota_full(s, &r, err);
+}

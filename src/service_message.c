@@ -1,6 +1,5 @@
 #include <string.h>
 
-#include "agent.h"
 #include "clock.h"
 #include "log.h"
 #include "role.h"
@@ -536,7 +535,10 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
     replays = arena_calloc(ctx->arena, n * sizeof(*replays));
     claimed = arena_calloc(ctx->arena, n * sizeof(*claimed));
     for (size_t i = 0; i < n; i++) {
-        uuid_generate(&msgs[i].id);
+        if (in[i].id != NULL)
+            msgs[i].id = *in[i].id;
+        else
+            uuid_generate(&msgs[i].id);
         msgs[i].session_uuid = s.id;
         msgs[i].user_id = user;
         msgs[i].session_id = s.session_id;
@@ -987,61 +989,5 @@ service_message_context_bounded(struct service *svc, struct store_ctx *ctx,
     out->len = service_message_context_pick(newest.items, fit, max_tokens,
                                             out->items, tokens);
     out->total = (int64_t)out->len;
-    return true;
-}
-
-bool
-service_message_conversation(struct service *svc, struct store_ctx *ctx,
-                             const char *user,
-                             const struct conversation_input *in,
-                             struct conversation_result *out, struct error *err)
-{
-    const struct agent_backend *agent = agent_find(svc->cfg->agent_backend);
-    struct json_value ret = {.type = JSON_STRING,
-                             .u.s = {.ptr = "return", .len = 6}};
-    struct session_create create = in->session;
-    struct json_value role = {.type = JSON_STRING,
-                              .u.s = {.ptr = "assistant", .len = 9}};
-    struct json_value content = {.type = JSON_STRING};
-    struct message_input reply_in = {.role = &role, .content = &content};
-    struct message *stored, *reply;
-    const char *text;
-    struct session s;
-    bool created;
-
-    if (in->n == 0 || in->n > (size_t)svc->cfg->max_batch_messages)
-        return error_set(err, ERR_VALIDATION, "messages",
-                         "messages must hold 1 to %d messages",
-                         svc->cfg->max_batch_messages);
-    if (agent == NULL)
-        return error_set(err, ERR_INTERNAL, NULL, "no agent backend");
-    /* The messages are checked before the session is made, so a bad
-     * request leaves nothing behind. */
-    if (!decode_batch(svc, ctx, in->messages, in->n, true,
-                      arena_calloc(ctx->arena, in->n * sizeof(struct message)),
-                      err))
-        return false;
-    /* Get or create the session.  Only an existing session of the caller
-     * is reused: another user's session of that name does not exist. */
-    create.if_exists = &ret;
-    if (!service_session_create(svc, ctx, user, &create, &s, &created, err) ||
-        !service_message_append(svc, ctx, user, s.session_id, in->messages,
-                                in->n, true, NULL, &stored, &created, err) ||
-        !agent->reply(ctx->arena, stored, in->n, &text, err))
-        return false;
-    content.u.s.ptr = text;
-    content.u.s.len = strlen(text);
-    if (!service_message_append(svc, ctx, user, s.session_id, &reply_in, 1,
-                                false, NULL, &reply, &created, err))
-        return false;
-    /* The reply's seq is the session's count of messages ever appended;
-     * the count itself comes from a fresh read so deletions are seen. */
-    if (!service_session_get(svc, ctx, user, s.session_id, &s, err))
-        return false;
-    out->session_id = s.session_id;
-    out->session_uuid = s.id;
-    out->response = text;
-    out->messages_count = s.message_count;
-    out->session_active = s.status == STATUS_ACTIVE;
     return true;
 }

@@ -296,6 +296,32 @@ store_session_set_counts(struct store *s, struct store_ctx *ctx,
     return r.ok;
 }
 
+bool
+store_session_add_usage(struct store *s, struct store_ctx *ctx,
+                        const char *user, const struct uuid *id,
+                        int64_t prompt_tokens, int64_t completion_tokens,
+                        struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_add_usage(s, user, id, prompt_tokens,
+                                             completion_tokens, r.err);
+    return r.ok;
+}
+
+bool
+store_session_delete_unused(struct store *s, struct store_ctx *ctx,
+                            const char *user, const struct uuid *id,
+                            struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_delete_unused(s, user, id, r.err);
+    return r.ok;
+}
+
 /* ---- messages ---------------------------------------------------------- */
 
 bool

@@ -53,6 +53,9 @@ struct session {
     int64_t request_count;
     int64_t error_count;
     double total_processing_ms;
+    /* The model's token usage over the session's conversation turns. */
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
     int64_t version;
     int64_t created_at;
     int64_t updated_at;
@@ -305,6 +308,8 @@ struct store;
     X(session_mark, SESSION_MARK)                                              \
     X(session_tally, SESSION_TALLY)                                            \
     X(session_set_counts, SESSION_SET_COUNTS)                                  \
+    X(session_add_usage, SESSION_ADD_USAGE)                                    \
+    X(session_delete_unused, SESSION_DELETE_UNUSED)                            \
     X(message_insert, MESSAGE_INSERT)                                          \
     X(message_delete_ids, MESSAGE_DELETE_IDS)                                  \
     X(message_get, MESSAGE_GET)                                                \
@@ -431,6 +436,19 @@ struct store_backend {
                                const struct session *seen,
                                const struct store_counts *c, bool *changed,
                                struct error *err);
+    /* $inc metrics.prompt_tokens and metrics.completion_tokens on {_id,
+     * user_id} (a conversation turn's token usage); a session that does
+     * not exist is not an error. */
+    bool (*session_add_usage)(struct store *s, const char *user,
+                              const struct uuid *id, int64_t prompt_tokens,
+                              int64_t completion_tokens, struct error *err);
+    /* Deletes the session document {_id, user_id} only while it holds no
+     * message (message_count 0 or absent): a conversation taking back the
+     * session it made for a turn that failed, which must never take a
+     * message another request stored meanwhile (reserve_seq's $inc comes
+     * first).  ERR_NOT_FOUND if nothing matched. */
+    bool (*session_delete_unused)(struct store *s, const char *user,
+                                  const struct uuid *id, struct error *err);
 
     /* Ordered insert of msgs[0..n) (ids made by the caller). On
      * ERR_DUPLICATE or any failure *inserted says how many went in. */
@@ -703,6 +721,17 @@ bool store_session_set_counts(struct store *s, struct store_ctx *ctx,
                               const struct session *seen,
                               const struct store_counts *c, bool *changed,
                               struct error *err);
+/* session_add_usage is an $inc: retried only on RETRY_SAFE errors.
+ * session_delete_unused is retried on RETRY_IDEMPOTENT errors too: a
+ * repeat of one that went through answers ERR_NOT_FOUND, which the caller
+ * treats as "not deleted" (the purge after it is idempotent either way). */
+bool store_session_add_usage(struct store *s, struct store_ctx *ctx,
+                             const char *user, const struct uuid *id,
+                             int64_t prompt_tokens, int64_t completion_tokens,
+                             struct error *err);
+bool store_session_delete_unused(struct store *s, struct store_ctx *ctx,
+                                 const char *user, const struct uuid *id,
+                                 struct error *err);
 bool store_message_insert(struct store *s, struct store_ctx *ctx,
                           const struct message *msgs, size_t n,
                           struct error *err);

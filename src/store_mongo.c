@@ -14,7 +14,9 @@
  *      content_bytes: int64, memory_keys: int64 (quota counters),
  *      dirty_at: datetime (only while a counter may be off; store.h),
  *      metrics: {request_count: int64, error_count: int64,
- *                total_processing_ms: double},
+ *                total_processing_ms: double,
+ *                prompt_tokens, completion_tokens: int64 (once a
+ *                conversation turn reported usage)},
  *      version: int64,
  *      created_at, updated_at, last_activity_at: datetime}
  *   messages (cfg->messages_collection), one document per message:
@@ -872,7 +874,7 @@ mongo_read_metadata(struct arena *a, const bson_iter_t *it, void *dst)
     return *meta != NULL;
 }
 
-/* dst is the whole session: the metrics document fills three members. */
+/* dst is the whole session: the metrics document fills five members. */
 static bool
 mongo_read_metrics(struct arena *a, const bson_iter_t *it, void *dst)
 {
@@ -895,6 +897,12 @@ mongo_read_metrics(struct arena *a, const bson_iter_t *it, void *dst)
             if (!BSON_ITER_HOLDS_NUMBER(&m))
                 return false;
             out->total_processing_ms = bson_iter_as_double(&m);
+        } else if (strcmp(key, "prompt_tokens") == 0) {
+            if (!mongo_get_int(&m, &out->prompt_tokens))
+                return false;
+        } else if (strcmp(key, "completion_tokens") == 0) {
+            if (!mongo_get_int(&m, &out->completion_tokens))
+                return false;
         }
     }
     return true;
@@ -2253,6 +2261,70 @@ mongo_session_add_metrics(struct store *s, const char *user,
     ok = mongo_update_one(s, mongo_impl(s)->sessions, "add metrics", &query,
                           &update, false, NULL, err);
     bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* A conversation turn's token usage; like the other counters it changes
+ * neither version nor updated_at. */
+static bool
+mongo_session_add_usage(struct store *s, const char *user,
+                        const struct uuid *id, int64_t prompt_tokens,
+                        int64_t completion_tokens, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t inc;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "metrics.prompt_tokens", -1, prompt_tokens);
+    bson_append_int64(&inc, "metrics.completion_tokens", -1, completion_tokens);
+    bson_append_document_end(&update, &inc);
+    ok = mongo_update_one(s, mongo_impl(s)->sessions, "add usage", &query,
+                          &update, false, NULL, err);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* Deletes the session only while it holds no message: message_count is
+ * 0 or absent.  reserve_seq's $inc and this delete are each atomic on the
+ * one document, and a message is counted before it is inserted, so one
+ * stored meanwhile always wins. */
+static bool
+mongo_session_delete_unused(struct store *s, const char *user,
+                            const struct uuid *id, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t query = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_t in;
+    bson_error_t e;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    /* {message_count: {$in: [0, null]}}: null also matches a missing
+     * field. */
+    bson_append_document_begin(&query, "message_count", -1, &in);
+    {
+        bson_t list;
+
+        bson_append_array_begin(&in, "$in", -1, &list);
+        bson_append_int64(&list, "0", -1, 0);
+        bson_append_null(&list, "1", -1);
+        bson_append_array_end(&in, &list);
+    }
+    bson_append_document_end(&query, &in);
+    ok = mongoc_collection_delete_one(coll, &query, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("delete unused session", &e, &reply, err);
+    else if (mongo_deleted_count(&reply) == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found or used");
+    bson_destroy(&reply);
     bson_destroy(&query);
     return ok;
 }

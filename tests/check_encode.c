@@ -94,12 +94,53 @@ START_TEST(conversation)
     r.response = "This is a mock response to: hi";
     r.messages_count = 2;
     r.session_active = true;
+    ck_assert(
+        uuid_parse("00010203-0405-4607-8809-0a0b0c0d0e0f", &r.message.id));
+    r.message.session_id = "chat";
+    r.message.seq = 2;
+    r.message.role = ROLE_ASSISTANT;
+    r.message.content = r.response;
+    r.message.created_at = r.message.updated_at = 1000;
     encode_conversation(&b, &r);
     ck_assert_str_eq(b.data,
                      "{\"session_id\":\"chat\",\"session_uuid\":"
                      "\"0f0e0d0c-0b0a-4908-8706-050403020100\",\"response\":"
                      "\"This is a mock response to: hi\",\"messages_count\":2,"
-                     "\"session_active\":true}");
+                     "\"session_active\":true,\"message\":{\"id\":"
+                     "\"00010203-0405-4607-8809-0a0b0c0d0e0f\",\"session_id\":"
+                     "\"chat\",\"seq\":2,\"role\":\"assistant\",\"content\":"
+                     "\"This is a mock response to: hi\",\"tool_call_id\":null,"
+                     "\"tool_name\":null,\"extra_data\":null,\"created_at\":"
+                     "\"1970-01-01T00:00:01.000Z\",\"updated_at\":"
+                     "\"1970-01-01T00:00:01.000Z\"}}");
+}
+END_TEST
+
+/* Server-sent events: one line of data each, whatever the text holds. */
+START_TEST(conversation_events)
+{
+    struct llm_delta text = {LLM_DELTA_CONTENT, "a\nb \"c\"", 7, 0, NULL, NULL};
+    struct llm_delta first = {LLM_DELTA_TOOL_CALL, "", 0, 1, "call_1",
+                              "get_weather"};
+    struct llm_delta piece = {
+        LLM_DELTA_TOOL_CALL, "{\"city\":", 8, 1, NULL, NULL};
+
+    encode_event_begin(&b, "delta");
+    encode_conversation_delta(&b, &text);
+    encode_event_end(&b);
+    encode_event_begin(&b, "delta");
+    encode_conversation_delta(&b, &first);
+    encode_event_end(&b);
+    encode_event_begin(&b, "delta");
+    encode_conversation_delta(&b, &piece);
+    encode_event_end(&b);
+    ck_assert_str_eq(
+        b.data,
+        "event: delta\ndata: {\"content\":\"a\\nb \\\"c\\\"\"}\n\n"
+        "event: delta\ndata: {\"tool_call\":{\"index\":1,\"id\":\"call_1\","
+        "\"name\":\"get_weather\",\"arguments\":\"\"}}\n\n"
+        "event: delta\ndata: {\"tool_call\":{\"index\":1,\"arguments\":"
+        "\"{\\\"city\\\":\"}}\n\n");
 }
 END_TEST
 
@@ -304,6 +345,7 @@ encode_suite(void)
     tcase_add_test(t, stats_and_the_rounded_average);
     tcase_add_test(t, session_health);
     tcase_add_test(t, conversation);
+    tcase_add_test(t, conversation_events);
     tcase_add_test(t, memory);
     tcase_add_test(t, memory_page_bytes);
     tcase_add_test(t, message_page_bytes);

@@ -739,6 +739,13 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
                                         &changed, err);
     case FAKE_SESSION_ADD_METRICS:
         return store_session_add_metrics(s, ctx, user, "s1", 1, 0, 1.5, err);
+    case FAKE_SESSION_ADD_USAGE:
+        return store_session_add_usage(s, ctx, user, sid, 10, 5, err);
+    case FAKE_SESSION_DELETE_UNUSED:
+        /* A session that holds no message yet. */
+        fake_session(&fresh, &fx->arena, "alice", "s2", 1500);
+        return store_session_insert(s, ctx, &fresh, err) &&
+               store_session_delete_unused(s, ctx, user, &fresh.id, err);
     case FAKE_MESSAGE_INSERT:
         fake_message(&msg, &fx->arena, &fx->sess, 2, ROLE_ASSISTANT, "two",
                      1500);
@@ -847,6 +854,7 @@ is_idempotent(enum fake_op op)
     case FAKE_SESSION_RESERVE_SEQ:
     case FAKE_SESSION_TOUCH:
     case FAKE_SESSION_ADD_METRICS:
+    case FAKE_SESSION_ADD_USAGE:
     case FAKE_MESSAGE_DELETE:
     case FAKE_MEMORY_DELETE:
     case FAKE_IDEM_REPLACE:

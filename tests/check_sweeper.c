@@ -654,7 +654,7 @@ END_TEST
 static bool
 delete_session(const char *sid, struct error *err)
 {
-    struct service svc = {&cfg, store};
+    struct service svc = {&cfg, store, NULL};
     struct store_ctx ctx;
 
     memset(&ctx, 0, sizeof(ctx));

@@ -897,6 +897,49 @@ fake_session_set_counts(struct store *s, const char *user,
     return end(FAKE_SESSION_SET_COUNTS, failing, &step, true, err);
 }
 
+static bool
+fake_session_add_usage(struct store *s, const char *user, const struct uuid *id,
+                       int64_t prompt_tokens, int64_t completion_tokens,
+                       struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_ADD_USAGE, &step);
+    struct session *found = find_id(impl(s), user, id);
+
+    if (failing && !step.applied)
+        return end(FAKE_SESSION_ADD_USAGE, failing, &step, false, err);
+    if (found != NULL) {
+        found->prompt_tokens += prompt_tokens;
+        found->completion_tokens += completion_tokens;
+    }
+    return end(FAKE_SESSION_ADD_USAGE, failing, &step, true, err);
+}
+
+static bool
+fake_session_delete_unused(struct store *s, const char *user,
+                           const struct uuid *id, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_DELETE_UNUSED, &step);
+    struct fake_impl *f = impl(s);
+    struct session *found = find_id(f, user, id);
+    bool ok;
+
+    if (failing && !step.applied)
+        return end(FAKE_SESSION_DELETE_UNUSED, failing, &step, false, err);
+    ok = found != NULL && found->message_count == 0;
+    if (ok) {
+        size_t i = (size_t)(found - f->sessions);
+
+        memmove(&f->sessions[i], &f->sessions[i + 1],
+                (f->len - i - 1) * sizeof(f->sessions[0]));
+        f->len--;
+    } else {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found or used");
+    }
+    return end(FAKE_SESSION_DELETE_UNUSED, failing, &step, ok, err);
+}
+
 /* --- messages ------------------------------------------------------------ */
 
 static struct message *

@@ -7,6 +7,7 @@
 
 #include <check.h>
 
+Suite *agent_suite(void);
 Suite *app_suite(void);
 Suite *arena_suite(void);
 Suite *auth_suite(void);
@@ -23,6 +24,7 @@ Suite *query_suite(void);
 Suite *quota_suite(void);
 Suite *retry_suite(void);
 Suite *router_suite(void);
+Suite *service_conversation_suite(void);
 Suite *service_export_suite(void);
 Suite *service_message_suite(void);
 Suite *service_openai_suite(void);
