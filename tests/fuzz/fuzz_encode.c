@@ -497,8 +497,11 @@ check_bodies(struct arena *a, struct input *in)
     struct session *s = &in->s;
     struct message_page mp = {in->m, in->n, (int64_t)in->n + 3};
     struct session_page sp = {s, 1, 1};
-    struct conversation_result conv = {s->session_id, s->id, s->description,
-                                       s->message_count, s->status == 0};
+    struct conversation_result conv = {.session_id = s->session_id,
+                                       .session_uuid = s->id,
+                                       .response = s->description,
+                                       .messages_count = s->message_count,
+                                       .session_active = s->status == 0};
     struct session_health h = {s->session_id, s->message_count, 0.0, {0}};
     const struct json_value *v, *items;
     struct buf b;
@@ -543,8 +546,10 @@ check_bodies(struct arena *a, struct input *in)
                "context");
 
     buf_reset(&b);
+    if (in->n > 0)
+        conv.message = in->m[0];
     encode_conversation(&b, &conv);
-    v = parse_body(a, &b, 5, "conversation");
+    v = parse_body(a, &b, 6, "conversation");
     expect_text(v, "session_id", s->session_id);
     expect_text(v, "response", s->description);
     FUZZ_CHECK(json_get(v, "messages_count")->u.i == s->message_count,
