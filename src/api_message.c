@@ -125,8 +125,8 @@ api_message_list(struct api_call *call, struct error *err)
                               api_session_param(call), &in.f, in.page.limit,
                               in.page.offset, &page, err))
         return false;
-    encode_message_page(&call->resp->body, &page, in.page.limit,
-                        in.page.offset);
+    encode_message_page(&call->resp->body, &page, in.page.limit, in.page.offset,
+                        (size_t)call->cfg->page_max_bytes);
     return true;
 }
 
@@ -216,12 +216,17 @@ api_message_context(struct api_call *call, struct error *err)
     struct context_query in = {20, 4000};
     struct message_page page;
     int64_t tokens;
+    bool cut = false;
 
+    /* The run also ends where its items would pass page_max_bytes (less
+     * the room for what follows them): has_more says so. */
     if (!api_query(call, params, API_NFIELDS(params), &in, err) ||
-        !service_message_context(call->svc, &call->ctx, call->user.sub,
-                                 api_session_param(call), in.limit,
-                                 in.max_tokens, &page, &tokens, err))
+        !service_message_context_bounded(
+            call->svc, &call->ctx, call->user.sub, api_session_param(call),
+            in.limit, in.max_tokens,
+            (size_t)call->cfg->page_max_bytes - ENCODE_PAGE_TAIL,
+            encode_message_size, &page, &tokens, &cut, err))
         return false;
-    encode_context(&call->resp->body, &page, tokens);
+    encode_context(&call->resp->body, &page, tokens, cut);
     return true;
 }

@@ -65,6 +65,7 @@ static const struct config_entry config_table[] = {
     S(memory_collection, "memory"),
     S(idempotency_collection, "idempotency_keys"),
     S(tombstones_collection, "tombstones"),
+    S(users_collection, "users"),
     I(db_retry_max_attempts, 3, 1, 10),
     I(db_retry_base_ms, 100, 1, 60000),
     I(db_retry_max_ms, 1000, 1, 600000),
@@ -89,6 +90,12 @@ static const struct config_entry config_table[] = {
     I(max_batch_messages, 100, 1, 10000),
     I(max_page_limit, 200, 1, 10000),
     I(max_offset, 100000, 0, 100000000),
+    /* quotas */
+    I(quota_sessions_per_user, 10000, 1, 2147483647),
+    I(quota_messages_per_session, 100000, 1, 2147483647),
+    I(quota_bytes_per_session, 67108864, 1, 2147483647),
+    I(quota_memory_keys_per_session, 1000, 1, 2147483647),
+    I(page_max_bytes, 8388608, 4096, 1073741824),
     /* agents */
     S(agent_backend, "echo"),
     S(llm_base_url, ""),

@@ -41,6 +41,7 @@ struct config {
     char *memory_collection;
     char *idempotency_collection;
     char *tombstones_collection;
+    char *users_collection; /* per-user counters (quota_sessions_per_user) */
     int db_retry_max_attempts;
     int db_retry_base_ms;
     int db_retry_max_ms;
@@ -67,6 +68,13 @@ struct config {
     int max_batch_messages;
     int max_page_limit;
     int max_offset;
+
+    /* quotas: checked before anything is written (docs/api.md) */
+    int quota_sessions_per_user;
+    int quota_messages_per_session;
+    int quota_bytes_per_session; /* content + extra_data bytes */
+    int quota_memory_keys_per_session;
+    int page_max_bytes; /* any list response's body */
 
     /* agents (issue: messages) */
     char *agent_backend; /* echo | openai (agent.h) */

@@ -42,6 +42,7 @@ error_http_status(enum error_code code)
     case ERR_UNAUTHORIZED:
         return 401;
     case ERR_FORBIDDEN:
+    case ERR_QUOTA_EXCEEDED:
         return 403;
     case ERR_NOT_FOUND:
         return 404;
@@ -86,6 +87,8 @@ error_code_name(enum error_code code)
         return "unauthorized";
     case ERR_FORBIDDEN:
         return "forbidden";
+    case ERR_QUOTA_EXCEEDED:
+        return "quota_exceeded";
     case ERR_NOT_FOUND:
         return "not_found";
     case ERR_METHOD_NOT_ALLOWED:

@@ -20,6 +20,7 @@ enum error_code {
     ERR_UNKNOWN_FIELD,          /* 400: a body field we do not take */
     ERR_UNAUTHORIZED,           /* 401 */
     ERR_FORBIDDEN,              /* 403 */
+    ERR_QUOTA_EXCEEDED,         /* 403: a quota (param names it) is full */
     ERR_NOT_FOUND,              /* 404 */
     ERR_METHOD_NOT_ALLOWED,     /* 405 */
     ERR_CONFLICT,               /* 409 */

@@ -232,6 +232,9 @@ take_back_session(struct service *svc, struct store_ctx *ctx, const char *user,
         return;
     }
     if (store_session_delete_unused(svc->store, ctx, user, &s->id, &e)) {
+        /* The slot its create took under quota_sessions_per_user (that
+         * create marked the user's counter, moments ago). */
+        service_session_release_user(svc, ctx, user, NULL);
         if (!store_session_purge(svc->store, ctx, user, &s->id, &purged, &e)) {
             log_warn("conversation: session taken back, purge left to the "
                      "sweeper: %s",
@@ -483,6 +486,16 @@ service_conversation_turn(struct service *svc, struct store_ctx *ctx,
             return answer(svc, ctx, user, &s, &replay, out, err);
         }
         claimed = true;
+    }
+    /* A session that cannot take the turn is told so before the model
+     * is asked; storing the turn checks again, atomically. */
+    {
+        struct store_counts add = {(int64_t)in->n + 1, 0, 0};
+
+        for (size_t i = 0; i < in->n; i++)
+            add.bytes += store_message_bytes(&msgs[i]);
+        if (!service_quota_room(svc, &s, &add, err))
+            goto fail;
     }
     if (!ask(svc, ctx, user, &s, created, msgs, in->n, in, stream, cb, &reply,
              err) ||

@@ -99,6 +99,20 @@ bool service_message_context(struct service *svc, struct store_ctx *ctx,
                              int64_t limit, int64_t max_tokens,
                              struct message_page *out, int64_t *tokens,
                              struct error *err);
+/* What an item takes in a response body (encode_message_size()). */
+typedef size_t service_message_size_fn(const struct message *m);
+/* The same, the run also ending (on its oldest side) before the first
+ * message that would take the items past max_bytes, each counted as
+ * size() plus a comma (0: no such bound); at least the newest message
+ * is taken.  *cut (may be NULL): the byte bound made the run shorter
+ * than the others would have. */
+bool service_message_context_bounded(struct service *svc, struct store_ctx *ctx,
+                                     const char *user, const char *session_id,
+                                     int64_t limit, int64_t max_tokens,
+                                     size_t max_bytes,
+                                     service_message_size_fn *size,
+                                     struct message_page *out, int64_t *tokens,
+                                     bool *cut, struct error *err);
 /* The pure part of the context rule, for tests: picks from newest[0..n)
  * (newest first) into out (oldest first); returns the count. */
 size_t service_message_context_pick(const struct message *newest, size_t n,

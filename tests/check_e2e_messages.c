@@ -1182,7 +1182,7 @@ START_TEST(test_clear_messages)
     ck_assert_int_eq(count_of(&u, sid), 0);
     r = api(&u, "GET", sub_path(sid, "context"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+    expect_json(r.json, EMPTY_CONTEXT);
     r = api(&u, "DELETE", sub_path(sid, "clear-messages"), NULL);
     expect_status(r, 200);
     expect_json(r.json, "{\"deleted_count\":0}");
@@ -1451,12 +1451,12 @@ START_TEST(test_session_delete_cascades)
         }
         r = api(&u, "GET", sub_path(sid, "memory"), NULL);
         expect_status(r, 200);
-        expect_json(r.json, "{\"items\":{}}");
+        expect_json(r.json, EMPTY_MEMORY);
         r = api(&u, "GET", mem_path(sid, "k1"), NULL);
         assert_error(r, 404, "not_found", ANY);
         r = api(&u, "GET", sub_path(sid, "context"), NULL);
         expect_status(r, 200);
-        expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+        expect_json(r.json, EMPTY_CONTEXT);
         /* and its seqs start again */
         ck_assert_int_eq(jint(say(&u, sid, "user", "fresh"), "seq"), 1);
         ck_assert_int_eq(count_of(&u, sid), 1);
@@ -1576,7 +1576,7 @@ START_TEST(test_message_bola)
     expect_status(r, 200);
     r = api(&b, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":{\"k\":{\"owner\":\"b\"}}}");
+    expect_json(r.json, MEMORY_PAGE("{\"k\":{\"owner\":\"b\"}}"));
     /* B clearing B's session leaves A's alone */
     r = api(&b, "DELETE", sub_path(sid, "clear-messages"), NULL);
     expect_status(r, 200);
@@ -1592,7 +1592,7 @@ START_TEST(test_message_bola)
     r = api(&a, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
     expect_json(r.json, mem_before);
-    expect_json(r.json, "{\"items\":{\"k\":{\"owner\":\"a\"}}}");
+    expect_json(r.json, MEMORY_PAGE("{\"k\":{\"owner\":\"a\"}}"));
     r = api(&a, "GET", mem_path(sid, "k"), NULL);
     expect_status(r, 200);
     /* A's key still answers with A's message */
@@ -2103,8 +2103,8 @@ END_TEST
 /* ====================================================================== */
 /* context */
 
-/* The context response: {"items":[...],"tokens":n}; the items' seqs are
- * exactly `seqs` and tokens their sum. */
+/* The context response: {"items":[...],"tokens":n,"has_more":false};
+ * the items' seqs are exactly `seqs` and tokens their sum. */
 #define expect_context(r, sid, seqs)                                           \
     expect_context_at(__LINE__, &(r), (sid), (seqs))
 
@@ -2117,7 +2117,7 @@ expect_context_at(int line, const struct resp *r, const char *sid,
 
     expect_status_at(line, r, 200);
     ck_assert_msg(r->json != NULL && r->json->type == JSON_OBJECT &&
-                      r->json->u.o.len == 2,
+                      r->json->u.o.len == 3 && !jbool(r->json, "has_more"),
                   "line %d: context body %.300s", line, r->body);
     items = jarr(r->json, "items");
     for (size_t i = 0; i < items->u.a.len; i++) {
@@ -2175,7 +2175,7 @@ START_TEST(test_context_bounds)
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     r = api(&u, "GET", sub_path(sid, "context"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+    expect_json(r.json, EMPTY_CONTEXT);
     for (size_t i = 0; i < 6; i++)
         (void)say(&u, sid, i % 2 ? "assistant" : "user", contents[i]);
     ck_assert_int_eq(tokens_of(contents[3]), 8);
@@ -2211,7 +2211,7 @@ START_TEST(test_context_bounds)
         r = api(&u, "GET", str("%s?max_tokens=9", sub_path(sid2, "context")),
                 NULL);
         expect_context(r, sid2, "");
-        expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+        expect_json(r.json, EMPTY_CONTEXT);
         r = api(&u, "GET", str("%s?max_tokens=10", sub_path(sid2, "context")),
                 NULL);
         expect_context(r, sid2, "1");
@@ -2721,7 +2721,7 @@ START_TEST(test_memory)
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     r = api(&u, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":{}}");
+    expect_json(r.json, EMPTY_MEMORY);
     r = api(&u, "GET", mem_path(sid, "unset"), NULL);
     assert_error(r, 404, "not_found", ANY);
 
@@ -2758,7 +2758,9 @@ START_TEST(test_memory)
         }
         r = api(&u, "GET", sub_path(sid, "memory"), NULL);
         expect_status(r, 200);
-        ck_assert_msg(r.json->type == JSON_OBJECT && r.json->u.o.len == 1,
+        ck_assert_msg(r.json->type == JSON_OBJECT && r.json->u.o.len == 4 &&
+                          !jbool(r.json, "has_more") &&
+                          jis_null(r.json, "next_after"),
                       "memory list %.300s", r.body);
         items = jobj(r.json, "items");
         ck_assert_uint_eq(items->u.o.len, sizeof values / sizeof values[0] +
@@ -2804,7 +2806,7 @@ START_TEST(test_memory)
         r = api(&u, "GET", mem_path(sid2, "beta"), NULL);
         assert_error(r, 404, "not_found", ANY);
         r = api(&u, "GET", sub_path(sid2, "memory"), NULL);
-        expect_json(r.json, "{\"items\":{}}");
+        expect_json(r.json, EMPTY_MEMORY);
     }
 
     /* no such session */

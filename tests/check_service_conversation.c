@@ -514,6 +514,41 @@ START_TEST(inactive_session_is_409_and_never_asks)
 }
 END_TEST
 
+/* A session that cannot take the turn is 403 before the backend is
+ * asked; a failed first turn gives its session slot back. */
+START_TEST(quota_before_asking)
+{
+    struct conversation_input in = turn_in("s1", 2, NULL);
+    struct conversation_result out;
+    struct error err = ERROR_INIT;
+
+    fx.cfg.quota_messages_per_session = 5;
+    ck_assert(run(&in, &out, &err));  /* 3 */
+    ck_assert(!run(&in, &out, &err)); /* 3 + 3 > 5 */
+    ck_assert_int_eq(err.code, ERR_QUOTA_EXCEEDED);
+    ck_assert_str_eq(err.param, "quota_messages_per_session");
+    ck_assert_int_eq(sc.calls, 1);
+    ck_assert_int_eq(stored("s1"), 3);
+    in = turn_in("s1", 1, NULL);
+    ck_assert(run(&in, &out, &err)); /* exactly 5 */
+    ck_assert_int_eq(stored("s1"), 5);
+
+    fx.cfg.quota_sessions_per_user = 2;
+    sc.fail = true;
+    sc.code = ERR_UPSTREAM;
+    in = turn_in("new", 1, NULL);
+    ck_assert(!run(&in, &out, &err));
+    ck_assert_uint_eq(fake_store_user_sessions(fx.store, "alice"), 1);
+    sc.fail = false;
+    ck_assert(run(&in, &out, &err));
+    ck_assert_uint_eq(fake_store_user_sessions(fx.store, "alice"), 2);
+    in = turn_in("third", 1, NULL);
+    ck_assert(!run(&in, &out, &err));
+    ck_assert_int_eq(err.code, ERR_QUOTA_EXCEEDED);
+    ck_assert_str_eq(err.param, "quota_sessions_per_user");
+}
+END_TEST
+
 START_TEST(request_checks_before_anything)
 {
     struct conversation_result out;
@@ -597,6 +632,7 @@ service_conversation_suite(void)
     tcase_add_test(t, client_gone_stores_nothing);
     tcase_add_test(t, inactive_session_is_409_and_never_asks);
     tcase_add_test(t, request_checks_before_anything);
+    tcase_add_test(t, quota_before_asking);
     suite_add_tcase(s, t);
     return s;
 }

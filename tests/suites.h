@@ -21,6 +21,7 @@ Suite *json_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
 Suite *query_suite(void);
+Suite *quota_suite(void);
 Suite *retry_suite(void);
 Suite *router_suite(void);
 Suite *service_conversation_suite(void);
