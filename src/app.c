@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent.h"
 #include "api.h"
 #include "app.h"
 #include "auth.h"
@@ -25,6 +26,7 @@ app_init(struct app *app, const struct config *cfg, struct store *store,
     app->route_index = -1;
     app->tally = tally_new();
     app->auth_cache = auth_cache_new();
+    app->agent = agent_new(cfg);
 }
 
 int
@@ -33,6 +35,36 @@ app_user_max_inflight(const struct config *cfg)
     if (cfg->user_max_inflight > 0)
         return cfg->user_max_inflight;
     return cfg->workers / 2 > 1 ? cfg->workers / 2 : 1;
+}
+
+bool
+app_has_conversation_pool(const struct config *cfg)
+{
+    return cfg->conversation_workers > 0 && cfg->conversation_listen[0] != '\0';
+}
+
+int
+app_user_max_turns(const struct config *cfg)
+{
+    return cfg->conversation_workers / 2 > 1 ? cfg->conversation_workers / 2
+                                             : 1;
+}
+
+/* The deadline of the route req names: conversation_deadline_ms for a
+ * conversation turn, request_deadline_ms for everything else.  Asked only
+ * of a request that already waited longer than the second. */
+static int64_t
+app_route_deadline_ms(const struct config *cfg, struct request *req)
+{
+    struct router_match m;
+    struct error err = ERROR_INIT;
+
+    memset(&m, 0, sizeof(m));
+    if (router_match(api_routes, api_nroutes, req->method, req->path,
+                     req->arena, &m, &err) &&
+        (m.route->flags & API_CONVERSATION))
+        return cfg->conversation_deadline_ms;
+    return cfg->request_deadline_ms;
 }
 
 /* A wait longer than this is a clock problem, not a queue. */
@@ -73,6 +105,8 @@ app_release(struct app *app)
     app->tally = NULL;
     auth_cache_free(app->auth_cache);
     app->auth_cache = NULL;
+    agent_free(app->agent);
+    app->agent = NULL;
 }
 
 /* "application/json", any case, optionally followed by parameters. */
@@ -184,21 +218,29 @@ app_run(struct app *app, struct api_call *call, struct router_match *match,
         return false;
     app->route_index = (int)(match->route - api_routes);
     flags = match->route->flags;
+    if (flags & API_CONVERSATION)
+        call->ctx.deadline_ms =
+            call->received_ms + cfg->conversation_deadline_ms;
     if ((flags & API_AUTH) &&
         !auth_check_cached(app->auth_cache, cfg, req->arena, req->authorization,
                            clock_now_ms() / 1000, &call->user, err))
         return false;
     /* One user's requests take at most user_max_inflight of this host's
-     * workers at once (metrics.h); beyond, 429 before any work. */
+     * workers at once (metrics.h), its conversation turns at most half of
+     * the conversation pool; beyond, 429 before any work. */
     if ((flags & API_AUTH) && call->user.sub != NULL) {
-        int limit = app_user_max_inflight(cfg);
+        bool turn =
+            (flags & API_CONVERSATION) && app_has_conversation_pool(cfg);
+        int limit = turn ? app_user_max_turns(cfg) : app_user_max_inflight(cfg);
 
-        if (!metrics_inflight_enter(call->user.sub, limit)) {
-            metrics_count(METRICS_INFLIGHT_REJECTED);
+        if (turn ? !metrics_conversation_enter(call->user.sub, limit)
+                 : !metrics_inflight_enter(call->user.sub, limit)) {
+            metrics_count(turn ? METRICS_CONVERSATION_REJECTED
+                               : METRICS_INFLIGHT_REJECTED);
             return error_set(err, ERR_TOO_MANY_REQUESTS, NULL,
-                             "more than %d requests of this user at once; "
-                             "retry after a moment",
-                             limit);
+                             "more than %d %s of this user at once; retry "
+                             "after a moment",
+                             limit, turn ? "conversation turns" : "requests");
         }
         app->inflight_held = true;
     }
@@ -283,11 +325,10 @@ app_queue_expired(struct app *app, struct request *req, struct response *resp,
                        req->arena, match, &err);
     app->route_index =
         match->route != NULL ? (int)(match->route - api_routes) : -1;
-    app->queue_expired = true;
     metrics_count(METRICS_QUEUE_EXPIRED);
-    log_warn("waited %lld ms for a worker, past request_deadline_ms (%d): "
-             "503 without serving it",
-             (long long)waited, app->cfg->request_deadline_ms);
+    log_warn("waited %lld ms for a worker, past its deadline: 503 without "
+             "serving it",
+             (long long)waited);
     error_set(&err, ERR_UNAVAILABLE, NULL,
               "the server is overloaded: the request waited too long for a "
               "worker; try again later");
@@ -301,7 +342,7 @@ app_queue_expired(struct app *app, struct request *req, struct response *resp,
 void
 app_handle(struct app *app, struct request *req, struct response *resp)
 {
-    struct service svc = {app->cfg, app->store};
+    struct service svc = {app->cfg, app->store, app->agent};
     struct router_match match;
     struct error err = ERROR_INIT;
     struct api_call call;
@@ -332,7 +373,6 @@ app_handle(struct app *app, struct request *req, struct response *resp)
     call.indexes_ready = &app->indexes_ready;
     app->route_index = -1;
     app->inflight_held = false;
-    app->queue_expired = false;
 
     /* A client that has gone gets nothing: nginx closes the connections
      * of requests still waiting when their clients leave, so a flood of
@@ -346,7 +386,8 @@ app_handle(struct app *app, struct request *req, struct response *resp)
         resp->status = 499;
         return;
     }
-    if (waited > app->cfg->request_deadline_ms) {
+    if (waited > app->cfg->request_deadline_ms &&
+        waited > app_route_deadline_ms(app->cfg, req)) {
         app_queue_expired(app, req, resp, &match, waited);
         return;
     }

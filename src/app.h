@@ -36,13 +36,19 @@ struct app {
     /* The current request counts for its user's requests in flight
      * (metrics_inflight_enter); released at the end of app_handle(). */
     bool inflight_held;
-    /* Set by app_run() when the request waited for a worker past its
-     * deadline (answered 503 without touching the database). */
-    bool queue_expired;
+    /* The conversation's backend (agent.h), with its connection to a
+     * model server once used.  Owned. */
+    struct agent *agent;
 };
 
 /* user_max_inflight, or its default: half the workers, at least 1. */
 int app_user_max_inflight(const struct config *cfg);
+/* Whether this host has a conversation pool (conversation_workers and
+ * conversation_listen); and how many of a user's conversation turns it
+ * serves at once then: half the pool's workers, at least 1.  Without the
+ * pool, turns count among user_max_inflight. */
+bool app_has_conversation_pool(const struct config *cfg);
+int app_user_max_turns(const struct config *cfg);
 /* How long the request waited between the web server passing it on
  * (req->web_start_ms) and now_wall_ms, less queue_clock_skew_ms; 0 when
  * not known, and for a time that is more than a day off (a wrong clock,

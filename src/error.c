@@ -42,6 +42,7 @@ error_http_status(enum error_code code)
     case ERR_UNAUTHORIZED:
         return 401;
     case ERR_FORBIDDEN:
+    case ERR_QUOTA_EXCEEDED:
         return 403;
     case ERR_NOT_FOUND:
         return 404;
@@ -66,6 +67,8 @@ error_http_status(enum error_code code)
         return 504;
     case ERR_TOO_MANY_REQUESTS:
         return 429;
+    case ERR_CLIENT_GONE:
+        return 499;
     }
     return 500;
 }
@@ -86,6 +89,8 @@ error_code_name(enum error_code code)
         return "unauthorized";
     case ERR_FORBIDDEN:
         return "forbidden";
+    case ERR_QUOTA_EXCEEDED:
+        return "quota_exceeded";
     case ERR_NOT_FOUND:
         return "not_found";
     case ERR_METHOD_NOT_ALLOWED:
@@ -109,6 +114,8 @@ error_code_name(enum error_code code)
         return "upstream_timeout";
     case ERR_TOO_MANY_REQUESTS:
         return "too_many_requests";
+    case ERR_CLIENT_GONE:
+        return "client_closed_request";
     }
     return "internal_error";
 }

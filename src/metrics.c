@@ -78,6 +78,7 @@ struct metrics_region {
      * highest slot ever used, so a count scans only those. */
     atomic_ullong inflight[METRICS_WORKER_SLOTS];
     atomic_ullong bulk[METRICS_WORKER_SLOTS]; /* the same, bulk requests */
+    atomic_ullong conv[METRICS_WORKER_SLOTS]; /* conversation turns */
     atomic_int inflight_top;
     atomic_ullong cells[];
 };
@@ -251,6 +252,7 @@ metrics_worker_slot(int slot)
     metrics_slot = slot;
     atomic_store(&m->inflight[slot], 0);
     atomic_store(&m->bulk[slot], 0);
+    atomic_store(&m->conv[slot], 0);
     top = atomic_load(&m->inflight_top);
     while (top < slot + 1 &&
            !atomic_compare_exchange_weak(&m->inflight_top, &top, slot + 1))
@@ -262,6 +264,7 @@ metrics_worker_gone(int slot)
 {
     if (metrics_region != NULL && slot >= 0 && slot < METRICS_WORKER_SLOTS) {
         atomic_store(&metrics_region->bulk[slot], 0);
+        atomic_store(&metrics_region->conv[slot], 0);
         atomic_store(&metrics_region->inflight[slot], 0);
     }
 }
@@ -277,8 +280,10 @@ metrics_scan(struct metrics_region *m, atomic_ullong *table, uint64_t h)
     return n;
 }
 
-bool
-metrics_inflight_enter(const char *user, int limit)
+/* Publishes this slot's hash for user in table, then counts: see
+ * metrics.h. */
+static bool
+metrics_table_enter(atomic_ullong *table, const char *user, int limit)
 {
     struct metrics_region *m = metrics_region;
     uint64_t h;
@@ -286,27 +291,32 @@ metrics_inflight_enter(const char *user, int limit)
     if (m == NULL || metrics_slot < 0 || user == NULL)
         return true;
     h = metrics_user_hash(m, user);
-    atomic_store(&m->inflight[metrics_slot], h);
-    if (metrics_scan(m, m->inflight, h) <= limit)
+    atomic_store(&table[metrics_slot], h);
+    if (metrics_scan(m, table, h) <= limit)
         return true;
-    atomic_store(&m->inflight[metrics_slot], 0);
+    atomic_store(&table[metrics_slot], 0);
     return false;
+}
+
+bool
+metrics_inflight_enter(const char *user, int limit)
+{
+    return metrics_region == NULL ||
+           metrics_table_enter(metrics_region->inflight, user, limit);
 }
 
 bool
 metrics_bulk_enter(const char *user, int limit)
 {
-    struct metrics_region *m = metrics_region;
-    uint64_t h;
+    return metrics_region == NULL ||
+           metrics_table_enter(metrics_region->bulk, user, limit);
+}
 
-    if (m == NULL || metrics_slot < 0 || user == NULL)
-        return true;
-    h = metrics_user_hash(m, user);
-    atomic_store(&m->bulk[metrics_slot], h);
-    if (metrics_scan(m, m->bulk, h) <= limit)
-        return true;
-    atomic_store(&m->bulk[metrics_slot], 0);
-    return false;
+bool
+metrics_conversation_enter(const char *user, int limit)
+{
+    return metrics_region == NULL ||
+           metrics_table_enter(metrics_region->conv, user, limit);
 }
 
 void
@@ -314,6 +324,7 @@ metrics_inflight_leave(void)
 {
     if (metrics_region != NULL && metrics_slot >= 0) {
         atomic_store(&metrics_region->bulk[metrics_slot], 0);
+        atomic_store(&metrics_region->conv[metrics_slot], 0);
         atomic_store(&metrics_region->inflight[metrics_slot], 0);
     }
 }
@@ -335,6 +346,16 @@ metrics_bulk_count(const char *user)
 
     return m != NULL && user != NULL
                ? metrics_scan(m, m->bulk, metrics_user_hash(m, user))
+               : 0;
+}
+
+int
+metrics_conversation_count(const char *user)
+{
+    struct metrics_region *m = metrics_region;
+
+    return m != NULL && user != NULL
+               ? metrics_scan(m, m->conv, metrics_user_hash(m, user))
                : 0;
 }
 
@@ -455,9 +476,10 @@ metrics_render_fairness(struct buf *out, struct metrics_region *m)
         v[e] = metrics_load(&m->events[e]);
     metrics_head(out, "parley_user_inflight_rejected_total", "counter",
                  "Requests refused with 429 because their user already had "
-                 "user_max_inflight requests (kind=\"all\") or "
-                 "user_max_bulk bulk requests (kind=\"bulk\") served on "
-                 "this host.");
+                 "user_max_inflight requests (kind=\"all\"), user_max_bulk "
+                 "bulk requests (kind=\"bulk\") or half the conversation "
+                 "pool's turns (kind=\"conversation\") served on this "
+                 "host.");
     buf_printf(out, "parley_user_inflight_rejected_total{kind=\"all\"} %llu\n",
                v[METRICS_INFLIGHT_REJECTED]);
     buf_printf(out, "parley_user_inflight_rejected_total{kind=\"bulk\"} %llu\n",

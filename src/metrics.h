@@ -20,7 +20,8 @@
  *   parley_db_retries_total                               counter
  *   parley_db_errors_total{kind="unavailable"|"internal"} counter
  *   parley_workers                                        gauge
- *   parley_user_inflight_rejected_total{kind="all"|"bulk"} counter
+ *   parley_user_inflight_rejected_total{kind}              counter
+ *       (kind: "all", "bulk", "conversation")
  *   parley_queue_expired_total                            counter
  *   parley_client_gone_total{when="queued"|"serving"}     counter
  *   parley_export_truncated_total                         counter
@@ -63,13 +64,14 @@ void metrics_set_workers(int n);
 
 /* Events with a counter of their own. */
 enum metrics_event {
-    METRICS_INFLIGHT_REJECTED, /* 429: the user's requests at the limit */
-    METRICS_BULK_REJECTED,     /* 429: the user's bulk requests at theirs */
-    METRICS_QUEUE_EXPIRED,     /* 503: waited past its deadline */
-    METRICS_GONE_QUEUED,       /* the client left before a worker took it */
-    METRICS_GONE_SERVING,      /* ... while it was being answered */
-    METRICS_EXPORT_TRUNCATED,  /* cut by export_deadline_ms */
-    METRICS_RECYCLED_RSS,      /* a worker replaced past worker_max_rss_mb */
+    METRICS_INFLIGHT_REJECTED,     /* 429: the user's requests at the limit */
+    METRICS_BULK_REJECTED,         /* 429: the user's bulk requests at theirs */
+    METRICS_CONVERSATION_REJECTED, /* 429: its conversation turns at theirs */
+    METRICS_QUEUE_EXPIRED,         /* 503: waited past its deadline */
+    METRICS_GONE_QUEUED,           /* the client left before a worker took it */
+    METRICS_GONE_SERVING,          /* ... while it was being answered */
+    METRICS_EXPORT_TRUNCATED,      /* cut by export_deadline_ms */
+    METRICS_RECYCLED_RSS, /* a worker replaced past worker_max_rss_mb */
     METRICS_EVENTS,
 };
 
@@ -115,11 +117,17 @@ bool metrics_inflight_enter(const char *user, int limit);
  * user on this host; false (nothing more held) when one too many.  Needs
  * metrics_inflight_enter() first; left with it. */
 bool metrics_bulk_enter(const char *user, int limit);
+/* A conversation turn, served by the conversation pool, is counted in a
+ * table of its own instead of metrics_inflight_enter()'s: turns wait on a
+ * model for seconds, and a user's turns must not take its share of the
+ * main workers.  Same contract as metrics_inflight_enter(). */
+bool metrics_conversation_enter(const char *user, int limit);
 /* The request entered is done (its bulk mark too). */
 void metrics_inflight_leave(void);
 /* Requests (bulk ones) of user being served now on this host. */
 int metrics_inflight_count(const char *user);
 int metrics_bulk_count(const char *user);
+int metrics_conversation_count(const char *user);
 
 /* Appends every series to out, labelling routes from routes[0..n) (the
  * table given to metrics_init's count).  Returns false, appending nothing,

@@ -88,7 +88,7 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
                              const char *user_id, struct erase_counts *out,
                              struct error *err)
 {
-    int64_t tombstones = 0, limit;
+    int64_t tombstones = 0, counters = 0, limit;
     size_t chars;
     bool ok;
 
@@ -98,9 +98,14 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
         return error_set(err, ERR_VALIDATION, "user_id",
                          "user_id must be 1 to 255 characters");
     /* An erasure is a bulk request: export_deadline_ms from its arrival
-     * bounds it; one cut short says so and is run again. */
+     * bounds it; one cut short says so and is run again.  The session
+     * counter first: cut short after it, the sessions left are counted
+     * again when the user next makes one (a new counter is marked for the
+     * sweeper's recount); after them, it would stay. */
     limit = service_export_deadline(svc->cfg, ctx->deadline_ms);
-    ok = erase_collection(svc, ctx, STORE_SESSIONS, user_id, limit,
+    ok = erase_collection(svc, ctx, STORE_USERS, user_id, limit, &counters,
+                          err) &&
+         erase_collection(svc, ctx, STORE_SESSIONS, user_id, limit,
                           &out->sessions, err) &&
          erase_collection(svc, ctx, STORE_MESSAGES, user_id, limit,
                           &out->messages, err) &&

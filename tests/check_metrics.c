@@ -333,6 +333,24 @@ START_TEST(test_bulk_counts_and_limits)
 }
 END_TEST
 
+/* Conversation turns count in a table of their own: a user at its limit
+ * of turns still gets its ordinary requests served, and the other way
+ * round. */
+START_TEST(test_conversation_turns_apart)
+{
+    metrics_worker_slot(1);
+    ck_assert(metrics_conversation_enter("yan", 1));
+    metrics_worker_slot(2);
+    ck_assert(!metrics_conversation_enter("yan", 1));
+    ck_assert(metrics_inflight_enter("yan", 1));
+    ck_assert_int_eq(metrics_conversation_count("yan"), 1);
+    ck_assert_int_eq(metrics_inflight_count("yan"), 1);
+    metrics_inflight_leave();
+    metrics_worker_gone(1);
+    ck_assert_int_eq(metrics_conversation_count("yan"), 0);
+}
+END_TEST
+
 static const char *
 count_event_line(const char *t, const char *name)
 {
@@ -466,6 +484,7 @@ metrics_suite(void)
     tcase_add_test(t, test_inflight_off);
     tcase_add_test(t, test_inflight_counts_and_limits);
     tcase_add_test(t, test_bulk_counts_and_limits);
+    tcase_add_test(t, test_conversation_turns_apart);
     tcase_add_test(t, test_inflight_dead_worker_does_not_leak);
     tcase_add_test(t, test_inflight_race_never_exceeds);
     tcase_add_test(t, test_events_rendered);

@@ -105,6 +105,9 @@ shutdown_timeout = 10
 # a reload): no per-user limit here (tests/limits.sh tests it).
 user_max_inflight = 1024
 user_max_bulk = 1024
+# The supervisor's children are counted as the workers below; the
+# conversation pool is tests/conversation.sh's.
+conversation_workers = 0
 EOF
 )
 # All the load comes from 127.0.0.1: the real per-client limits (100 r/s,
@@ -118,7 +121,7 @@ EOF
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 supervisor=$PARLEY_PID
 port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "$PARLEY_TMP/http.conf"
+nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "$PARLEY_TMP/http.conf" "" "$PARLEY_SOCKET"
 nginx_test "$PARLEY_TMP"
 nginx_start "$PARLEY_TMP"
 url=http://127.0.0.1:$port
