@@ -46,6 +46,8 @@ app_has_conversation_pool(const struct config *cfg)
 int
 app_user_max_turns(const struct config *cfg)
 {
+    if (cfg->user_max_inflight > 0)
+        return cfg->user_max_inflight;
     return cfg->conversation_workers / 2 > 1 ? cfg->conversation_workers / 2
                                              : 1;
 }

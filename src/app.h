@@ -45,8 +45,9 @@ struct app {
 int app_user_max_inflight(const struct config *cfg);
 /* Whether this host has a conversation pool (conversation_workers and
  * conversation_listen); and how many of a user's conversation turns it
- * serves at once then: half the pool's workers, at least 1.  Without the
- * pool, turns count among user_max_inflight. */
+ * serves at once then: user_max_inflight when set, else half the pool's
+ * workers, at least 1.  Without the pool, turns count among the user's
+ * other requests. */
 bool app_has_conversation_pool(const struct config *cfg);
 int app_user_max_turns(const struct config *cfg);
 /* How long the request waited between the web server passing it on

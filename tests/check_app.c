@@ -469,7 +469,10 @@ START_TEST(test_app_user_inflight)
     ck_assert_int_eq(app_user_max_inflight(&fx.cfg), 1);
     fx.cfg.user_max_inflight = 7;
     ck_assert_int_eq(app_user_max_inflight(&fx.cfg), 7);
-    /* conversation turns: half the conversation pool, at least 1 */
+    /* conversation turns: user_max_inflight when set, else half the
+     * conversation pool, at least 1 */
+    ck_assert_int_eq(app_user_max_turns(&fx.cfg), 7);
+    fx.cfg.user_max_inflight = 0;
     fx.cfg.conversation_workers = 4;
     ck_assert_int_eq(app_user_max_turns(&fx.cfg), 2);
     fx.cfg.conversation_workers = 1;
