@@ -193,6 +193,475 @@ devdb_ready() {
     return 1
 }
 
+# --- a real mongod: replica sets ---------------------------------------------
+#
+# rs_prepare picks the ports and the URI of a replica set, rs_up starts its
+# members (or starts them again on their data) and waits for a primary:
+#
+#     rs_prepare "$PARLEY_TMP" 3    # RS_URI is known before anything runs
+#     rs_up                         # members up, initiated, a primary
+#     rs_signal KILL; rs_up         # every member killed, restarted on its data
+#
+# Every member is `$RS_MONGOD` (default $PARLEY_TEST_MONGOD, else mongod on
+# PATH) on a free port of $RS_HOST (default 127.0.0.1) with its data in
+# DIR/rs/PORT and its log in DIR/rs/mongod-PORT.log, a cache of 0.25 GB
+# (three members must fit on a small machine), no unix socket (nothing is
+# written outside DIR) and no diagnostic data collection (its CPU cost
+# is not the test's).  The set is initiated with electionTimeoutMillis
+# $RS_ELECTION_MS (default 2000, a fifth of MongoDB's default, so failover
+# tests stay short) and a heartbeat every quarter of it.  RS_ARGS (an array)
+# adds mongod flags (--profile 2, --auth --keyFile F, ...).  Members are
+# started with lib_spawn, so stop_processes stops them; SIGTERM to all
+# members at once shuts a set down in about 2 s.
+#
+# mongod is talked to with tests/mongo_cmd (a libmongoc client built with
+# parley: no mongo shell or other driver needed); it works with any mongod
+# from 4.4 on.
+
+# Results for the callers, set by the functions below.
+# shellcheck disable=SC2034
+RS_MONGOD=
+RS_HOST=127.0.0.1
+RS_ELECTION_MS=2000
+RS_ARGS=()
+RS_NAME=parley
+RS_DIR=
+RS_PORTS=()
+RS_PIDS=()
+RS_URI=
+RS_INITIATED=0
+RS_PRIMARY=
+MONGO_CMD=${MONGO_CMD:-}
+
+# mongo_cmd_find: sets MONGO_CMD to tests/mongo_cmd of the build tree
+# ($top_builddir when a test set it, else the tree this file is in).
+mongo_cmd_find() {
+    [ -z "$MONGO_CMD" ] || return 0
+    local d
+    for d in "${top_builddir:-}" "$PARLEY_SRCDIR"; do
+        if [ -n "$d" ] && [ -x "$d/tests/mongo_cmd" ]; then
+            MONGO_CMD=$d/tests/mongo_cmd
+            return 0
+        fi
+    done
+    lib_fail "tests/mongo_cmd not built (make builds it)"
+}
+
+# mongo_cmd TARGET DB JSON: runs one command (see tests/mongo_cmd.c) and
+# prints the reply; TARGET is a URI, or HOST:PORT for that one server alone
+# (directConnection).  Exit status 0 ok, 1 the server said no, 2 no answer.
+mongo_cmd() {
+    local target=$1
+    case $target in
+    mongodb://*) ;;
+    *) target="mongodb://$target/?directConnection=true&serverSelectionTimeoutMS=2000" ;;
+    esac
+    "$MONGO_CMD" "$target" "$2" "$3"
+}
+
+# mongod_check BIN: fails unless BIN runs and is mongod 4.4 or later.
+mongod_check() {
+    local bin=$1 version major minor
+    [ -x "$bin" ] || lib_fail "$bin: not an executable mongod" || return 1
+    version=$("$bin" --version 2>&1 | sed -n 's/^db version v\([0-9][0-9.]*\).*/\1/p' | head -n 1)
+    [ -n "$version" ] ||
+        lib_fail "$bin --version does not say 'db version': $("$bin" --version 2>&1 | head -n 3)" ||
+        return 1
+    major=${version%%.*}
+    minor=${version#*.}
+    minor=${minor%%.*}
+    [ "$major" -gt 4 ] || { [ "$major" -eq 4 ] && [ "$minor" -ge 4 ]; } ||
+        lib_fail "$bin is mongod $version; 4.4 or later is needed" || return 1
+    MONGOD_VERSION=$version
+}
+
+# rs_prepare DIR [MEMBERS]: picks MEMBERS (default 3) free ports on RS_HOST
+# and sets RS_DIR, RS_PORTS and RS_URI; starts nothing.
+rs_prepare() {
+    local dir=$1 n=${2:-3} i hosts=()
+    RS_MONGOD=${RS_MONGOD:-${PARLEY_TEST_MONGOD:-$(command -v mongod || true)}}
+    mongod_check "$RS_MONGOD" || return 1
+    mongo_cmd_find || return 1
+    RS_DIR=$dir/rs
+    mkdir -p "$RS_DIR"
+    RS_PORTS=()
+    RS_PIDS=()
+    RS_INITIATED=0
+    for ((i = 0; i < n; i++)); do
+        RS_PORTS+=("$(free_port_on "$RS_HOST")")
+        RS_PIDS+=("")
+        hosts+=("$RS_HOST:${RS_PORTS[i]}")
+    done
+    RS_URI="mongodb://$(
+        IFS=,
+        echo "${hosts[*]}"
+    )/?replicaSet=$RS_NAME"
+}
+
+# free_port_on HOST: as free_port, on HOST.
+free_port_on() {
+    "$NODE" -e '
+        const s = require("net").createServer();
+        s.listen(0, process.argv[1], () => { console.log(s.address().port); s.close(); });' "$1"
+}
+
+# rs_member_start I: starts member I (from 0) on its data.
+rs_member_start() {
+    local i=$1 port=${RS_PORTS[$1]}
+    mkdir -p "$RS_DIR/$port"
+    lib_spawn "mongod-$port" "$RS_DIR/mongod-$port.log" \
+        "$RS_MONGOD" --replSet "$RS_NAME" --bind_ip "$RS_HOST" --port "$port" \
+        --dbpath "$RS_DIR/$port" --nounixsocket --wiredTigerCacheSizeGB 0.25 \
+        --oplogSize 256 --setParameter diagnosticDataCollectionEnabled=false \
+        "${RS_ARGS[@]}"
+    RS_PIDS[i]=$LIB_LAST_PID
+}
+
+# rs_up [TIMEOUT]: starts every member that is not running, initiates the
+# set the first time, and waits (up to TIMEOUT s, default 90) until one
+# member is primary and every member is primary or secondary.  Sets
+# RS_PRIMARY (the primary's index) and RS_UP_MS (wall-clock ms when the
+# primary was seen).
+rs_up() {
+    local timeout=${1:-90} i members=() pid
+    for i in "${!RS_PORTS[@]}"; do
+        pid=${RS_PIDS[i]}
+        if [ -z "$pid" ] || ! lib_alive "$pid"; then
+            rs_member_start "$i"
+        fi
+    done
+    for i in "${!RS_PORTS[@]}"; do
+        if ! lib_poll 60 tcp_accepts "$RS_HOST" "${RS_PORTS[i]}" "${RS_PIDS[i]}"; then
+            lib_tail "$RS_DIR/mongod-${RS_PORTS[i]}.log" 20
+            lib_fail "mongod on $RS_HOST:${RS_PORTS[i]} did not accept within 60 s"
+            return 1
+        fi
+    done
+    if [ "$RS_INITIATED" = 0 ]; then
+        RS_INITIATED=1
+        for i in "${!RS_PORTS[@]}"; do
+            members+=("{\"_id\":$i,\"host\":\"$RS_HOST:${RS_PORTS[i]}\"}")
+        done
+        local IFS=,
+        local config="{\"_id\":\"$RS_NAME\",\"members\":[${members[*]}],\"settings\":{\"electionTimeoutMillis\":$RS_ELECTION_MS,\"heartbeatIntervalMillis\":$((RS_ELECTION_MS / 4))}}"
+        unset IFS
+        mongo_cmd "$RS_HOST:${RS_PORTS[0]}" admin "{\"replSetInitiate\":$config}" \
+            >"$RS_DIR/initiate.out" 2>&1 || {
+            cat "$RS_DIR/initiate.out" >&2
+            lib_fail "replSetInitiate failed"
+            return 1
+        }
+    fi
+    # When the set has a primary again (RS_UP_MS) is what a test measures
+    # against; every member up is what the next step needs.
+    if ! lib_poll "$timeout" rs_has_primary; then
+        lib_log "replica set status: $(rs_states)"
+        lib_fail "replica set $RS_URI: no primary within $timeout s"
+        return 1
+    fi
+    RS_UP_MS=$RS_PRIMARY_MS
+    if ! lib_poll "$timeout" rs_healthy; then
+        lib_log "replica set status: $(rs_states)"
+        lib_fail "replica set $RS_URI: no primary with every member up within $timeout s"
+        return 1
+    fi
+    # A set killed before its members' first checkpoint after the initiation
+    # comes back with every member wanting an initial sync and none to sync
+    # from: one write every member has journaled, then a checkpoint on each,
+    # make it survive a SIGKILL from here on.
+    if [ "$RS_INITIATED" = 1 ]; then
+        mongo_cmd "$RS_URI" parley_harness \
+            "{\"insert\":\"up\",\"documents\":[{\"ms\":$RS_UP_MS}],\"writeConcern\":{\"w\":${#RS_PORTS[@]},\"j\":true,\"wtimeout\":30000}}" \
+            >/dev/null || lib_fail "replica set $RS_URI: a write to every member failed" || return 1
+        for i in "${!RS_PORTS[@]}"; do
+            mongo_cmd "$RS_HOST:${RS_PORTS[i]}" admin '{"fsync":1}' >/dev/null ||
+                lib_fail "fsync on member $i failed" || return 1
+        done
+        RS_INITIATED=2
+    fi
+}
+
+# rs_primary: prints the index of the member that says it is primary
+# (fails when none does).
+rs_primary() {
+    local i
+    for i in "${!RS_PORTS[@]}"; do
+        if [ -z "${RS_PIDS[i]}" ] || ! lib_alive "${RS_PIDS[i]}"; then
+            continue
+        fi
+        if mongo_cmd "$RS_HOST:${RS_PORTS[i]}" admin '{"isMaster":1}' 2>/dev/null |
+            grep -q '"ismaster" : true'; then
+            echo "$i"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# rs_states: "PORT:STATE ..." as the primary (or else any member) sees them.
+rs_states() {
+    local i out
+    for i in $( (rs_primary || true) | head -n 1) "${!RS_PORTS[@]}"; do
+        out=$(mongo_cmd "$RS_HOST:${RS_PORTS[i]}" admin '{"replSetGetStatus":1}' 2>/dev/null) ||
+            continue
+        grep -o '"name" : "[^"]*", "health" : [0-9.]*, "state" : [0-9]*, "stateStr" : "[A-Z0-9]*"' \
+            <<<"$out" | sed 's/^"name" : "[^:]*:\([0-9]*\)".*"stateStr" : "\([A-Z0-9]*\)"/\1:\2/' |
+            tr '\n' ' '
+        return 0
+    done
+    echo "no member answers"
+}
+
+# rs_has_primary: a member says it is primary (for lib_poll; sets
+# RS_PRIMARY, and RS_PRIMARY_MS to the wall-clock ms it was seen).
+rs_has_primary() {
+    local p
+    p=$(rs_primary) || return 1
+    RS_PRIMARY_MS=$(date +%s%3N)
+    RS_PRIMARY=$p
+}
+
+# rs_healthy: a primary, and every member primary or secondary (for
+# lib_poll; sets RS_PRIMARY).
+rs_healthy() {
+    local p states n
+    p=$(rs_primary) || return 1
+    states=$(rs_states)
+    n=$(grep -oE ':(PRIMARY|SECONDARY)( |$)' <<<"$states" | wc -l)
+    [ "$n" -eq "${#RS_PORTS[@]}" ] || return 1
+    # shellcheck disable=SC2034 # for the callers
+    RS_PRIMARY=$p
+}
+
+# rs_signal SIG [I...]: sends SIG to members I (default all); for KILL and
+# TERM waits (up to 30 s) until they are gone.
+rs_signal() {
+    local sig=$1 i pids=()
+    shift
+    local which=("$@")
+    [ "${#which[@]}" -gt 0 ] || which=("${!RS_PORTS[@]}")
+    for i in "${which[@]}"; do
+        if [ -n "${RS_PIDS[i]}" ] && lib_alive "${RS_PIDS[i]}"; then
+            pids+=("${RS_PIDS[i]}")
+        fi
+    done
+    [ "${#pids[@]}" -gt 0 ] || return 0
+    kill -"$sig" "${pids[@]}"
+    TESTDB_SIGNALLED_MS=$(date +%s%3N)
+    case $sig in
+    KILL | TERM | INT)
+        lib_poll 30 lib_all_gone "${pids[@]}" ||
+            lib_fail "mongod ${pids[*]} still running 30 s after SIG$sig" || return 1
+        for i in "${pids[@]}"; do
+            { wait "$i"; } 2>/dev/null || true
+        done
+        ;;
+    esac
+}
+
+# lib_all_gone PID...: none of them runs (a zombie counts as gone).
+lib_all_gone() {
+    local p state
+    for p in "$@"; do
+        state=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1) || continue
+        [ -z "$state" ] || [ "$state" = Z ] || return 1
+    done
+}
+
+# rs_logs_tail [N]: the last N (default 10) lines of every member's log.
+rs_logs_tail() {
+    local port
+    for port in "${RS_PORTS[@]}"; do
+        lib_tail "$RS_DIR/mongod-$port.log" "${1:-10}"
+    done
+}
+
+# --- the database a test runs on ------------------------------------------------
+#
+# Tests and scripts/bench call these, never devdb_* or rs_* directly, so
+# that one variable chooses the database for all of them:
+#
+#   PARLEY_TEST_MONGOD unset         the dev DB (scripts/devdb), one per test
+#   PARLEY_TEST_MONGOD=/path/mongod  a 3-member replica set of that mongod on
+#                                    loopback, or, when PARLEY_TEST_MONGODB_URI
+#                                    names a running one (scripts/test starts
+#                                    one for the whole run), that one: each
+#                                    test uses databases of its own in it
+#
+# A test that kills, pauses or restarts its database asks for one of its
+# own (--own).  Sets TESTDB_URI (no options; add them with testdb_uri) and
+# TESTDB_KIND: devdb, rs (started here) or shared.
+
+TESTDB_KIND=
+TESTDB_URI=
+TESTDB_DEVDB_ARGS=()
+TESTDB_NAMES=()
+
+# testdb_prepare [--own] [--persist] [--host ADDR]: decides which database
+# and where; starts nothing.  --persist: the dev DB keeps its data on disk
+# (a replica set always does), so that it can be killed and restarted on
+# it.  --host: the address to serve on instead of 127.0.0.1 (not for a
+# shared set).
+testdb_prepare() {
+    local own=0 persist=0 host=127.0.0.1
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --own) own=1 ;;
+        --persist) persist=1 ;;
+        --host)
+            host=$2
+            shift
+            ;;
+        *) lib_fail "testdb_prepare: unknown option $1" || return 1 ;;
+        esac
+        shift
+    done
+    TESTDB_DEVDB_ARGS=()
+    if [ -z "${PARLEY_TEST_MONGOD:-}" ]; then
+        TESTDB_KIND=devdb
+        devdb_install || return 1
+        local port
+        port=$(free_port_on "$host")
+        TESTDB_DEVDB_ARGS=(--port "$port")
+        if [ "$persist" = 1 ]; then
+            mkdir -p "$PARLEY_TMP/devdb-data"
+            TESTDB_DEVDB_ARGS+=(--dbpath "$PARLEY_TMP/devdb-data")
+        fi
+        DEVDB_HOST=$host
+        TESTDB_URI=mongodb://$host:$port
+    elif [ -n "${PARLEY_TEST_MONGODB_URI:-}" ] && [ "$own" = 0 ] && [ "$host" = 127.0.0.1 ]; then
+        TESTDB_KIND=shared
+        mongo_cmd_find || return 1
+        TESTDB_URI=$PARLEY_TEST_MONGODB_URI
+    else
+        TESTDB_KIND=rs
+        RS_HOST=$host
+        rs_prepare "$PARLEY_TMP" 3 || return 1
+        TESTDB_URI=$RS_URI
+    fi
+}
+
+# testdb_up: starts the database testdb_prepare chose (again, after
+# testdb_signal KILL/TERM: on the same port and data) and waits until it
+# serves.  Sets TESTDB_UP_MS: wall-clock ms at which it was seen to serve.
+testdb_up() {
+    case $TESTDB_KIND in
+    devdb)
+        DEVDB_HOST=${DEVDB_HOST:-127.0.0.1} devdb_start "$PARLEY_TMP" "${TESTDB_DEVDB_ARGS[@]}" ||
+            return 1
+        # The ready line is written the moment it accepts connections.
+        TESTDB_UP_MS=$(stat -c %.3Y "$PARLEY_TMP/devdb.out" | tr -d .)
+        ;;
+    rs)
+        rs_up 20 || return 1
+        TESTDB_UP_MS=$RS_UP_MS
+        ;;
+    shared)
+        mongo_cmd "$TESTDB_URI" admin '{"ping":1}' >/dev/null ||
+            lib_fail "the replica set PARLEY_TEST_MONGODB_URI names does not answer" || return 1
+        # shellcheck disable=SC2034 # for the callers
+        TESTDB_UP_MS=$(date +%s%3N)
+        ;;
+    *) lib_fail "testdb_up before testdb_prepare" ;;
+    esac
+}
+
+# testdb_start [testdb_prepare options]: testdb_prepare, then testdb_up.
+# shellcheck disable=SC2120 # the options are optional
+testdb_start() {
+    testdb_prepare "$@" && testdb_up
+}
+
+# testdb_signal SIG: sends SIG to every process of the database (the dev
+# DB, or every member at once); for KILL and TERM waits until they are
+# gone.  Sets TESTDB_SIGNALLED_MS: wall-clock ms once the signal was sent.
+# Not for a shared set.
+testdb_signal() {
+    case $TESTDB_KIND in
+    devdb)
+        kill -"$1" "$PARLEY_DEVDB_PID"
+        # shellcheck disable=SC2034 # for the callers
+        TESTDB_SIGNALLED_MS=$(date +%s%3N)
+        case $1 in
+        KILL | TERM | INT)
+            lib_poll 30 lib_all_gone "$PARLEY_DEVDB_PID" ||
+                lib_fail "the dev DB still runs 30 s after SIG$1" || return 1
+            wait "$PARLEY_DEVDB_PID" 2>/dev/null || true
+            ;;
+        esac
+        ;;
+    rs) rs_signal "$@" ;;
+    *) lib_fail "testdb_signal: the database is not this test's own (testdb_prepare --own)" ;;
+    esac
+}
+
+# testdb_pids: the database's processes (none for a shared set).
+testdb_pids() {
+    case $TESTDB_KIND in
+    devdb) echo "$PARLEY_DEVDB_PID" ;;
+    rs) printf '%s\n' "${RS_PIDS[@]}" ;;
+    esac
+}
+
+# testdb_uri [OPTIONS]: TESTDB_URI with OPTIONS (a=b&c=d) added.
+testdb_uri() {
+    local uri=$TESTDB_URI opts=${1:-}
+    if [ -z "$opts" ]; then
+        printf '%s\n' "$uri"
+    elif [[ $uri == *\?* ]]; then
+        printf '%s&%s\n' "$uri" "$opts"
+    elif [[ $uri == mongodb://*/* ]]; then
+        printf '%s?%s\n' "$uri" "$opts"
+    else
+        printf '%s/?%s\n' "$uri" "$opts"
+    fi
+}
+
+# testdb_hostports: the HOST:PORT of each server in TESTDB_URI, one a line.
+testdb_hostports() {
+    local list=${TESTDB_URI#mongodb://}
+    list=${list%%/*}
+    list=${list%%\?*}
+    tr ',' '\n' <<<"$list"
+}
+
+# testdb_name PREFIX: sets TESTDB_NAME to PREFIX_<random>, a database
+# name of this test's own; testdb_cleanup drops it from a shared set.
+testdb_name() {
+    TESTDB_NAME=${1}_$(random_hex 8)
+    TESTDB_NAMES+=("$TESTDB_NAME")
+}
+
+# testdb_cleanup: drops this test's databases from a shared set (what it
+# starts itself goes with its temp dir).
+testdb_cleanup() {
+    [ "$TESTDB_KIND" = shared ] || return 0
+    local name
+    for name in "${TESTDB_NAMES[@]}"; do
+        mongo_cmd "$TESTDB_URI" "$name" '{"dropDatabase":1}' >/dev/null 2>&1 ||
+            lib_log "could not drop database $name"
+    done
+    TESTDB_NAMES=()
+}
+
+# testdb_logs_tail: the ends of the database's logs, for a failure report.
+testdb_logs_tail() {
+    case $TESTDB_KIND in
+    devdb) lib_tail "$PARLEY_TMP/devdb.log" 20 ;;
+    rs) rs_logs_tail 10 ;;
+    esac
+}
+
+# testdb_describe: one line saying what the database is.
+testdb_describe() {
+    case $TESTDB_KIND in
+    devdb) echo "dev DB at $TESTDB_URI" ;;
+    rs) echo "mongod $MONGOD_VERSION replica set of ${#RS_PORTS[@]} at $TESTDB_URI" ;;
+    shared) echo "shared replica set at $TESTDB_URI" ;;
+    *) echo "database not started yet" ;;
+    esac
+}
+
 # --- parley ------------------------------------------------------------------
 
 # parley_socket CONFIG: prints the unix socket path parley will listen on
@@ -422,6 +891,25 @@ stop_processes() {
     done
     LIB_PIDS=()
     LIB_NAMES=()
+}
+
+# lib_stop PID...: as stop_processes, for some of the processes started
+# here only, which are then forgotten (lib_check_children no longer
+# watches them).
+lib_stop() {
+    local keep_pids=() keep_names=() i p stop=" $* "
+    for i in "${!LIB_PIDS[@]}"; do
+        if [[ $stop != *" ${LIB_PIDS[i]} "* ]]; then
+            keep_pids+=("${LIB_PIDS[i]}")
+            keep_names+=("${LIB_NAMES[i]}")
+        fi
+    done
+    LIB_PIDS=("$@")
+    LIB_NAMES=()
+    for p in "$@"; do LIB_NAMES+=("pid $p"); done
+    stop_processes
+    LIB_PIDS=("${keep_pids[@]}")
+    LIB_NAMES=("${keep_names[@]}")
 }
 
 # remove_tmp: removes $PARLEY_TMP unless PARLEY_KEEP_TMP=1.

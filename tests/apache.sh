@@ -11,7 +11,8 @@
 # from a whole httpd.conf written into the temp dir that loads the modules it
 # needs from /usr/lib/apache2/modules and Includes the shipped file unchanged
 # (only `Define`s point it at the temp dir); the system's /etc/apache2 and
-# port 80 are never touched.  The dev DB is scripts/lib.sh's.  Against each:
+# port 80 are never touched.  The database is scripts/lib.sh's (testdb_start:
+# the dev DB, or a replica set with PARLEY_TEST_MONGOD).  Against each:
 #
 #   1. Apache's own answers, with curl: JSON error bodies with a JSON
 #      Content-Type and one X-Request-Id for 400 (header line over 16 KiB),
@@ -37,39 +38,14 @@
 # temp dir; APACHE2 may name the apache2 binary.
 set -euo pipefail
 
-if [ "${PARLEY_TEST_QUICK:-0}" = 1 ]; then
-    echo "apache: skipped (PARLEY_TEST_QUICK=1)"
-    exit 77
-fi
-
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-# The suite must see exactly the config written below (parley reads
-# PARLEY_<KEY> from the environment).
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-check=$top_builddir/tests/check_e2e
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init apache --slow
 modules=/usr/lib/apache2/modules
 APACHE2=${APACHE2:-$(PATH="$PATH:/usr/sbin:/sbin" command -v apache2 || true)}
-
-lib_init apache
-for f in "$bin" "$check"; do
-    [ -x "$f" ] || lib_fail "$f not built" || exit 1
-done
+test_need_built "$bin" "$check"
 [ -n "$NODE" ] || lib_fail "node not found (set NODE=/path/to/node)" || exit 1
-command -v curl >/dev/null || lib_fail "curl not found (scripts/setup installs it)" || exit 1
+test_need_tools curl
 [ -n "$APACHE2" ] && [ -x "$APACHE2" ] ||
     lib_fail "apache2 not found (scripts/setup installs Debian's apache2)" || exit 1
 for m in mpm_event authz_core headers unique_id alias proxy proxy_fcgi fcgid; do
@@ -77,24 +53,10 @@ for m in mpm_event authz_core headers unique_id alias proxy proxy_fcgi fcgid; do
         lib_fail "$modules/mod_$m.so missing (scripts/setup installs apache2 and libapache2-mod-fcgid)" ||
         exit 1
 done
-
-# Where a failure's logs are: set per part.
-logs=()
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$? f
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        for f in "${logs[@]}"; do
-            lib_tail "$f" 40
-        done
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+# Where a failure's logs are: set per part.  mod_fcgid's parley logs to
+# Apache's error log.
+TEST_LOGS=()
+TEST_PARLEY_LOGS=(parley.log fcgid/apache-error.log)
 
 failures=0
 fail() {
@@ -105,20 +67,12 @@ pass() {
     printf 'apache: ok: %s\n' "$*"
 }
 
-# gone PID: PID has exited (a zombie child counts: kill -0 still finds it).
-gone() {
-    local line
-    read -r line 2>/dev/null </proc/"$1"/stat || return 0
-    line=${line##*) }
-    [ "${line%% *}" = Z ]
-}
-
 # stop_one PID: SIGTERM to a process started here, then waits up to 15 s
 # for it (SIGKILL after that, and returns 1).
 stop_one() {
     local rc=0
     kill -TERM "$1" 2>/dev/null || true
-    if ! lib_poll 15 gone "$1"; then
+    if ! lib_poll 15 lib_all_gone "$1"; then
         kill -KILL "$1" 2>/dev/null || true
         rc=1
     fi
@@ -144,11 +98,11 @@ if [ "$(id -u)" -eq 0 ]; then
     id "$run_user" >/dev/null 2>&1 || run_user=nobody
 fi
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
 
 secret=$(random_hex 48)
-database=parley_apache_$(random_hex 8)
+testdb_name parley_apache
+database=$TESTDB_NAME
 # write_conf FILE LISTEN: parley's config for this run.
 write_conf() {
     (
@@ -158,7 +112,7 @@ write_conf() {
 listen = $2
 socket_mode = 0666
 workers = 4
-mongodb_uri = $PARLEY_DEVDB_URI
+mongodb_uri = $TESTDB_URI
 mongodb_database = $database
 jwt_secret = $secret
 log_level = info
@@ -362,7 +316,7 @@ run_suites() {
             PARLEY_E2E_SECRET=$secret \
             PARLEY_E2E_BIN=$bin \
             PARLEY_E2E_CONFIG=$conf \
-            PARLEY_E2E_DEVDB_URI=$PARLEY_DEVDB_URI \
+            PARLEY_E2E_DEVDB_URI=$TESTDB_URI \
             CK_RUN_SUITE=$suite CK_EXCLUDE_TAGS=nginx \
             "$check" || rc=$?
         [ "$rc" -eq 0 ] || fail "$label: check_e2e suite $suite exited $rc"
@@ -392,7 +346,7 @@ token=$("$bin" token --sub apache-front-checks -c "$conf")
 
 dir=$PARLEY_TMP/proxy
 mkdir -p "$dir"
-logs=("$PARLEY_TMP/parley.log" "$dir/apache-error.log")
+TEST_LOGS=("$PARLEY_TMP/parley.log:40" "$dir/apache-error.log:40")
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 parley_pid=$PARLEY_PID
 
@@ -438,7 +392,7 @@ stop_one "$hang_pid"
 
 dir=$PARLEY_TMP/fcgid
 mkdir -p "$dir"
-logs=("$dir/apache-error.log")
+TEST_LOGS=("$dir/apache-error.log:40")
 # What README.md's install steps put in place, in the temp dir: the wrapper,
 # the binary and the config, readable by the user Apache runs parley as.
 install -m 0755 "$top_srcdir/apache/parley.fcgi" "$dir/parley.fcgi"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e.sh — the end-to-end suite's harness, run by `make check`.
 #
-# Starts the real pieces on loopback, each in one temp dir: the dev DB
-# (scripts/devdb), parley (src/parley serve) on a unix socket, and nginx with
+# Starts the real pieces on loopback, each in one temp dir: the database
+# (the dev DB, or a real replica set with PARLEY_TEST_MONGOD: testdb_start in
+# scripts/lib.sh), parley (src/parley serve) on a unix socket, and nginx with
 # the repo's nginx/parley-http.conf and nginx/parley.conf on a free port.
 # Then runs tests/check_e2e against http://127.0.0.1:PORT with
 #
@@ -10,11 +11,11 @@
 #   PARLEY_E2E_SECRET     the HS256 secret parley checks tokens with
 #   PARLEY_E2E_BIN        src/parley (for `parley token`, `check-config`)
 #   PARLEY_E2E_CONFIG     parley's config file
-#   PARLEY_E2E_DEVDB_URI  the dev DB (mongodb://127.0.0.1:PORT)
+#   PARLEY_E2E_DEVDB_URI  the database's URI
 #
 # and exits with its status (automake: 0 pass, 1 fail, 77 skip).  nginx and
 # node missing is a failure, not a skip: CI must have them.  On failure the
-# ends of parley's, nginx's and the dev DB's logs are printed.
+# ends of parley's, nginx's and the database's logs are printed (tests/lib.sh).
 #
 # make check sets top_srcdir, top_builddir, NGINX and NODE; the source tree
 # is only read (make distcheck has it read-only).  PARLEY_KEEP_TMP=1 keeps the
@@ -26,59 +27,15 @@
 # may name another http-context snippet defining zone parley_per_client.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-# Settings from the caller's environment would override the config written
-# below (parley reads PARLEY_<KEY>); the suite must see exactly that config.
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT | PARLEY_E2E_HTTP_SNIPPET) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-check=$top_builddir/tests/check_e2e
-lib_init e2e
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init e2e --keep PARLEY_E2E_HTTP_SNIPPET
 lib_require_tools
-for f in "$bin" "$check"; do
-    [ -x "$f" ] || lib_fail "$f not built" || exit 1
-done
+test_need_built "$bin" "$check"
+TEST_LOGS=(parley.log:60 nginx-error.log:30)
 
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    # A sanitizer build (configure --enable-sanitizers) reports to parley's
-    # stderr, which is its log, and LeakSanitizer only as a worker exits:
-    # so the log is read once everything has stopped, and a report fails
-    # the suite whatever the tests said.
-    local san="ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:"
-    if [ -n "$PARLEY_TMP" ] && [ -f "$PARLEY_TMP/parley.log" ] &&
-        grep -qE "$san" "$PARLEY_TMP/parley.log"; then
-        lib_log "sanitizer report in parley's log:"
-        grep -E -A 30 "$san" "$PARLEY_TMP/parley.log" | head -n 300 >&2
-        [ "$rc" -ne 0 ] || rc=1
-    fi
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 60
-        lib_tail "$PARLEY_TMP/nginx-error.log" 30
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
-
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
+testdb_name parley_e2e
 
 secret=$(random_hex 48)
 conf=$PARLEY_TMP/parley.conf
@@ -89,8 +46,8 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 4
-mongodb_uri = $PARLEY_DEVDB_URI
-mongodb_database = parley_e2e_$(random_hex 8)
+mongodb_uri = $TESTDB_URI
+mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
 log_level = info
 EOF
@@ -115,7 +72,7 @@ PARLEY_E2E_URL=$url \
     PARLEY_E2E_SECRET=$secret \
     PARLEY_E2E_BIN=$bin \
     PARLEY_E2E_CONFIG=$conf \
-    PARLEY_E2E_DEVDB_URI=$PARLEY_DEVDB_URI \
+    PARLEY_E2E_DEVDB_URI=$TESTDB_URI \
     "$check" || rc=$?
 
 # The suite passing with a server that died under it would hide a crash.

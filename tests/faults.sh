@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # tests/faults.sh — the fault tests, run by `make check`: the real nginx,
-# parley and dev DB on loopback, under a load from tests/loadgen (which
+# parley and database on loopback (the dev DB, or with PARLEY_TEST_MONGOD a
+# 3-member replica set of its own whose members are all killed, paused and
+# restarted together), under a load from tests/loadgen (which
 # records how every single request ended), while the pieces are killed,
 # paused and restarted.  In order:
 #
 #   a. no database when parley starts: /readyz and the API answer 503 with
 #      Retry-After: 1 and nothing crashes; the database then starts on the
-#      same port and parley serves (/readyz 200, a create 201) within 2 s,
-#      same supervisor, same workers;
-#   b. the database (persisting, --dbpath) is SIGKILLed under a load of
+#      same port(s) and parley serves (/readyz 200, a create 201) within 2 s
+#      of it taking writes, same supervisor, same workers;
+#   b. the database (persisting on disk) is SIGKILLed under a load of
 #      keyed appends and restarted on its data: every append answered 201
 #      is listed exactly once, the others got 503 (no 500, nothing else);
 #      resent with their Idempotency-Key, each is then stored exactly once;
@@ -35,55 +37,15 @@
 # where the dev DB is installed.
 set -euo pipefail
 
-if [ "${PARLEY_TEST_QUICK:-0}" = 1 ]; then
-    echo "faults: skipped (PARLEY_TEST_QUICK=1)"
-    exit 77
-fi
-
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-# The caller's PARLEY_<KEY> settings would override the config written below.
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init faults --slow
 loadgen=$top_builddir/tests/loadgen
-lib_init faults
 lib_require_tools
-for f in "$bin" "$loadgen"; do
-    [ -x "$f" ] || lib_fail "$f not built" || exit 1
-done
-for tool in curl pgrep; do
-    command -v "$tool" >/dev/null ||
-        lib_fail "$tool not found (scripts/setup installs it)" || exit 1
-done
+test_need_built "$bin" "$loadgen"
+test_need_tools curl pgrep
 
 FAILED=()
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 40
-        lib_tail "$PARLEY_TMP/nginx-error.log" 20
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
 
 now_ms() {
     date +%s%3N
@@ -118,9 +80,10 @@ expect_eq() { # expect_eq WHAT GOT WANT
 
 deadline_ms=4000
 workers=4
-db_port=$(free_port)
-db_dir=$PARLEY_TMP/db
-mkdir -p "$db_dir"
+# The database is this test's own, on disk (it is killed and restarted on
+# its data), and not started yet: (a) starts it under parley.
+testdb_prepare --own --persist
+testdb_name parley_faults
 secret=$(random_hex 48)
 conf=$PARLEY_TMP/parley.conf
 (
@@ -130,8 +93,8 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = $workers
-mongodb_uri = mongodb://127.0.0.1:$db_port
-mongodb_database = parley_faults_$(random_hex 8)
+mongodb_uri = $TESTDB_URI
+mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
 log_level = info
 request_deadline_ms = $deadline_ms
@@ -144,7 +107,6 @@ cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
 EOF
 
-devdb_install
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 supervisor=$PARLEY_PID
 port=$(free_port)
@@ -281,17 +243,18 @@ expect_eq "a: all with Retry-After: 1" "$(count "$PARLEY_TMP/a-down.tsv" '$6 == 
 if lib_alive "$supervisor"; then pass "a: supervisor alive"; else fail "a: supervisor died"; fi
 expect_eq "a: same workers (none crashed or respawned)" "$(worker_pids)" "$start_workers"
 
-# The database comes up on the port parley was given, while probes ask for
-# /readyz and try creates, each client again 50 ms after its last answer.
-# The dev DB's ready line is written the moment it accepts connections: the
-# file's mtime says when.
+# The database comes up on the port(s) parley was given, while probes ask
+# for /readyz and try creates, each client again 50 ms after its last
+# answer.  It is up when it can take a write: the dev DB accepts
+# connections, a replica set has elected a primary (TESTDB_UP_MS).
 load a-probe -c 6 -w 50 -d 30000 \
     -r "GET /readyz" \
     -r "POST /api/agent-sessions {\"session_id\":\"a-probe-{c}-{i}\"}" \
     -r "POST /api/agent-sessions {\"session_id\":\"a-probe-{c}-{i}\"}"
 probe=$LOAD_PID
-devdb_start "$PARLEY_TMP" --port "$db_port" --dbpath "$db_dir"
-db_up_ms=$(stat -c %.3Y "$PARLEY_TMP/devdb.out" | tr -d .)
+testdb_up
+db_up_ms=$TESTDB_UP_MS
+lib_log "a: $(testdb_describe) up"
 a=$PARLEY_TMP/a-probe.tsv
 deadline=$(($(now_ms) + 10000))
 until [ "$(count "$a" '$5 == 201')" -gt 0 ] && [ "$(count "$a" '$5 == 200')" -gt 0 ] ||
@@ -334,12 +297,12 @@ load b -c 6 -g "$nb" -d 60000 -H "Idempotency-Key: b-{c}-{i}" \
     -r "POST /api/agent-sessions/b{g}/messages {\"role\":\"user\",\"content\":\"b-{c}-{i}\"}"
 b_pid=$LOAD_PID
 sleep 1.5
-kill -KILL "$PARLEY_DEVDB_PID"
-b_kill_ms=$(now_ms)
-wait "$PARLEY_DEVDB_PID" 2>/dev/null || true
+# (every member of a replica set at once: the whole database goes)
+testdb_signal KILL
+b_kill_ms=$TESTDB_SIGNALLED_MS
 sleep 3
-devdb_start "$PARLEY_TMP" --port "$db_port" --dbpath "$db_dir"
-b_up_ms=$(stat -c %.3Y "$PARLEY_TMP/devdb.out" | tr -d .)
+testdb_up
+b_up_ms=$TESTDB_UP_MS
 sleep 2
 kill -USR1 "$b_pid"
 load_wait
@@ -458,11 +421,11 @@ sleep 1.5
 # The pause begins once kill has returned: a request sent between reading
 # the clock and the signal could still be answered, so the clock is read
 # after it.
-kill -STOP "$PARLEY_DEVDB_PID"
-stop_ms=$(now_ms)
+testdb_signal STOP
+stop_ms=$TESTDB_SIGNALLED_MS
 sleep 8
 cont_ms=$(now_ms)
-kill -CONT "$PARLEY_DEVDB_PID"
+testdb_signal CONT
 load_wait
 c=$PARLEY_TMP/c.tsv
 lib_log "c: $(count "$c" 1) requests: $(statuses "$c"); paused $((cont_ms - stop_ms)) ms"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/ops.sh — the operations side end to end, run by `make check`.
 #
-# Starts the dev DB, `parley serve` (3 workers, log_level info) and nginx
+# Starts the database (the dev DB, or a replica set of its own with
+# PARLEY_TEST_MONGOD), `parley serve` (3 workers, log_level info) and nginx
 # with the repo's snippets for the public server plus the internal metrics
 # server of nginx/site.conf.example (on a free loopback port), then checks:
 #
@@ -23,40 +24,12 @@
 # PARLEY_DEVDB_HOME, PARLEY_KEEP_TMP).
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-lib_init ops
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init ops
 lib_require_tools
-command -v curl >/dev/null || lib_fail "curl not found (scripts/setup installs it)" || exit 1
-[ -x "$bin" ] || lib_fail "$bin not built" || exit 1
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 40
-        lib_tail "$PARLEY_TMP/nginx-error.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+test_need_tools curl
+test_need_built "$bin"
 
 fail() {
     lib_fail "$*"
@@ -65,8 +38,9 @@ fail() {
 
 marker=PARLEY-SECRET-CONTENT-MARKER
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+# Its own: the database is stopped under parley below.
+testdb_start --own
+testdb_name parley_ops
 
 secret=$(random_hex 48)
 conf=$PARLEY_TMP/parley.conf
@@ -77,8 +51,8 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 3
-mongodb_uri = $PARLEY_DEVDB_URI
-mongodb_database = parley_ops_$(random_hex 8)
+mongodb_uri = $TESTDB_URI
+mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
 log_level = info
 request_deadline_ms = 3000
@@ -236,14 +210,8 @@ scrape
 kept=$(metric "$healthz")
 kill -HUP "$PARLEY_PID"
 # The old generation is gone once none of its pids is left.
-old_gone() {
-    local pid
-    for pid in $old; do
-        lib_alive "$pid" && return 1
-    done
-    return 0
-}
-lib_poll 15 old_gone || fail "old workers still running 15 s after SIGHUP"
+# shellcheck disable=SC2086 # $old is a list of pids
+lib_poll 15 lib_all_gone $old || fail "old workers still running 15 s after SIGHUP"
 metric_becomes parley_workers 3
 new=$(workers_of)
 [ -z "$(comm -12 <(echo "$old") <(echo "$new"))" ] || fail "a worker survived the reload"
@@ -267,11 +235,7 @@ metric_becomes "$healthz" $((kept + 5))
 
 # --- the database goes away --------------------------------------------------
 
-gone() {
-    ! lib_alive "$1"
-}
-kill -TERM "$PARLEY_DEVDB_PID"
-lib_poll 10 gone "$PARLEY_DEVDB_PID" || fail "the dev DB did not stop"
+testdb_signal TERM || fail "the database did not stop"
 scrape
 errors_before=$(metric 'parley_db_errors_total{kind="unavailable"}')
 retries_before=$(metric parley_db_retries_total)
@@ -287,7 +251,7 @@ scrape
 # --- drain -------------------------------------------------------------------
 
 kill -TERM "$PARLEY_PID"
-lib_poll 15 gone "$PARLEY_PID" || fail "parley did not stop within 15 s of SIGTERM"
+lib_poll 15 lib_all_gone "$PARLEY_PID" || fail "parley did not stop within 15 s of SIGTERM"
 grep -qF '"msg":"draining: ' "$log" || fail "no draining line in the log"
 grep -qF '"msg":"stopped"' "$log" || fail "no stopped line in the log"
 

@@ -21,49 +21,16 @@
 # PARLEY_KEEP_TMP=1 keeps the temp dir.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-# The suite must see exactly the config written below.
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT | PARLEY_TEST_QUICK) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-check=$top_builddir/tests/check_e2e
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init spawn-fcgi
 SPAWN_FCGI=${SPAWN_FCGI:-$(PATH="$PATH:/usr/sbin:/sbin" command -v spawn-fcgi || true)}
-
-lib_init spawn-fcgi
 lib_require_tools
-for f in "$bin" "$check"; do
-    [ -x "$f" ] || lib_fail "$f not built" || exit 1
-done
+test_need_built "$bin" "$check"
 [ -n "$SPAWN_FCGI" ] ||
     lib_fail "spawn-fcgi not found (scripts/setup installs Debian's spawn-fcgi)" || exit 1
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 40
-        lib_tail "$PARLEY_TMP/parley-daemon.log" 20
-        lib_tail "$PARLEY_TMP/nginx-error.log" 20
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+TEST_LOGS=(parley.log:40 parley-daemon.log:20 nginx-error.log:20)
+TEST_PARLEY_LOGS=(parley.log parley-daemon.log)
 
 failures=0
 fail() {
@@ -74,16 +41,8 @@ pass() {
     printf 'spawn-fcgi: ok: %s\n' "$*"
 }
 
-# gone PID: PID has exited (a zombie child counts: kill -0 still finds it).
-gone() {
-    local line
-    read -r line 2>/dev/null </proc/"$1"/stat || return 0
-    line=${line##*) }
-    [ "${line%% *}" = Z ]
-}
-
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
+testdb_name parley_spawn
 
 secret=$(random_hex 48)
 conf=$PARLEY_TMP/parley.conf
@@ -95,8 +54,8 @@ sock=$PARLEY_TMP/parley.sock
 # spawn-fcgi hands over as fd 0.
 listen =
 workers = 4
-mongodb_uri = $PARLEY_DEVDB_URI
-mongodb_database = parley_spawn_$(random_hex 8)
+mongodb_uri = $TESTDB_URI
+mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
 log_level = info
 EOF
@@ -143,7 +102,7 @@ PARLEY_E2E_URL=$url \
     PARLEY_E2E_SECRET=$secret \
     PARLEY_E2E_BIN=$bin \
     PARLEY_E2E_CONFIG=$conf \
-    PARLEY_E2E_DEVDB_URI=$PARLEY_DEVDB_URI \
+    PARLEY_E2E_DEVDB_URI=$TESTDB_URI \
     CK_RUN_SUITE=e2e \
     "$check" || rc=$?
 unset CK_RUN_CASE
@@ -151,7 +110,7 @@ unset CK_RUN_CASE
 
 workers=$(lib_descendants "$parley_pid" | wc -l)
 kill -TERM "$parley_pid"
-if lib_poll 15 gone "$parley_pid"; then
+if lib_poll 15 lib_all_gone "$parley_pid"; then
     status=0
     wait "$parley_pid" || status=$?
     if [ "$status" -eq 0 ] && grep -q '"msg":"stopped"' "$PARLEY_TMP/parley.log"; then
@@ -194,7 +153,7 @@ if [ -n "$daemon_pid" ] && lib_poll 15 serving "$PARLEY_TMP/parley-daemon.log" "
         fail "the daemonised parley does not answer through nginx"
     fi
     kill -TERM "$daemon_pid"
-    if lib_poll 15 gone "$daemon_pid" &&
+    if lib_poll 15 lib_all_gone "$daemon_pid" &&
         grep -q '"msg":"stopped"' "$PARLEY_TMP/parley-daemon.log"; then
         pass "SIGTERM: the daemonised parley drained and exited"
     else

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/sweeper.sh — the sweeper end to end with second-scale settings, run
-# by `make check`.  Real dev DB, real parley behind real nginx, curl.
+# by `make check`.  The real database (the dev DB, or a replica set with
+# PARLEY_TEST_MONGOD), real parley behind real nginx, curl.
 #
 # 1. The supervisor's own sweeps (cleanup_interval = 1, idle_timeout = 3,
 #    max_inactive_time = 3): a session left alone becomes "expired" (version
@@ -12,58 +13,28 @@
 #    eligible session exactly once: their counts add up to the truth.  A
 #    run whose lock is held exits 75 and touches nothing.
 #
-# Quick (about 15 s), so it runs under PARLEY_TEST_QUICK too.  node (dev DB),
-# nginx, curl and flock(1) missing is a failure: scripts/setup installs them.
+# Quick (about 15 s), so it runs under PARLEY_TEST_QUICK too.  node, nginx,
+# curl and flock(1) missing is a failure: scripts/setup installs them.
 # make check sets top_srcdir, top_builddir, NGINX and NODE.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-lib_init sweeper
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init sweeper
 lib_require_tools
-for tool in curl flock; do
-    command -v "$tool" >/dev/null || lib_fail "$tool not found" || exit 1
-done
-[ -x "$bin" ] || lib_fail "$bin not built" || exit 1
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 60
-        lib_tail "$PARLEY_TMP/nginx-error.log" 20
-        lib_tail "$PARLEY_TMP/devdb.log" 20
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+test_need_tools curl flock
+test_need_built "$bin"
+TEST_LOGS=(parley.log:60 nginx-error.log:20)
 
 fail() {
     lib_fail "$*"
     exit 1
 }
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
 secret=$(random_hex 48)
-db=parley_sweeper_$(random_hex 8)
+testdb_name parley_sweeper
+db=$TESTDB_NAME
 
 # write_conf FILE SETTINGS...: parley's config, one setting per argument.
 write_conf() {
@@ -76,7 +47,7 @@ write_conf() {
             echo "listen = unix:$PARLEY_TMP/parley.sock"
             echo "socket_mode = 0666"
             echo "workers = 2"
-            echo "mongodb_uri = $PARLEY_DEVDB_URI"
+            echo "mongodb_uri = $TESTDB_URI"
             echo "mongodb_database = $db"
             echo "jwt_secret = $secret"
             echo "log_level = info"
@@ -191,9 +162,11 @@ lib_check_children || fail "a server exited"
 # --- 2. parley cleanup, twice at once -----------------------------------------
 
 # The server stops sweeping (cleanup_interval = 0) so that only the two
-# command-line runs below touch the data.
-stop_processes
-devdb_start "$PARLEY_TMP"
+# command-line runs below touch the data, which starts afresh in a database
+# of its own.
+lib_stop "$NGINX_PID" "$PARLEY_PID"
+testdb_name parley_sweeper
+db=$TESTDB_NAME
 write_conf "$conf" "cleanup_interval = 0"
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 nginx_start "$PARLEY_TMP"
