@@ -2,13 +2,15 @@
  * check_store_mongo.c - the MongoDB backend takes the URI's topology
  * options as given: replicaSet, readPreference, w, journal, wtimeoutMS,
  * readConcernLevel, retryWrites and retryReads reach the collections every
- * operation runs on, and parley's derived timeouts apply only where the
- * URI sets none.  store_mongo_describe() reads them back from a pooled
- * client, as libmongoc resolved them.
+ * operation runs on, and parley's defaults (derived timeouts, w=majority
+ * with journal=true) apply only where the URI sets none.
+ * store_mongo_describe() reads them back from a pooled client, as
+ * libmongoc resolved them.
  *
  * No server is contacted: the hosts are closed ports on 127.0.0.1, and
  * describing only starts the pool's monitoring, which fails quietly.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,9 +71,9 @@ START_TEST(test_replica_set_options_honoured)
     ck_assert_str_eq(
         got, "hosts=127.0.0.1:1,127.0.0.1:2,127.0.0.1:3 replicaSet=rs0 "
              "tls=false readPreference=primary w=majority journal=true "
-             "readConcernLevel=default retryWrites=true retryReads=false "
-             "serverSelectionTimeoutMS=1333 connectTimeoutMS=1333 "
-             "socketTimeoutMS=2000");
+             "wtimeoutMS=1500 readConcernLevel=default retryWrites=true "
+             "retryReads=false serverSelectionTimeoutMS=1333 "
+             "connectTimeoutMS=1333 socketTimeoutMS=2000");
 }
 END_TEST
 
@@ -98,8 +100,9 @@ START_TEST(test_other_choices_honoured)
 }
 END_TEST
 
-/* A bare URI gets the driver's defaults and parley's derived timeouts,
- * with retryReads off. */
+/* A bare URI gets the driver's defaults and parley's: derived timeouts,
+ * retryReads off, and a write acknowledged once a majority journaled it,
+ * waiting at most 3/8 of the deadline. */
 START_TEST(test_defaults)
 {
     struct error err = ERROR_INIT;
@@ -109,10 +112,43 @@ START_TEST(test_defaults)
     ck_assert_int_eq(config_set(&cfg, "db_retry_max_attempts", "2", &err), 0);
     describe("mongodb://127.0.0.1:1", got, sizeof(got));
     ck_assert_str_eq(got, "hosts=127.0.0.1:1 replicaSet=(none) tls=false "
-                          "readPreference=primary w=default journal=default "
-                          "readConcernLevel=default retryWrites=true "
-                          "retryReads=false serverSelectionTimeoutMS=3000 "
+                          "readPreference=primary w=majority journal=true "
+                          "wtimeoutMS=2250 readConcernLevel=default "
+                          "retryWrites=true retryReads=false "
+                          "serverSelectionTimeoutMS=3000 "
                           "connectTimeoutMS=3000 socketTimeoutMS=3000");
+}
+END_TEST
+
+/* w=majority and journal=true are the defaults only when the URI sets
+ * neither w nor journal; wtimeoutMS is added only when the URI has none
+ * and w waits for more than the primary. */
+START_TEST(test_write_concern_defaults)
+{
+    static const struct {
+        const char *options, *want;
+    } cases[] = {
+        {"replicaSet=rs0", " w=majority journal=true wtimeoutMS=1500 "},
+        {"w=1", " w=1 journal=default readConcernLevel"},
+        {"w=0", " w=0 journal=default readConcernLevel"},
+        {"journal=false", " w=default journal=false readConcernLevel"},
+        {"journal=true", " w=default journal=true readConcernLevel"},
+        {"w=majority", " w=majority journal=default wtimeoutMS=1500 "},
+        {"w=2&journal=true", " w=2 journal=true wtimeoutMS=1500 "},
+        {"wtimeoutMS=700", " w=majority journal=true wtimeoutMS=700 "},
+        {"wtimeoutMS=0", " w=majority journal=true readConcernLevel"},
+    };
+    char got[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char uri[128];
+
+        snprintf(uri, sizeof(uri), "mongodb://127.0.0.1:1/?%s",
+                 cases[i].options);
+        describe(uri, got, sizeof(got));
+        ck_assert_msg(strstr(got, cases[i].want) != NULL, "%s: %s lacks %s",
+                      cases[i].options, got, cases[i].want);
+    }
 }
 END_TEST
 
@@ -196,6 +232,7 @@ store_mongo_suite(void)
     tcase_add_test(tc, test_replica_set_options_honoured);
     tcase_add_test(tc, test_other_choices_honoured);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_write_concern_defaults);
     tcase_add_test(tc, test_retry_reads_honoured);
     tcase_add_test(tc, test_no_credentials);
     tcase_add_test(tc, test_truncates);
