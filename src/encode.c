@@ -18,7 +18,7 @@ encode_time(struct buf *b, int64_t ms)
 /* Closes a list's items array and adds the paging fields every list
  * answers with. */
 static void
-encode_page_end(struct buf *b, size_t len, int64_t total, int64_t limit,
+encode_page_end(struct buf *b, bool has_more, int64_t total, int64_t limit,
                 int64_t offset)
 {
     buf_adds(b, "],\"total\":");
@@ -28,7 +28,7 @@ encode_page_end(struct buf *b, size_t len, int64_t total, int64_t limit,
     buf_adds(b, ",\"offset\":");
     json_write_int(b, offset);
     buf_adds(b, ",\"has_more\":");
-    json_write_bool(b, offset + (int64_t)len < total);
+    json_write_bool(b, has_more);
     buf_addch(b, '}');
 }
 
@@ -95,7 +95,8 @@ encode_session_page(struct buf *b, const struct session_page *p, int64_t limit,
 {
     buf_adds(b, "{\"items\":[");
     encode_sessions(b, p->items, p->len);
-    encode_page_end(b, p->len, p->total, limit, offset);
+    encode_page_end(b, offset + (int64_t)p->len < p->total, p->total, limit,
+                    offset);
 }
 
 void
@@ -154,7 +155,9 @@ encode_message_page(struct buf *b, const struct message_page *p, int64_t limit,
 {
     buf_adds(b, "{\"items\":[");
     encode_messages(b, p->items, p->len);
-    encode_page_end(b, p->len, p->total, limit, offset);
+    /* has_more was read (one message past the page), not computed:
+     * total may be the session's message_count (service_message.h). */
+    encode_page_end(b, p->has_more, p->total, limit, offset);
 }
 
 void
