@@ -662,6 +662,35 @@ testdb_describe() {
     esac
 }
 
+# testdb_profile_on DB: the profiler records every operation on database DB
+# (on the primary: {profile: 2, slowms: 0}) into a system.profile of 64 MiB,
+# so that a whole suite's operations fit.  Not for the dev DB.
+testdb_profile_on() {
+    local db=$1
+    mongo_cmd "$TESTDB_URI" "$db" '{"profile":0}' >/dev/null &&
+        { mongo_cmd "$TESTDB_URI" "$db" '{"drop":"system.profile"}' >/dev/null 2>&1 || true; } &&
+        mongo_cmd "$TESTDB_URI" "$db" \
+            '{"create":"system.profile","capped":true,"size":67108864}' >/dev/null &&
+        mongo_cmd "$TESTDB_URI" "$db" '{"profile":2,"slowms":0}' >/dev/null ||
+        lib_fail "could not turn the profiler on for $db"
+}
+
+# testdb_profile_check DB: prints what parley's operations on DB (those of
+# appName "parley" the profiler recorded since testdb_profile_on) used, one
+# line per kind of operation and plan, and fails if one scanned a
+# collection or sorted in memory (tests/profile_check.mjs).
+testdb_profile_check() {
+    local db=$1 out
+    out=$(mongo_cmd "$TESTDB_URI" "$db" '{"aggregate":"system.profile","pipeline":[
+        {"$match":{"appName":"parley","op":{"$nin":["insert","getmore","killcursors"]}}},
+        {"$group":{"_id":{"ns":"$ns","op":"$op","plan":"$planSummary","sort":"$hasSortStage"},
+                   "n":{"$sum":1},"keys":{"$max":"$keysExamined"},"docs":{"$max":"$docsExamined"},
+                   "returned":{"$max":"$nreturned"},"command":{"$first":"$command"}}},
+        {"$sort":{"_id.ns":1,"n":-1}}],"cursor":{"batchSize":10000}}') ||
+        lib_fail "reading $db.system.profile failed" || return 1
+    "$NODE" "$PARLEY_SRCDIR/tests/profile_check.mjs" <<<"$out"
+}
+
 # --- parley ------------------------------------------------------------------
 
 # parley_socket CONFIG: prints the unix socket path parley will listen on

@@ -227,6 +227,8 @@ supervisor_indexer(struct supervisor *sv, int64_t now)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* So ps and the tests tell it from a worker. */
+        prctl(PR_SET_NAME, "parley-indexer");
         rng_seed();
         if (!supervisor_ensure_indexes(sv->cfg, 0, NULL, &err))
             _exit(1);

@@ -166,8 +166,13 @@ count() { # count FILE AWK_COND
     awk -F'\t' "$2 { n++ } END { print n + 0 }" "$1"
 }
 
+# The supervisor's children but its indexer (which makes the indexes
+# when the database was not there at start, then exits).
 worker_pids() {
-    pgrep -P "$supervisor" | sort -n | tr '\n' ' ' | sed 's/ *$//'
+    local p
+    for p in $(pgrep -P "$supervisor"); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = parley-indexer ] || echo "$p"
+    done | sort -n | tr '\n' ' ' | sed 's/ *$//'
 }
 
 # first_served PID: the wall-clock ms at which process PID took its first
