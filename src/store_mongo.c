@@ -337,6 +337,28 @@ mongo_classify(const char *op, const bson_error_t *e, const bson_t *reply,
     err->db_code = (int)e->code;
 }
 
+bool
+store_mongo_classify_json(const char *op, uint32_t domain, uint32_t code,
+                          const char *message, const char *reply_json,
+                          struct error *err)
+{
+    bson_error_t e;
+    bson_t *reply = NULL;
+
+    memset(&e, 0, sizeof(e));
+    e.domain = domain;
+    e.code = code;
+    bson_strncpy(e.message, message, sizeof(e.message));
+    if (reply_json != NULL && reply_json[0] != '\0') {
+        reply = bson_new_from_json((const uint8_t *)reply_json, -1, NULL);
+        if (reply == NULL)
+            return false;
+    }
+    mongo_classify(op, &e, reply, err);
+    bson_destroy(reply);
+    return true;
+}
+
 static bool
 mongo_fail(struct error *err, const char *op, const char *what)
 {
