@@ -497,19 +497,26 @@ TESTDB_URI=
 TESTDB_DEVDB_ARGS=()
 TESTDB_NAMES=()
 
-# testdb_prepare [--own] [--persist] [--host ADDR]: decides which database
-# and where; starts nothing.  --persist: the dev DB keeps its data on disk
-# (a replica set always does), so that it can be killed and restarted on
-# it.  --host: the address to serve on instead of 127.0.0.1 (not for a
-# shared set).
+# testdb_prepare [--own] [--persist] [--host ADDR] [--members N]: decides
+# which database and where; starts nothing.  --persist: the dev DB keeps its
+# data on disk (a replica set always does), so that it can be killed and
+# restarted on it.  --host: the address to serve on instead of 127.0.0.1
+# (not for a shared set).  --members: a replica set of its own of N
+# members instead of 3 (scripts/bench: one, so that a fill of 10^6
+# messages is not replicated twice on the same cores).
 testdb_prepare() {
-    local own=0 persist=0 host=127.0.0.1
+    local own=0 persist=0 host=127.0.0.1 members=3
     while [ $# -gt 0 ]; do
         case $1 in
         --own) own=1 ;;
         --persist) persist=1 ;;
         --host)
             host=$2
+            shift
+            ;;
+        --members)
+            members=$2
+            own=1
             shift
             ;;
         *) lib_fail "testdb_prepare: unknown option $1" || return 1 ;;
@@ -536,7 +543,7 @@ testdb_prepare() {
     else
         TESTDB_KIND=rs
         RS_HOST=$host
-        rs_prepare "$PARLEY_TMP" 3 || return 1
+        rs_prepare "$PARLEY_TMP" "$members" || return 1
         TESTDB_URI=$RS_URI
     fi
 }
