@@ -12,7 +12,7 @@ set -euo pipefail
 
 # shellcheck source=tests/lib.sh
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
-test_init explain
+test_init explain --slow
 if [ -z "${PARLEY_TEST_MONGOD:-}" ]; then
     echo "explain: skipped: the dev DB has no query plans (set PARLEY_TEST_MONGOD)"
     exit 77
