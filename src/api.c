@@ -16,6 +16,8 @@
 #define SESSIONS "/api/agent-sessions"
 #define ONE      SESSIONS "/{session_id}"
 #define USER     (API_AUTH | API_DB)
+#define CONVS    "/v1/conversations"
+#define CONV     CONVS "/{session_id}"
 
 /* One row per route: method, pattern, handler, what app.c does first.
  * The order decides nothing in matching (router.h), but a row's place is
@@ -54,6 +56,16 @@ const struct route api_routes[] = {
     {HTTP_GET, ONE "/health", api_lifecycle_health, USER},
     {HTTP_POST, "/api/admin/cleanup", api_lifecycle_cleanup, USER},
     {HTTP_DELETE, "/api/admin/users/{user_id}", api_lifecycle_erase_user, USER},
+    /* OpenAI's Conversations API (api_openai.c): a conversation is the
+     * session named {session_id}, so its metrics count these too. */
+    {HTTP_POST, CONVS, api_openai_create, USER | API_BODY},
+    {HTTP_GET, CONV, api_openai_get, USER},
+    {HTTP_POST, CONV, api_openai_update, USER | API_BODY},
+    {HTTP_DELETE, CONV, api_openai_delete, USER},
+    {HTTP_POST, CONV "/items", api_openai_items_create, USER | API_BODY},
+    {HTTP_GET, CONV "/items", api_openai_items_list, USER},
+    {HTTP_GET, CONV "/items/{item_id}", api_openai_item_get, USER},
+    {HTTP_DELETE, CONV "/items/{item_id}", api_openai_item_delete, USER},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
@@ -146,6 +158,13 @@ api_if_match(const char *header, int64_t *version, struct error *err)
 bad:
     return error_set(err, ERR_VALIDATION, "If-Match",
                      "If-Match must be a version such as \"3\" or *");
+}
+
+bool
+api_is_openai_path(const char *path)
+{
+    return path != NULL && strncmp(path, "/v1", 3) == 0 &&
+           (path[3] == '\0' || path[3] == '/');
 }
 
 const char *

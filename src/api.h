@@ -128,6 +128,9 @@ bool api_paging(struct api_call *call, int64_t default_limit, int64_t *limit,
 /* --- what handlers share ---------------------------------------------------
  */
 
+/* Whether a raw request path is under /v1 (OpenAI's Conversations API),
+ * whose errors have OpenAI's shape (app.c). */
+bool api_is_openai_path(const char *path);
 /* The {session_id} of the path. */
 const char *api_session_param(const struct api_call *call);
 /* If-Match as a version, IF_MATCH_ANY or IF_MATCH_NEVER (service.h). */
@@ -168,6 +171,11 @@ route_handler api_export_session, api_export_import;
  * and DELETE /api/admin/users/{user_id} (403 without the admin role). */
 route_handler api_lifecycle_stats, api_lifecycle_health, api_lifecycle_cleanup,
     api_lifecycle_erase_user;
+
+/* api_openai.c: OpenAI's Conversations API under /v1/conversations. */
+route_handler api_openai_create, api_openai_get, api_openai_update,
+    api_openai_delete, api_openai_items_create, api_openai_items_list,
+    api_openai_item_get, api_openai_item_delete;
 
 /* The route table: one row per route.  metrics.h counts by a row's
  * place in it. */

@@ -98,8 +98,9 @@ bool
 api_message_list(struct api_call *call, struct error *err)
 {
     static const char *const orders[] = {"asc", "desc", NULL};
-    static const char *const roles[] = {"user", "assistant", "system", "tool",
-                                        NULL};
+    /* Indexed by enum message_role. */
+    static const char *const roles[] = {"user", "assistant", "system",
+                                        "tool", "developer", NULL};
 #define Q(m) offsetof(struct message_list_query, m)
     static const struct api_query_param params[] = {
         {NULL, API_QUERY_PAGING, Q(page), .min = 50},

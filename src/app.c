@@ -198,7 +198,15 @@ app_fail(const struct request *req, struct response *resp,
                       ? "the database is unavailable; try again later"
                       : "internal error");
     }
-    response_error(resp, err);
+    /* /v1 answers in OpenAI's error shape, and says its 409s are final:
+     * OpenAI's clients would otherwise send them twice more. */
+    if (api_is_openai_path(req->path)) {
+        response_error_openai(resp, err);
+        if (error_http_status(err->code) == 409)
+            response_header(resp, "x-should-retry", "false");
+    } else {
+        response_error(resp, err);
+    }
     switch (err->code) {
     case ERR_UNAUTHORIZED:
         response_header(resp, "WWW-Authenticate",

@@ -108,3 +108,19 @@ error_code_name(enum error_code code)
     }
     return "internal_error";
 }
+
+const char *
+error_openai_type(enum error_code code)
+{
+    int status = error_http_status(code);
+
+    /* By status and name, so codes added for 403 and 429 map without
+     * another case here. */
+    if (status >= 500)
+        return "server_error";
+    if (status == 429)
+        return "requests";
+    if (status == 403 && strcmp(error_code_name(code), "quota_exceeded") == 0)
+        return "insufficient_quota";
+    return "invalid_request_error";
+}

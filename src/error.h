@@ -72,5 +72,11 @@ void error_clear(struct error *err);
 int error_http_status(enum error_code code);
 /* The stable machine-readable code of the error body, e.g. "not_found". */
 const char *error_code_name(enum error_code code);
+/* The error's `type` in OpenAI's error body (the /v1 routes), by its
+ * HTTP status: "server_error" for 5xx, "requests" for 429 (OpenAI's
+ * request rate limit), "insufficient_quota" for a quota_exceeded 403,
+ * "invalid_request_error" for every other status (OpenAI's type for bad
+ * input, a bad key, a missing object and conflicts alike). */
+const char *error_openai_type(enum error_code code);
 
 #endif

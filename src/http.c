@@ -129,19 +129,27 @@ response_header(struct response *r, const char *name, const char *value)
     }
 }
 
+/* err's message, cut back to whole UTF-8 characters: one that quotes a
+ * client's key may have been cut inside a multi-byte character, and the
+ * body must stay valid UTF-8. */
+static const char *
+error_message(const struct error *err, int status,
+              char out[sizeof(err->message)])
+{
+    size_t n = strnlen(err->message, sizeof(err->message) - 1);
+
+    memcpy(out, err->message, n);
+    while (n > 0 && !utf8_valid(out, n))
+        n--;
+    out[n] = '\0';
+    return out[0] ? out : http_reason(status);
+}
+
 void
 response_error(struct response *r, const struct error *err)
 {
     int status = error_http_status(err->code);
     char message[sizeof(err->message)];
-    size_t n = strnlen(err->message, sizeof(err->message) - 1);
-
-    /* A message that quotes a client's key may have been cut inside a
-     * multi-byte character; the body must stay valid UTF-8. */
-    memcpy(message, err->message, n);
-    while (n > 0 && !utf8_valid(message, n))
-        n--;
-    message[n] = '\0';
 
     r->status = status;
     r->content_type = NULL;
@@ -149,8 +157,28 @@ response_error(struct response *r, const struct error *err)
     buf_printf(&r->body, "{\"error\":{\"status\":%d,\"code\":", status);
     json_write_cstr(&r->body, error_code_name(err->code));
     buf_adds(&r->body, ",\"message\":");
-    json_write_cstr(&r->body, message[0] ? message : http_reason(status));
+    json_write_cstr(&r->body, error_message(err, status, message));
     buf_adds(&r->body, ",\"param\":");
     json_write_cstr(&r->body, err->param);
+    buf_adds(&r->body, "}}");
+}
+
+void
+response_error_openai(struct response *r, const struct error *err)
+{
+    int status = error_http_status(err->code);
+    char message[sizeof(err->message)];
+
+    r->status = status;
+    r->content_type = NULL;
+    buf_reset(&r->body);
+    buf_adds(&r->body, "{\"error\":{\"message\":");
+    json_write_cstr(&r->body, error_message(err, status, message));
+    buf_adds(&r->body, ",\"type\":");
+    json_write_cstr(&r->body, error_openai_type(err->code));
+    buf_adds(&r->body, ",\"param\":");
+    json_write_cstr(&r->body, err->param);
+    buf_adds(&r->body, ",\"code\":");
+    json_write_cstr(&r->body, error_code_name(err->code));
     buf_adds(&r->body, "}}");
 }

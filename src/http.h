@@ -88,5 +88,9 @@ void response_stream_begin(struct response *r);
 void response_stream_flush(struct response *r);
 /* Replaces the body with the contract's error object. */
 void response_error(struct response *r, const struct error *err);
+/* The same in OpenAI's shape, for the /v1 routes:
+ * {"error":{"message","type","param","code"}} with error_openai_type()
+ * and parley's code name as `code`. */
+void response_error_openai(struct response *r, const struct error *err);
 
 #endif

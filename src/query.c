@@ -20,6 +20,16 @@
  */
 #define QUERY_MAX_PAIRS 64
 
+/* "include[]": a list parameter, which may repeat (qs's and PHP's
+ * `arrayFormat: brackets`, as OpenAI's clients send arrays). */
+static bool
+query_is_list(const char *key)
+{
+    size_t n = strlen(key);
+
+    return n > 2 && key[n - 2] == '[' && key[n - 1] == ']';
+}
+
 bool
 query_parse(struct query *q, const char *raw, struct arena *a,
             struct error *err)
@@ -65,7 +75,7 @@ query_parse(struct query *q, const char *raw, struct arena *a,
             return error_set(err, ERR_VALIDATION, key,
                              "value of %s is not valid percent-encoded UTF-8",
                              key);
-        for (size_t i = 0; i < q->n; i++)
+        for (size_t i = 0; i < q->n && !query_is_list(key); i++)
             if (strcmp(q->items[i].key, key) == 0)
                 return error_set(err, ERR_VALIDATION, key,
                                  "parameter given twice");
@@ -104,7 +114,10 @@ query_get(struct query *q, const char *key)
 
     if (i == q->n)
         return NULL;
-    q->items[i].used = true;
+    /* Every value of a list parameter counts as read. */
+    for (size_t k = i; k < q->n; k++)
+        if (strcmp(q->items[k].key, key) == 0)
+            q->items[k].used = true;
     return q->items[i].value;
 }
 

@@ -4,9 +4,10 @@
  * Parses "a=1&b=x%20y" (also '+' as space) into decoded pairs in the
  * arena.  A key given twice, an invalid escape, a NUL or invalid UTF-8 is
  * a 400 naming the key (repeated parameters are ambiguous, so they are
- * refused rather than guessed at).  The typed getters check one key against
- * its set and return false with ERR_VALIDATION (param = the key) when the
- * value is outside it; an absent key leaves *out alone and succeeds.
+ * refused rather than guessed at); only a list key, one whose name ends
+ * in "[]" ("include[]=a&include[]=b"), may repeat.  The typed getters check one
+ * key against its set and return false with ERR_VALIDATION (param = the key)
+ * when the value is outside it; an absent key leaves *out alone and succeeds.
  */
 #ifndef PARLEY_QUERY_H
 #define PARLEY_QUERY_H
@@ -30,7 +31,8 @@ struct query {
 bool query_parse(struct query *q, const char *raw, struct arena *a,
                  struct error *err);
 bool query_has(const struct query *q, const char *key);
-/* Raw decoded value; NULL if absent.  Marks the key used. */
+/* Raw decoded value (a list key's first); NULL if absent.  Marks the
+ * key (every value of a list key) used. */
 const char *query_get(struct query *q, const char *key);
 /* Decimal integer in [min, max]. */
 bool query_int(struct query *q, const char *key, int64_t min, int64_t max,

@@ -4,10 +4,9 @@
 #include "banned.h"
 
 static const char *const role_names[ROLE_COUNT] = {
-    [ROLE_USER] = "user",
-    [ROLE_ASSISTANT] = "assistant",
-    [ROLE_SYSTEM] = "system",
-    [ROLE_TOOL] = "tool",
+    [ROLE_USER] = "user",           [ROLE_ASSISTANT] = "assistant",
+    [ROLE_SYSTEM] = "system",       [ROLE_TOOL] = "tool",
+    [ROLE_DEVELOPER] = "developer",
 };
 
 int

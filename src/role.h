@@ -1,5 +1,8 @@
 /*
- * role.h - message roles: user, assistant, system, tool.
+ * role.h - message roles: user, assistant, system, tool, developer.
+ *
+ * developer is OpenAI's name for instructions from the application
+ * (above the user, below the platform); parley stores it like system.
  */
 #ifndef PARLEY_ROLE_H
 #define PARLEY_ROLE_H

@@ -59,7 +59,8 @@ service_message_decode(struct service *svc, struct store_ctx *ctx, bool batch,
     if (in->role == NULL || in->role->type != JSON_STRING ||
         (role = role_parse(in->role->u.s.ptr)) < 0)
         return error_set(err, ERR_VALIDATION, pname(ctx, batch, i, "role"),
-                         "role must be user, assistant, system or tool");
+                         "role must be user, assistant, system, developer "
+                         "or tool");
     m->role = (enum message_role)role;
     if (in->content == NULL)
         return error_set(err, ERR_VALIDATION, pname(ctx, batch, i, "content"),
@@ -92,6 +93,8 @@ service_message_decode(struct service *svc, struct store_ctx *ctx, bool batch,
                              "ASCII characters");
         m->client_message_id = k->u.s.ptr;
     }
+    m->item = in->item;
+    m->item_id = in->item_id;
     return true;
 }
 
@@ -457,7 +460,9 @@ service_message_patch(struct service *svc, struct store_ctx *ctx,
         if (!validate_text("content", content, 0,
                            (size_t)cfg->max_content_bytes, err))
             return false;
-        change.fields |= SET_CONTENT;
+        /* The item (if any) holds the old text: /v1 shows the message
+         * from its new content instead (service_openai.h). */
+        change.fields |= SET_CONTENT | CLEAR_ITEM;
         change.content = content->u.s.ptr;
     }
     if (extra_data != NULL) {

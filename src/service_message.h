@@ -35,12 +35,17 @@ struct message_input {
     const struct json_value *tool_name;
     const struct json_value *extra_data;
     const struct json_value *client_message_id;
+    /* Set only by the /v1 routes (service_openai.c), never from a body:
+     * the item to keep on the message (an object, checked there) and the
+     * id its client gave it (or NULL). */
+    const struct json_value *item;
+    const char *item_id;
 };
 
 /* Checks message i's fields as an append does and fills m's role,
- * content, tool_call_id, tool_name, extra_data and client_message_id
- * (borrowed from in).  batch: errors name "messages[i].field" instead of
- * "field". */
+ * content, tool_call_id, tool_name, extra_data, client_message_id, item
+ * and item_id (borrowed from in).  batch: errors name "messages[i].field"
+ * instead of "field". */
 bool service_message_decode(struct service *svc, struct store_ctx *ctx,
                             bool batch, size_t i,
                             const struct message_input *in, struct message *m,
@@ -64,7 +69,8 @@ bool service_message_get(struct service *svc, struct store_ctx *ctx,
                          const char *user, const char *session_id,
                          const char *message_id, struct message *out,
                          struct error *err);
-/* content / extra_data: NULL = not given. */
+/* content / extra_data: NULL = not given.  A new content drops the
+ * message's /v1 item, which no longer says what the message says. */
 bool service_message_patch(struct service *svc, struct store_ctx *ctx,
                            const char *user, const char *session_id,
                            const char *message_id,

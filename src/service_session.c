@@ -368,6 +368,39 @@ service_session_set_status(struct service *svc, struct store_ctx *ctx,
                           NULL, &change, out, err);
 }
 
+/* Nothing to prepare: the change holds the new metadata already. */
+static bool
+prepare_metadata(const struct session *cur, const void *arg, struct arena *a,
+                 struct session_change *change, bool *noop, struct error *err)
+{
+    (void)cur;
+    (void)arg;
+    (void)a;
+    (void)change;
+    (void)noop;
+    (void)err;
+    return true;
+}
+
+bool
+service_session_set_metadata(struct service *svc, struct store_ctx *ctx,
+                             const char *user, const char *session_id,
+                             const struct json_value *metadata,
+                             struct session *out, struct error *err)
+{
+    struct session_change change;
+
+    memset(&change, 0, sizeof(change));
+    if (!validate_document("metadata", metadata,
+                           (size_t)svc->cfg->max_metadata_bytes,
+                           svc->cfg->max_metadata_depth, true, err))
+        return false;
+    change.fields = SET_METADATA;
+    change.metadata = metadata;
+    return update_session(svc, ctx, user, session_id, IF_MATCH_ANY,
+                          prepare_metadata, NULL, &change, out, err);
+}
+
 bool
 service_session_delete(struct service *svc, struct store_ctx *ctx,
                        const char *user, const char *session_id,

@@ -74,6 +74,13 @@ bool service_session_patch(struct service *svc, struct store_ctx *ctx,
                            const char *user, const char *session_id,
                            int64_t if_match, const struct session_patch *in,
                            struct session *out, struct error *err);
+/* Replaces the metadata whole (an object, checked as create checks it),
+ * where PATCH merges: the /v1 update (OpenAI's "set").  The version goes
+ * up by one, as for any change a client makes. */
+bool service_session_set_metadata(struct service *svc, struct store_ctx *ctx,
+                                  const char *user, const char *session_id,
+                                  const struct json_value *metadata,
+                                  struct session *out, struct error *err);
 bool service_session_delete(struct service *svc, struct store_ctx *ctx,
                             const char *user, const char *session_id,
                             int64_t if_match, struct error *err);

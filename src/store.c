@@ -608,6 +608,19 @@ store_tombstone_list(struct store *s, struct store_ctx *ctx, int64_t cutoff,
     return r.ok;
 }
 
+bool
+store_message_get_item(struct store *s, struct store_ctx *ctx, const char *user,
+                       const struct uuid *session_uuid, const char *item_id,
+                       struct message *out, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->message_get_item(s, ctx->arena, user, session_uuid,
+                                            item_id, out, r.err);
+    return r.ok;
+}
+
 void
 store_free(struct store *s)
 {

@@ -106,9 +106,10 @@ enum message_role {
     ROLE_ASSISTANT,
     ROLE_SYSTEM,
     ROLE_TOOL,
+    ROLE_DEVELOPER, /* stored by name, so the order here is free */
 };
 
-#define ROLE_COUNT 4
+#define ROLE_COUNT 5
 
 struct message {
     struct uuid id;
@@ -124,6 +125,15 @@ struct message {
     const char *client_message_id;       /* NULL: none; never shown */
     int64_t created_at;
     int64_t updated_at;
+    /* An item written through /v1 (OpenAI's Conversations API), as the
+     * client sent it less its "id": an object, NULL for a message written
+     * through /api.  Never shown under /api, where role, content and the
+     * tool fields carry what the item says. */
+    const struct json_value *item;
+    /* The id the client gave the item (e.g. a reasoning item's "rs_..."),
+     * unique per session; NULL when the id is derived from the message's
+     * UUID (service_openai.h). */
+    const char *item_id;
 };
 
 #define STORE_NO_SEQ (-1)
@@ -153,6 +163,7 @@ struct message_page {
 enum message_field {
     SET_CONTENT = 1 << 0,
     SET_EXTRA_DATA = 1 << 1,
+    CLEAR_ITEM = 1 << 2, /* removes the /v1 item; item_id stays */
 };
 
 struct message_change {
@@ -260,7 +271,8 @@ struct store;
     X(user_delete_batch, USER_DELETE_BATCH)                                    \
     X(tombstone_put, TOMBSTONE_PUT)                                            \
     X(tombstone_delete, TOMBSTONE_DELETE)                                      \
-    X(tombstone_list, TOMBSTONE_LIST)
+    X(tombstone_list, TOMBSTONE_LIST)                                          \
+    X(message_get_item, MESSAGE_GET_ITEM)
 
 /*
  * Backend operations: one attempt each, no retries, no sleeping.  They
@@ -451,6 +463,14 @@ struct store_backend {
                            int64_t limit, struct sweep_candidate **out,
                            size_t *n, struct error *err);
 
+    /* The message of the session whose item_id (the id a /v1 client gave
+     * its item) is item_id, on the unique {session_uuid, item_id} index;
+     * ERR_NOT_FOUND if none. */
+    bool (*message_get_item)(struct store *s, struct arena *a, const char *user,
+                             const struct uuid *session_uuid,
+                             const char *item_id, struct message *out,
+                             struct error *err);
+
     void (*free)(struct store *s);
 };
 
@@ -610,6 +630,11 @@ bool store_tombstone_list(struct store *s, struct store_ctx *ctx,
                           int64_t cutoff, int64_t limit,
                           struct sweep_candidate **out, size_t *n,
                           struct error *err);
+/* A read: retried on RETRY_IDEMPOTENT errors too. */
+bool store_message_get_item(struct store *s, struct store_ctx *ctx,
+                            const char *user, const struct uuid *session_uuid,
+                            const char *item_id, struct message *out,
+                            struct error *err);
 void store_free(struct store *s);
 
 #endif

@@ -18,11 +18,16 @@
  *   messages (cfg->messages_collection), one document per message:
  *     {_id: UUID, user_id: string, session_uuid: UUID (the session's _id),
  *      session_id: string (the session's client name, copied for output),
- *      seq: int64, role: "user" | "assistant" | "system" | "tool",
+ *      seq: int64, role: "user" | "assistant" | "system" | "tool" |
+ *          "developer",
  *      content: string, tool_call_id, tool_name: string | null,
  *      extra_data: any value (null for none),
  *      client_message_id: string (only when the client gave one),
- *      created_at, updated_at: datetime}
+ *      created_at, updated_at: datetime,
+ *      item: document (an OpenAI item written through /v1, less its id;
+ *          absent for a message written through /api, and removed by a
+ *          PATCH of its content),
+ *      item_id: string (only when the /v1 client gave the item an id)}
  *   memory (cfg->memory_collection), one document per session and key:
  *     {_id: {s: session UUID, k: key}, user_id, session_uuid: UUID,
  *      key: string, value: any, updated_at: datetime}
@@ -47,6 +52,9 @@
  *             user_session_seq     {user_id: 1, session_uuid: 1, seq: 1}
  *             (it replaces user_session {user_id: 1, session_uuid: 1},
  *             which ensure_indexes drops)
+ *             session_item_id      {session_uuid: 1, item_id: 1} unique,
+ *             partial {item_id: {$exists: true}} (a /v1 item by the id
+ *             its client gave it)
  *   memory    session_key          {session_uuid: 1, key: 1} unique
  *             user_session         {user_id: 1, session_uuid: 1} (erasure)
  *   idempotency keys
@@ -1132,6 +1140,25 @@ struct mongo_index {
  * The status ones serve a status filter (is_active=false is the other
  * statuses, $in, which MongoDB merges in order: SORT_MERGE) and stats.
  */
+/* Indexes that hold only the documents that have a field:
+ * partialFilterExpression {<field>: {$exists: true}}. */
+static const struct {
+    const char *index;
+    const char *field;
+} mongo_partial_indexes[] = {
+    {"session_item_id", "item_id"},
+};
+
+/* The field an index is partial on, or NULL. */
+static const char *
+mongo_partial_field(const char *index)
+{
+    for (size_t i = 0; i < MONGO_COUNT(mongo_partial_indexes); i++)
+        if (strcmp(mongo_partial_indexes[i].index, index) == 0)
+            return mongo_partial_indexes[i].field;
+    return NULL;
+}
+
 static const struct mongo_index mongo_session_indexes[] = {
     {"user_session_id", true, {{"user_id", 1}, {"session_id", 1}}},
     {"user_updated_id",
@@ -1161,6 +1188,8 @@ static const struct mongo_index mongo_message_indexes[] = {
     {"user_session_role_seq",
      false,
      {{"user_id", 1}, {"session_uuid", 1}, {"role", 1}, {"seq", 1}}},
+    /* Unique only among the messages that have an item_id (partial). */
+    {"session_item_id", true, {{"session_uuid", 1}, {"item_id", 1}}},
 };
 
 static const struct mongo_index mongo_memory_indexes[] = {
@@ -1225,7 +1254,7 @@ mongo_create_indexes(mongoc_database_t *db, const char *coll,
     bson_t list, spec, keys;
     bson_error_t e;
     char idx[16];
-    const char *ikey;
+    const char *ikey, *partial;
     bool ok;
 
     bson_append_utf8(&cmd, "createIndexes", -1, coll, -1);
@@ -1244,6 +1273,16 @@ mongo_create_indexes(mongoc_database_t *db, const char *coll,
         bson_append_utf8(&spec, "name", -1, ix[i].name, -1);
         if (ix[i].unique)
             bson_append_bool(&spec, "unique", -1, true);
+        if ((partial = mongo_partial_field(ix[i].name)) != NULL) {
+            bson_t pfe, exists;
+
+            bson_append_document_begin(&spec, "partialFilterExpression", -1,
+                                       &pfe);
+            bson_append_document_begin(&pfe, partial, -1, &exists);
+            bson_append_bool(&exists, "$exists", -1, true);
+            bson_append_document_end(&pfe, &exists);
+            bson_append_document_end(&spec, &pfe);
+        }
         bson_append_document_end(&list, &spec);
     }
     bson_append_array_end(&cmd, &list);
@@ -2098,6 +2137,13 @@ mongo_build_message(bson_t *b, const struct message *msg, struct error *err)
                          -1);
     bson_append_date_time(b, "created_at", -1, msg->created_at);
     bson_append_date_time(b, "updated_at", -1, msg->updated_at);
+    /* Only /v1 items have these: the partial index holds only messages
+     * with an item_id. */
+    if (msg->item != NULL && (msg->item->type != JSON_OBJECT ||
+                              !mongo_append_value(b, "item", msg->item)))
+        return mongo_fail(err, "store", "item not storable");
+    if (msg->item_id != NULL)
+        bson_append_utf8(b, "item_id", -1, msg->item_id, -1);
     return true;
 }
 
@@ -2145,6 +2191,8 @@ static const struct mongo_field mongo_message_fields[] = {
                   false),
     MESSAGE_FIELD("created_at", mongo_read_time, created_at, false),
     MESSAGE_FIELD("updated_at", mongo_read_time, updated_at, false),
+    MESSAGE_FIELD("item", mongo_read_extra, item, false),
+    MESSAGE_FIELD("item_id", mongo_read_nullable, item_id, false),
 };
 _Static_assert(MONGO_COUNT(mongo_message_fields) <= 32,
                "mongo_decode() counts in 32 bits");
@@ -2421,6 +2469,13 @@ mongo_message_update(struct store *s, struct arena *a, const char *user,
         built = mongo_append_value(&set, "extra_data", change->extra_data);
     bson_append_date_time(&set, "updated_at", -1, change->now);
     bson_append_document_end(&update, &set);
+    if (change->fields & CLEAR_ITEM) {
+        bson_t unset;
+
+        bson_append_document_begin(&update, "$unset", -1, &unset);
+        bson_append_utf8(&unset, "item", -1, "", -1);
+        bson_append_document_end(&update, &unset);
+    }
     if (!built) {
         mongo_fail(err, "update message", "extra_data not storable");
         goto done;
@@ -2471,6 +2526,35 @@ mongo_message_clear(struct store *s, const char *user,
 
     if (deleted != NULL)
         *deleted = ok ? n : 0;
+    return ok;
+}
+
+/* On session_item_id, hinted: user_session_seq also starts with the
+ * query's equality fields, and a planner that picked it would read the
+ * whole session. */
+static bool
+mongo_message_get_item(struct store *s, struct arena *a, const char *user,
+                       const struct uuid *session_uuid, const char *item_id,
+                       struct message *out, struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor;
+    const bson_t *doc = NULL;
+    bool ok = false;
+
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    mongo_append_uuid(&filter, "session_uuid", session_uuid);
+    bson_append_utf8(&filter, "item_id", -1, item_id, -1);
+    bson_append_utf8(&opts, "hint", -1, "session_item_id", -1);
+    cursor = mongo_find_first(s, mongo_impl(s)->messages, &filter, &opts);
+    if (mongoc_cursor_next(cursor, &doc))
+        ok = mongo_decode_message(a, doc, out, err);
+    else if (mongo_cursor_ok(cursor, "find item", err))
+        error_set(err, ERR_NOT_FOUND, NULL, "item not found");
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
     return ok;
 }
 

@@ -20,7 +20,8 @@
 #      chunked body over it: nothing stored), 404 (paths not passed on,
 #      /metrics among them); an 8 KiB bearer token reaches parley; the
 #      client's X-Request-Id is replaced by Apache's, which parley logs;
-#   2. tests/check_e2e's suites "e2e" (sessions) and "e2e-messages", as
+#   2. tests/check_e2e's suites "e2e" (sessions), "e2e-messages" and
+#      "e2e-openai" (/v1, whose Apache pages are OpenAI's shape), as
 #      tests/e2e.sh runs them through nginx, less the cases tagged "nginx"
 #      (CK_EXCLUDE_TAGS=nginx: nginx's rate limit; Apache has none);
 #   3. proxy: a backend that never answers gives the JSON 504 (a test-only
@@ -205,20 +206,24 @@ header() {
     sed -n "s/^$1:[[:space:]]*//Ip" "$got_headers" | tr -d '\r'
 }
 
-# expect_error STATUS CODE: the last response is STATUS with the API's error
-# body for CODE, a JSON Content-Type and exactly one X-Request-Id.
+# expect_error STATUS CODE [v1]: the last response is STATUS with the API's
+# error body for CODE (with v1: OpenAI's, as /v1 answers), a JSON
+# Content-Type and exactly one X-Request-Id.
 expect_error() {
     local want=$1 code=$2 ok=1 ids
     [ "$got_status" = "$want" ] || ok=0
     header Content-Type | grep -qi '^application/json' || ok=0
     ids=$(header X-Request-Id | grep -c . || true)
     [ "$ids" = 1 ] || ok=0
+    # Under /v1, OpenAI's shape: type in place of status.
     "$NODE" -e '
-        const [body, status, code] = process.argv.slice(1);
+        const [body, status, code, v1] = process.argv.slice(1);
         const e = JSON.parse(body).error;
-        if (e.status !== Number(status) || e.code !== code ||
-            typeof e.message !== "string" || !("param" in e))
-            process.exit(1);' "$got_body" "$want" "$code" 2>/dev/null || ok=0
+        const type = Number(status) >= 500 ? "server_error" : "invalid_request_error";
+        if ((v1 ? e.type !== type || "status" in e : e.status !== Number(status)) ||
+            e.code !== code || typeof e.message !== "string" || !("param" in e) ||
+            Object.keys(e).length !== 4)
+            process.exit(1);' "$got_body" "$want" "$code" "${3:-}" 2>/dev/null || ok=0
     if [ "$ok" = 1 ]; then
         pass "$got_name: $want $code"
     else
@@ -286,6 +291,11 @@ front_checks() {
         -H 'Content-Type: application/json' --data-binary "@$PARLEY_TMP/over.json" \
         "$url/api/agent-sessions"
     expect_error 413 payload_too_large
+    # Under /v1, Apache's own pages have OpenAI's shape.
+    fetch "/v1 body over 1 MiB" -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' --data-binary "@$PARLEY_TMP/over.json" \
+        "$url/v1/conversations"
+    expect_error 413 payload_too_large v1
     fetch "chunked body over 1 MiB" -H "Authorization: Bearer $token" \
         -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
         --data-binary "@$PARLEY_TMP/over.json" "$url/api/agent-sessions"
@@ -309,7 +319,7 @@ front_checks() {
 # run_suites URL LABEL: check_e2e's sessions and messages suites against URL.
 run_suites() {
     local url=$1 label=$2 suite rc
-    for suite in e2e e2e-messages; do
+    for suite in e2e e2e-messages e2e-openai; do
         lib_log "$label: check_e2e suite $suite through Apache"
         rc=0
         PARLEY_E2E_URL=$url \
@@ -384,6 +394,9 @@ stop_one "$parley_pid" || fail "parley did not stop on SIGTERM"
 fetch "parley stopped" "$url/api/agent-sessions"
 expect_error 503 service_unavailable
 [ "$(header Retry-After)" = 1 ] || fail "503: Retry-After is '$(header Retry-After)'"
+fetch "parley stopped, /v1" "$url/v1/conversations/conv_x"
+expect_error 503 service_unavailable v1
+[ "$(header Retry-After)" = 1 ] || fail "/v1 503: Retry-After is '$(header Retry-After)'"
 log_clean "$PARLEY_TMP/parley.log"
 stop_one "$APACHE_PID"
 stop_one "$hang_pid"

@@ -266,6 +266,88 @@ START_TEST(test_app_metrics_off)
 }
 END_TEST
 
+/* The body as text, NUL-terminated. */
+static const char *
+body_text(void)
+{
+    buf_addch(&resp.body, '\0');
+    resp.body.len--;
+    return resp.body.data;
+}
+
+/* /v1 answers every error, the router's and the token check's included,
+ * in OpenAI's shape; /api (and a path that only starts with "v1") keeps
+ * its own. */
+START_TEST(test_app_openai_errors)
+{
+    struct error err = ERROR_INIT;
+    char *token, auth[2048];
+
+    serve("GET", "/v1/nothing", "", NULL);
+    ck_assert_int_eq(resp.status, 404);
+    ck_assert_str_eq(body_text(), "{\"error\":{\"message\":\"not found\","
+                                  "\"type\":\"invalid_request_error\","
+                                  "\"param\":null,\"code\":\"not_found\"}}");
+    serve("PATCH", "/v1/conversations/c1", "", NULL);
+    ck_assert_int_eq(resp.status, 405);
+    ck_assert_str_eq(header("Allow"), "GET, POST, DELETE");
+    ck_has(body_text(), "\"type\":\"invalid_request_error\"");
+    ck_has(body_text(), "\"code\":\"method_not_allowed\"}}");
+    serve("GET", "/v1/conversations/c1", "", NULL);
+    ck_assert_int_eq(resp.status, 401);
+    ck_assert_ptr_nonnull(header("WWW-Authenticate"));
+    ck_has(body_text(), "\"type\":\"invalid_request_error\"");
+    ck_has(body_text(), "\"code\":\"unauthorized\"}}");
+    ck_assert_ptr_null(strstr(body_text(), "\"status\""));
+
+    serve("GET", "/v1x", "", NULL);
+    ck_has(body_text(), "{\"error\":{\"status\":404,");
+    serve("GET", "/api/agent-sessions/c1", "", NULL);
+    ck_has(body_text(), "{\"error\":{\"status\":401,");
+
+    /* A 409 says the client must not send it again.  (serve() takes no
+     * token or body, so these requests are built here.) */
+    token =
+        auth_mint(&fx.cfg, "alice", clock_now_ms() / 1000, 600, false, &err);
+    ck_assert_ptr_nonnull(token);
+    snprintf(auth, sizeof(auth), "Bearer %s", token);
+    free(token);
+    for (int round = 0; round < 2; round++) {
+        arena_reset(&fx.arena);
+        response_reset(&resp);
+        memset(&req, 0, sizeof(req));
+        req.method = HTTP_POST;
+        req.method_name = "POST";
+        req.path = "/v1/conversations/c1";
+        req.query = "";
+        req.authorization = auth;
+        req.content_length = -1;
+        req.arena = &fx.arena;
+        req.body = "{\"metadata\":null}";
+        req.body_len = strlen(req.body);
+        req.content_type = "application/json";
+        req.started_us = clock_mono_us();
+        req.started_ms = req.started_us / 1000;
+        /* c1 does not exist: 404, and no x-should-retry; then a session
+         * read that fails with a conflict: 409 with it */
+        if (round == 1)
+            fake_store_fail(fx.store, FAKE_SESSION_GET, 1, ERR_CONFLICT,
+                            RETRY_NEVER, false);
+        app_handle(&app, &req, &resp);
+        log_set_request(NULL);
+        if (round == 0) {
+            ck_assert_int_eq(resp.status, 404);
+            ck_assert_ptr_null(header("x-should-retry"));
+            ck_has(body_text(), "conversation with id 'c1' not found");
+        } else {
+            ck_assert_int_eq(resp.status, 409);
+            ck_assert_str_eq(header("x-should-retry"), "false");
+            ck_has(body_text(), "\"code\":\"conflict\"}}");
+        }
+    }
+}
+END_TEST
+
 Suite *
 app_suite(void)
 {
@@ -279,6 +361,7 @@ app_suite(void)
     tcase_add_test(t, test_app_metrics_counted);
     tcase_add_test(t, test_app_metrics_route);
     tcase_add_test(t, test_app_metrics_off);
+    tcase_add_test(t, test_app_openai_errors);
     suite_add_tcase(s, t);
     return s;
 }

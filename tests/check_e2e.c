@@ -1916,6 +1916,7 @@ main(void)
     srunner_add_suite(sr, e2e_export_suite());
     srunner_add_suite(sr, e2e_admin_suite());
     srunner_add_suite(sr, e2e_attack_suite());
+    srunner_add_suite(sr, e2e_openai_suite());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -73,9 +73,22 @@ expect_error_at(int line, const struct resp *r, int status, const char *code,
 static void
 expect_refused_path_at(int line, const struct resp *r)
 {
+    const struct json_value *e;
+
     ck_assert_msg(r->status == 400 || r->status == 404,
                   "line %d: %s %.200s: %d, want 400 or 404: %.300s", line,
                   r->method, r->target, r->status, r->body);
+    /* A request line nginx cannot parse (a broken escape, a NUL) is
+     * refused before nginx knows the path, so under /v1 too its page is
+     * the /api one (docs/api.md). */
+    e = r->json != NULL ? json_get(r->json, "error") : NULL;
+    if (e2e_is_v1(r->target) && r->status == 400 && e != NULL &&
+        json_get(e, "status") != NULL) {
+        ck_assert_msg(
+            strcmp(jstr(e, "code"), "bad_request") == 0 && e->u.o.len == 4,
+            "line %d: %s %.200s: %.300s", line, r->method, r->target, r->body);
+        return;
+    }
     expect_error_at(line, r, r->status, ANY, ANY);
 }
 
@@ -189,6 +202,12 @@ good_body(const struct route *rt, const struct victim *v)
                    v->sid);
     if (ends_with(p, "/{session_id}") && rt->method == HTTP_PATCH)
         return "{\"session_name\":\"taken over\"}";
+    /* /v1: an update replaces the metadata; items.create takes items */
+    if (ends_with(p, "/{session_id}") && rt->method == HTTP_POST)
+        return "{\"metadata\":{\"owner\":\"b\"}}";
+    if (ends_with(p, "/items"))
+        return "{\"items\":[{\"role\":\"user\",\"content\":\"from "
+               "elsewhere\"}]}";
     return (rt->flags & API_BODY_ANY) ? "1" : "{}";
 }
 

@@ -181,7 +181,8 @@ static const char *const hostile[] = {
 static const char *
 hostile_message(size_t i)
 {
-    static const char *const roles[] = {"user", "assistant", "system", "tool"};
+    static const char *const roles[] = {"user", "assistant", "system", "tool",
+                                        "developer"};
     static const char *const tools[] = {NULL, "", "call,\"1\"\r\n", "t1"};
     const char *extra =
         i % 3 == 0   ? str(",\"extra_data\":{\"tool_calls\":[{\"id\":%s}],"
@@ -192,7 +193,7 @@ hostile_message(size_t i)
 
     return str("{\"role\":\"%s\",\"content\":%s,\"tool_call_id\":%s,"
                "\"tool_name\":%s%s}",
-               roles[i % 4], jq(hostile[i % NHOSTILE]), jq(tools[i % 4]),
+               roles[i % 5], jq(hostile[i % NHOSTILE]), jq(tools[i % 4]),
                jq(tools[(i + 1) % 4]), extra);
 }
 

@@ -157,7 +157,9 @@ check_message_at(int line, const struct json_value *m, const char *sid)
                   (long long)jint(m, "seq"));
     role = jstr(m, "role");
     ck_assert_msg(strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0 ||
-                      strcmp(role, "system") == 0 || strcmp(role, "tool") == 0,
+                      strcmp(role, "system") == 0 ||
+                      strcmp(role, "tool") == 0 ||
+                      strcmp(role, "developer") == 0,
                   "line %d: role \"%s\"", line, role);
     (void)jstr(m, "content");
     (void)jstr_or_null(m, "tool_call_id");
@@ -402,7 +404,8 @@ START_TEST(test_message_append_fields)
 {
     struct user u = user_new("msg");
     const char *sid = uniq("m");
-    static const char *const roles[] = {"user", "assistant", "system", "tool"};
+    static const char *const roles[] = {"user", "assistant", "system", "tool",
+                                        "developer"};
     static const char *const extras[] = {
         "{\"a\":1,\"b\":[true,null,\"x\"],\"c\":{\"d\":1.5}}",
         "[1,\"two\",{\"three\":3},[]]",

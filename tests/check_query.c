@@ -141,6 +141,24 @@ START_TEST(test_parse_duplicate_message)
 }
 END_TEST
 
+/* include[]=a&include[]=b, as OpenAI's clients send a list: a key
+ * ending in [] may repeat, and reading it reads every value. */
+START_TEST(test_parse_list_keys)
+{
+    struct query q;
+    struct error err = ERROR_INIT;
+
+    parse_ok(&q, "include%5B%5D=a&limit=2&include[]=b");
+    ck_assert_uint_eq(q.n, 3);
+    ck_assert_str_eq(query_get(&q, "include[]"), "a");
+    ck_assert_str_eq(query_get(&q, "limit"), "2");
+    ck_assert(query_check_unused(&q, &err));
+    /* only [] keys; "[]" alone is no list name */
+    parse_bad("include=a&include=b", "include");
+    parse_bad("[]=a&[]=b", "[]");
+}
+END_TEST
+
 START_TEST(test_parse_too_many)
 {
     char raw[1024];
@@ -416,6 +434,7 @@ query_suite(void)
     tcase_add_test(tc, test_parse_decoding);
     tcase_add_test(tc, test_parse_refuses);
     tcase_add_test(tc, test_parse_duplicate_message);
+    tcase_add_test(tc, test_parse_list_keys);
     tcase_add_test(tc, test_parse_too_many);
     tcase_add_test(tc, test_get_marks_used);
     tcase_add_test(tc, test_int);

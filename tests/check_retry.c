@@ -620,6 +620,7 @@ fixture_init(struct fixture *fx)
     ck_assert(store_session_reserve_seq(fx->store, &fx->ctx, "alice",
                                         &fx->sess.id, 1, 1000, &out, &err));
     fake_message(&fx->msg, &fx->arena, &fx->sess, 1, ROLE_USER, "hello", 1000);
+    fx->msg.item_id = "rs_1"; /* a /v1 item's id, for message_get_item */
     ck_assert(store_message_insert(fx->store, &fx->ctx, &fx->msg, 1, &err));
     fx->idem.message_id = fx->msg.id;
     fx->idem.seq = 1;
@@ -772,6 +773,8 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_tombstone_delete(s, ctx, user, sid, err);
     case FAKE_TOMBSTONE_LIST:
         return store_tombstone_list(s, ctx, 5000, 10, &cands, &ncands, err);
+    case FAKE_MESSAGE_GET_ITEM:
+        return store_message_get_item(s, ctx, user, sid, "rs_1", &msg, err);
     case FAKE_OP_COUNT:
         break;
     }

@@ -79,6 +79,7 @@ Suite *e2e_messages_suite(void);
 Suite *e2e_export_suite(void); /* check_e2e_export.c */
 Suite *e2e_admin_suite(void);
 Suite *e2e_attack_suite(void); /* check_e2e_attack.c */
+Suite *e2e_openai_suite(void); /* check_e2e_openai.c */
 
 /* Reads PARLEY_E2E_* (see check_e2e.c), loads parley's config and maps the
  * address-block counter.  Returns -1 with a message on stderr. */
@@ -157,8 +158,13 @@ void expect_json_at(int line, const struct json_value *v, const char *text);
 #define expect_status(r, st) expect_status_at(__LINE__, &(r), (st))
 void expect_status_at(int line, const struct resp *r, int status);
 
-/* The contract's error body: {"error":{"status","code","message","param"}}.
- * code/param may be ANY; param NULL means JSON null. */
+/* Whether a request target is under /v1 (OpenAI's Conversations API). */
+bool e2e_is_v1(const char *target);
+
+/* The contract's error body: {"error":{"status","code","message","param"}},
+ * or for a /v1 target OpenAI's {"error":{"message","type","param","code"}}
+ * with the type of the status.  code/param may be ANY; param NULL means
+ * JSON null. */
 #define assert_error(r, st, code, param)                                       \
     assert_error_at(__LINE__, &(r), (st), (code), (param))
 void assert_error_at(int line, const struct resp *r, int status,

@@ -194,6 +194,8 @@ copy_message(struct arena *a, const struct message *in, struct message *out)
     out->tool_name = dup_str(a, in->tool_name);
     out->extra_data = dup_extra(a, in->extra_data);
     out->client_message_id = dup_str(a, in->client_message_id);
+    out->item = dup_extra(a, in->item);
+    out->item_id = dup_str(a, in->item_id);
 }
 
 /* Makes room for one more element in a malloc'd array. */
@@ -800,6 +802,12 @@ do_message_insert(struct fake_impl *f, const struct message *m,
         if (uuid_equal(&f->messages[i].session_uuid, &m->session_uuid) &&
             f->messages[i].seq == m->seq)
             return error_set(err, ERR_DUPLICATE, NULL, "duplicate seq");
+        /* The real index is partial: messages without an item_id never
+         * collide on it. */
+        if (m->item_id != NULL && f->messages[i].item_id != NULL &&
+            uuid_equal(&f->messages[i].session_uuid, &m->session_uuid) &&
+            strcmp(f->messages[i].item_id, m->item_id) == 0)
+            return error_set(err, ERR_DUPLICATE, NULL, "duplicate item_id");
     }
     f->messages =
         grow(f->messages, f->nmessages, &f->cmessages, sizeof(*f->messages));
@@ -891,6 +899,30 @@ fake_message_get(struct store *s, struct arena *a, const char *user,
         return error_set(err, ERR_NOT_FOUND, NULL, "message not found");
     copy_message(a, found, out);
     return true;
+}
+
+static bool
+fake_message_get_item(struct store *s, struct arena *a, const char *user,
+                      const struct uuid *session_uuid, const char *item_id,
+                      struct message *out, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_GET_ITEM, &step);
+    struct fake_impl *f = impl(s);
+
+    if (failing)
+        return end(FAKE_MESSAGE_GET_ITEM, failing, &step, false, err);
+    for (size_t i = 0; i < f->nmessages; i++) {
+        const struct message *m = &f->messages[i];
+
+        if (m->item_id != NULL && strcmp(m->user_id, user) == 0 &&
+            uuid_equal(&m->session_uuid, session_uuid) &&
+            strcmp(m->item_id, item_id) == 0) {
+            copy_message(a, m, out);
+            return true;
+        }
+    }
+    return error_set(err, ERR_NOT_FOUND, NULL, "item not found");
 }
 
 static bool
@@ -986,6 +1018,8 @@ fake_message_update(struct store *s, struct arena *a, const char *user,
         found->content = dup_str(&f->arena, change->content);
     if (change->fields & SET_EXTRA_DATA)
         found->extra_data = dup_extra(&f->arena, change->extra_data);
+    if (change->fields & CLEAR_ITEM)
+        found->item = NULL;
     found->updated_at = change->now;
     copy_message(a, found, out);
     return end(FAKE_MESSAGE_UPDATE, failing, &step, true, err);

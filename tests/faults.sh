@@ -7,9 +7,10 @@
 # paused and restarted.  In order:
 #
 #   a. no database when parley starts: /readyz and the API answer 503 with
-#      Retry-After: 1 and nothing crashes; the database then starts on the
-#      same port(s) and parley serves (/readyz 200, a create 201) within 2 s
-#      of it taking writes, same supervisor, same workers;
+#      Retry-After: 1 (/v1 in OpenAI's error shape) and nothing crashes;
+#      the database then starts on the same port(s) and parley serves
+#      (/readyz 200, a create 201) within 2 s of it taking writes, same
+#      supervisor, same workers;
 #   b. the database (persisting on disk) is SIGKILLed under a load of
 #      keyed appends and restarted on its data: every append answered 201
 #      is listed exactly once, the others got 503 (no 500, nothing else);
@@ -24,7 +25,8 @@
 #      requests; then SIGTERM to parley under a load that goes on: every
 #      request nginx had passed to parley completes (nginx's error log tells
 #      a dropped request from a refused connection), only refused ones get
-#      502, and parley exits 0 without killing a worker.
+#      502, and parley exits 0 without killing a worker; then nginx's 502
+#      for /v1 is in OpenAI's error shape.
 #
 # Each step is bounded in time (the whole run takes 1-2 minutes on 2 cores);
 # everything started here is stopped at exit.  Exit status for automake: 0
@@ -237,6 +239,12 @@ expect_eq "a: create Retry-After" "$R_RETRY_AFTER" 1
 expect_le "a: create answered in" "$R_MS" $((deadline_ms + 1000)) ms
 req GET /api/agent-sessions
 expect_eq "a: list without a database" "$R_STATUS" 503
+# /v1 says so in OpenAI's error shape.
+req POST /v1/conversations '{}'
+expect_eq "a: /v1 create without a database" "$R_STATUS" 503
+expect_eq "a: /v1 create Retry-After" "$R_RETRY_AFTER" 1
+expect_eq "a: /v1 503 body" "$R_BODY" \
+    '{"error":{"message":"the database is unavailable; try again later","type":"server_error","param":null,"code":"service_unavailable"}}'
 req GET /healthz
 expect_eq "a: /healthz without a database" "$R_STATUS" 200
 
@@ -608,6 +616,12 @@ else
     pass "e: every worker left on its own"
 fi
 if [ -e "$PARLEY_SOCKET" ]; then fail "e: socket $PARLEY_SOCKET left behind"; else pass "e: socket removed"; fi
+# nginx's own 502 with parley gone: under /v1 in OpenAI's shape.
+req GET /v1/conversations/conv_x
+expect_eq "e: /v1 with parley gone" "$R_STATUS" 502
+expect_eq "e: /v1 502 Retry-After" "$R_RETRY_AFTER" 1
+expect_eq "e: /v1 502 body" "$R_BODY" \
+    '{"error":{"message":"the application is not reachable","type":"server_error","param":null,"code":"bad_gateway"}}'
 
 if [ "${#FAILED[@]}" -gt 0 ]; then
     lib_log "${#FAILED[@]} checks failed:"

@@ -127,7 +127,7 @@ test_exit() {
             rc=1
         fi
         if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
-            lib_log "failed ($rc) on the $(testdb_describe); temp dir $PARLEY_TMP"
+            lib_log "failed ($rc); temp dir $PARLEY_TMP${TESTDB_KIND:+; database: $(testdb_describe)}"
             for entry in "${TEST_LOGS[@]}"; do
                 f=${entry%%:*}
                 [[ $f == /* ]] || f=$PARLEY_TMP/$f

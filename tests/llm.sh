@@ -14,39 +14,17 @@
 # installs them.  make check sets top_srcdir, top_builddir and NODE.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init llm
 bin=$top_builddir/tests/check_llm
-lib_init llm
 [ -n "$NODE" ] && command -v "$NODE" >/dev/null || lib_fail "node not found" || exit 1
-for tool in openssl curl; do
-    command -v "$tool" >/dev/null || lib_fail "$tool not found" || exit 1
-done
+test_need_tools openssl curl
 quick=${PARLEY_TEST_QUICK:-0}
-if [ "$quick" != 1 ]; then
-    command -v valgrind >/dev/null || lib_fail "valgrind not found" || exit 1
-fi
-[ -x "$bin" ] || lib_fail "$bin not built" || exit 1
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/model.log" 30
-        lib_tail "$PARLEY_TMP/model-tls.log" 30
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+[ "$quick" = 1 ] || test_need_tools valgrind
+test_need_built "$bin"
+TEST_LOGS=(model.log:30 model-tls.log:30)
+TEST_PARLEY_LOGS=()
 
 model_ready() {
     grep -q '^model_server ready http' "$1" && return 0

@@ -169,6 +169,7 @@ seed_messages(struct explain *x, const char *user, const char *sid,
     struct error err = ERROR_INIT;
     struct message batch[500];
     char text[500][48];
+    char items[500][24];
 
     for (int done = 0; done < n;) {
         int k = n - done < 500 ? n - done : 500;
@@ -193,6 +194,11 @@ seed_messages(struct explain *x, const char *user, const char *sid,
                                       : ROLE_ASSISTANT;
             snprintf(text[j], sizeof(text[j]), "message %d lorem ipsum", seq);
             m->content = text[j];
+            /* Every tenth has the id a /v1 client gave its item. */
+            if (seq % 10 == 0) {
+                snprintf(items[j], sizeof(items[j]), "msg_%d", seq);
+                m->item_id = items[j];
+            }
             m->created_at = m->updated_at = x->base_ms + (int64_t)seq * 1000;
         }
         must(store_message_insert(x->store, ctx(x), batch, (size_t)k, &err),
@@ -937,6 +943,11 @@ message_shapes(struct explain *x)
     must(store_message_get(x->store, ctx(x), "ua", &x->big, &x->msg_ids[10], &m,
                            &err),
          &err, "get");
+    shape_end(x);
+    shape_begin(x, "/v1 item by its client's id", EXACT, 0, "session_item_id");
+    must(store_message_get_item(x->store, ctx(x), "ua", &x->big, "msg_1230",
+                                &m, &err),
+         &err, "get item");
     shape_end(x);
     shape_begin(x, "message PATCH", EXACT, 0, "_id_");
     {

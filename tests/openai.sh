@@ -9,8 +9,9 @@
 #   clients/js/     parley's own Agents SDK Session class (over /api) and
 #                   its tests
 #
-# Starts the real pieces on loopback as tests/e2e.sh does (the dev DB,
-# parley on a unix socket, nginx with the repo's snippets on a free port),
+# Starts the real pieces on loopback as tests/e2e.sh does (the database:
+# the dev DB, or a replica set with PARLEY_TEST_MONGOD; parley on a unix
+# socket, nginx with the repo's snippets on a free port),
 # then runs both projects' node:test files against http://127.0.0.1:PORT
 # with
 #
@@ -29,48 +30,16 @@
 #
 # Runs every test file of both projects, then exits 0 when all passed, 1
 # otherwise (automake's convention; node, npm and nginx missing is a
-# failure).  On failure the ends of parley's, nginx's and the dev DB's logs
-# are printed.  PARLEY_KEEP_TMP=1 keeps the temp dir; PARLEY_OPENAI_TESTS
+# failure).  On failure the ends of parley's, nginx's and the database's
+# logs are printed.  PARLEY_KEEP_TMP=1 keeps the temp dir; PARLEY_OPENAI_TESTS
 # may name test files (paths relative to the source tree) to run only those.
 set -euo pipefail
 
-if [ -z "${top_srcdir:-}" ]; then
-    top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-fi
-top_builddir=${top_builddir:-$top_srcdir}
-
-# shellcheck source=scripts/lib.sh
-. "$top_srcdir/scripts/lib.sh"
-
-# parley reads PARLEY_<KEY> settings from the environment; the suite must
-# see exactly the config written below.
-while read -r var; do
-    case $var in
-    PARLEY_DEVDB_HOME | PARLEY_KEEP_TMP | PARLEY_STOP_TIMEOUT | PARLEY_NPM_HOME | \
-        PARLEY_OPENAI_TESTS) ;;
-    PARLEY_*) unset "$var" ;;
-    esac
-done < <(compgen -e)
-
-bin=$top_builddir/src/parley
-lib_init openai
+# shellcheck source=tests/lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+test_init openai --keep PARLEY_NPM_HOME --keep PARLEY_OPENAI_TESTS
 lib_require_tools
-[ -x "$bin" ] || lib_fail "$bin not built" || exit 1
-
-# shellcheck disable=SC2317 # runs from the EXIT trap
-on_exit() {
-    local rc=$?
-    stop_processes
-    if [ "$rc" -ne 0 ] && [ -n "$PARLEY_TMP" ]; then
-        lib_log "failed ($rc); temp dir $PARLEY_TMP"
-        lib_tail "$PARLEY_TMP/parley.log" 40
-        lib_tail "$PARLEY_TMP/nginx-error.log" 20
-        lib_tail "$PARLEY_TMP/devdb.log" 10
-    fi
-    remove_tmp
-    exit "$rc"
-}
-trap on_exit EXIT
+test_need_built "$bin"
 
 # --- the npm projects ----------------------------------------------------------
 
@@ -129,8 +98,8 @@ native_dir=$NPM_DIR
 
 # --- the servers ---------------------------------------------------------------
 
-devdb_install
-devdb_start "$PARLEY_TMP"
+testdb_start
+testdb_name parley_openai
 
 secret=$(random_hex 48)
 conf=$PARLEY_TMP/parley.conf
@@ -141,8 +110,8 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 4
-mongodb_uri = $PARLEY_DEVDB_URI
-mongodb_database = parley_openai_$(random_hex 8)
+mongodb_uri = $TESTDB_URI
+mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
 log_level = info
 EOF

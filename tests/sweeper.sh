@@ -6,8 +6,9 @@
 # 1. The supervisor's own sweeps (cleanup_interval = 1, idle_timeout = 3,
 #    max_inactive_time = 3): a session left alone becomes "expired" (version
 #    + 1, its messages kept), then is deleted with its messages and memory
-#    (the user's erasure afterwards finds nothing left); a session in use
-#    all the while stays active; the sweeper child logs its counts.
+#    (the user's erasure afterwards finds nothing left), and so does a
+#    conversation made through /v1; a session in use all the while stays
+#    active; the sweeper child logs its counts.
 # 2. `parley cleanup` (cron's way): two runs at once against one database,
 #    each under its own lock file so that both really sweep, delete each
 #    eligible session exactly once: their counts add up to the truth.  A
@@ -105,6 +106,10 @@ expect POST "$S" '{"session_id":"idle"}' 201
 expect POST "$S/idle/messages" \
     '{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}' 201
 expect PUT "$S/idle/memory/note" '{"x":1}' 200
+# A conversation made through /v1 is a session like the others: swept too.
+expect POST /v1/conversations \
+    '{"items":[{"role":"user","content":"c"},{"type":"reasoning","id":"rs_1"}]}' 200
+conv=$(field id)
 left_alone=$SECONDS
 expect POST "$S" '{"session_id":"busy"}' 201
 
@@ -127,6 +132,9 @@ done
 [ $((expired_at - left_alone)) -ge 3 ] || fail "expired after less than idle_timeout"
 call GET "$S/busy"
 [ "$(field status)" = active ] || fail "a session in use was swept: $BODY"
+call GET "$S/$conv"
+[ "$STATUS" = 200 ] && [ "$(field status)" = expired ] ||
+    fail "the /v1 conversation left alone did not expire with the idle session: $BODY"
 
 deleted=
 deadline=$((SECONDS + 20))
@@ -140,6 +148,12 @@ while [ "$SECONDS" -lt "$deadline" ]; do
     sleep 0.3
 done
 [ -n "$deleted" ] || fail "the expired session was not deleted within 20 s"
+deadline=$((SECONDS + 10))
+until call GET "/v1/conversations/$conv" && [ "$STATUS" = 404 ]; do
+    [ "$STATUS" = 200 ] || fail "GET /v1/conversations/$conv answered $STATUS"
+    [ "$SECONDS" -lt "$deadline" ] || fail "the /v1 conversation was not deleted"
+    sleep 0.3
+done
 call GET "$S/busy"
 [ "$(field status)" = active ] || fail "a session in use was swept: $BODY"
 
@@ -152,11 +166,14 @@ call DELETE "/api/admin/users/$user" "" "$admin_token"
 want="{\"deleted_sessions\":1,\"deleted_messages\":$busy_messages,\"deleted_memory\":0}"
 [ "$BODY" = "$want" ] || fail "erasure found leftovers: $BODY (want $want)"
 
-# The sweeper child (not a request worker) logged what it did.
-grep -qF '"req":"sweeper","msg":"sweep: expired 1, deleted ' \
-    "$PARLEY_TMP/parley.log" || fail "no sweep logged the expiry"
-grep -qE '"req":"sweeper","msg":"sweep: expired [0-9]+, deleted 1 sessions and 2 messages' \
-    "$PARLEY_TMP/parley.log" || fail "no sweep logged the deletion with its 2 messages"
+# The sweeper child (not a request worker) logged what it did: over its
+# passes, two sessions expired and then deleted with their 2 messages each
+# (the idle session and the conversation, in one pass or two).
+sweeps=$(grep -oE '"req":"sweeper","msg":"sweep: expired [0-9]+, deleted [0-9]+ sessions and [0-9]+ messages' \
+    "$PARLEY_TMP/parley.log" |
+    awk '{ e += $4; d += $6; m += $9 } END { printf "%d %d %d", e, d, m }' FS='[ ,]+')
+[ "$sweeps" = "2 2 4" ] ||
+    fail "the sweeps logged expired, deleted sessions, deleted messages: $sweeps, not 2 2 4"
 lib_check_children || fail "a server exited"
 
 # --- 2. parley cleanup, twice at once -----------------------------------------

@@ -19,7 +19,10 @@
  *     part-way the result no longer parses, in either format;
  *   - the other response bodies encode.c writes (pages, context,
  *     conversation, memory, health) parse, as objects with exactly their
- *     keys, and give back the strings and trees they were given.
+ *     keys, and give back the strings and trees they were given;
+ *   - so do encode_openai.c's: a /v1 item list (each item's id first, as
+ *     given or derived, a kept item's members as stored) and the
+ *     conversation object (metadata values all strings).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +34,7 @@
 #include "clock.h"
 #include "error.h"
 #include "encode.h"
+#include "encode_openai.h"
 #include "export.h"
 #include "fuzz_util.h"
 #include "json.h"
@@ -120,6 +124,12 @@ read_input(struct fuzz_reader *r, struct arena *a, struct input *in)
         m->extra_data = (fuzz_byte(r) & 1) ? maybe_json(r, a, false) : NULL;
         m->created_at = (int64_t)fuzz_u64(r);
         m->updated_at = (int64_t)fuzz_u64(r);
+        /* a /v1 item (an object), after the fields above so that older
+         * corpus entries read as before */
+        m->item = (fuzz_byte(r) & 1) ? maybe_json(r, a, true) : NULL;
+        m->item_id = (fuzz_byte(r) & 1) ? fuzz_text(r, a, NULL) : NULL;
+        if (fuzz_byte(r) & 1)
+            m->role = ROLE_DEVELOPER;
     }
 }
 
@@ -419,6 +429,68 @@ parse_body(struct arena *a, const struct buf *text, size_t nkeys,
     return v;
 }
 
+/* The /v1 bodies: the item list parses, each item is an object with a
+ * string id first (the id given, or a prefix and 32 hex characters) and
+ * every member of a kept item but content/id as it was stored; the
+ * conversation's metadata values are all strings, string ones unchanged. */
+static void
+check_openai(struct arena *a, struct input *in, struct buf *b)
+{
+    const struct json_value *v, *data, *meta;
+
+    buf_reset(b);
+    encode_openai_item_list(b, in->m, in->n, in->n > 1, 0);
+    v = parse_body(a, b, 5, "item list");
+    data = json_get(v, "data");
+    FUZZ_CHECK(data != NULL && data->type == JSON_ARRAY &&
+                   data->u.a.len == in->n,
+               "item list data");
+    for (size_t i = 0; i < in->n; i++) {
+        const struct json_value *item = data->u.a.items[i];
+        const struct json_value *id = json_get(item, "id");
+        const struct json_value *kept = in->m[i].item;
+
+        FUZZ_CHECK(item->type == JSON_OBJECT && item->u.o.len > 0 &&
+                       strcmp(item->u.o.members[0].key, "id") == 0 &&
+                       id->type == JSON_STRING,
+                   "item %zu has no id first", i);
+        if (in->m[i].item_id != NULL)
+            FUZZ_CHECK(strcmp(id->u.s.ptr, in->m[i].item_id) == 0,
+                       "item %zu lost its given id", i);
+        else
+            FUZZ_CHECK(strchr(id->u.s.ptr, '_') != NULL &&
+                           strlen(strchr(id->u.s.ptr, '_') + 1) == 32,
+                       "item %zu: derived id %s", i, id->u.s.ptr);
+        for (size_t k = 0; kept != NULL && k < kept->u.o.len; k++) {
+            const struct json_member *m = &kept->u.o.members[k];
+
+            /* a null status is shown as "completed" */
+            if (strcmp(m->key, "id") == 0 || strcmp(m->key, "content") == 0 ||
+                (strcmp(m->key, "status") == 0 && m->value->type == JSON_NULL))
+                continue;
+            FUZZ_CHECK(fuzz_json_same(json_get(item, m->key), m->value),
+                       "item %zu: member %s changed", i, m->key);
+        }
+    }
+    buf_reset(b);
+    encode_openai_conversation(b, &in->s);
+    v = parse_body(a, b, 4, "conversation object");
+    expect_text(v, "id", in->s.session_id);
+    meta = json_get(v, "metadata");
+    FUZZ_CHECK(meta != NULL && meta->type == JSON_OBJECT &&
+                   meta->u.o.len == in->s.metadata->u.o.len,
+               "conversation metadata");
+    for (size_t k = 0; k < meta->u.o.len; k++) {
+        const struct json_value *was = in->s.metadata->u.o.members[k].value;
+
+        FUZZ_CHECK(meta->u.o.members[k].value->type == JSON_STRING,
+                   "metadata value not a string");
+        if (was->type == JSON_STRING)
+            FUZZ_CHECK(fuzz_json_same(meta->u.o.members[k].value, was),
+                       "metadata string changed");
+    }
+}
+
 static void
 check_bodies(struct arena *a, struct input *in)
 {
@@ -477,6 +549,8 @@ check_bodies(struct arena *a, struct input *in)
     v = parse_body(a, &b, 1, "memory items");
     FUZZ_CHECK(fuzz_json_same(json_get(v, "items"), s->metadata),
                "memory items changed");
+
+    check_openai(a, in, &b);
 
     buf_reset(&b);
     /* Hundredths of an hour, as health_hours() gives them. */
