@@ -101,6 +101,9 @@ jwt_secret = $secret
 log_level = info
 request_deadline_ms = $deadline_ms
 shutdown_timeout = 10
+# No sweeper child: it would come a minute after start, in the middle of
+# (d), as one more child of the supervisor.
+cleanup_interval = 0
 EOF
 )
 # All the load comes from 127.0.0.1: the real per-client limit (100 r/s)

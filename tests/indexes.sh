@@ -12,9 +12,11 @@
 #            the old ones at once (listIndexes first; a drop that meets the
 #            other host's build is refused, 12587, and retried).
 #
-# Each time: only 2xx and 503 (with Retry-After: 1) answered, no 500 in
-# either host's log, both log "indexes ready", and the database ends with
-# exactly parley's indexes.  On the dev DB too (no concurrency there, but
+# The load runs until both hosts log "indexes ready" and 192 requests more
+# have been answered.  Each time: only 2xx and 503 (with Retry-After: 1)
+# answered, only 2xx to what was sent once both hosts had their indexes,
+# no 500 in either host's log, and the database ends with exactly
+# parley's indexes.  On the dev DB too (no concurrency there, but
 # the same path); on a real replica set with PARLEY_TEST_MONGOD.
 set -euo pipefail
 
@@ -63,6 +65,11 @@ index_names() {
         < <(mongo_cmd "$TESTDB_URI" "$1" "{\"listIndexes\":\"$2\"}")
 }
 
+# served_after FILE MS: 192 requests sent after MS have been answered.
+served_after() {
+    [ "$(awk -F'\t' -v t="$2" '$3 > t { n++ } END { print n + 0 }' "$1")" -ge 192 ]
+}
+
 round() {
     local name=$1 db h confs=() pids=() load_pid st
     testdb_name "parley_ix_$name"
@@ -98,12 +105,21 @@ EOF
         lib_poll 30 unix_accepts "$PARLEY_TMP/host$h-$name.sock" "${pids[h - 1]}" ||
             { fail "$name: host $h did not accept"; return; }
     done
+    # Until both hosts have their indexes, and 12 more requests a client
+    # after that (at most a minute).
     lib_spawn "loadgen $name" "$PARLEY_TMP/loadgen.log" \
-        "$loadgen" -H "Authorization: Bearer $token" -o "$PARLEY_TMP/$name.tsv" -c 16 -n 12 \
+        "$loadgen" -H "Authorization: Bearer $token" -o "$PARLEY_TMP/$name.tsv" -c 16 -w 50 -d 60000 \
         -r "POST /api/agent-sessions/conversation {\"session_id\":\"$name-{c}\",\"messages\":[{\"role\":\"user\",\"content\":\"turn {i}\"}]}" \
         -r "GET /api/agent-sessions?limit=5" \
         "http://127.0.0.1:$port"
     load_pid=$LIB_LAST_PID
+    for h in 1 2; do
+        lib_poll 60 grep -q '"indexes ready"' "$PARLEY_TMP/host$h.log" ||
+            fail "$name: host $h never logged 'indexes ready'"
+    done
+    ready_ms=$(date +%s%3N)
+    lib_poll 60 served_after "$PARLEY_TMP/$name.tsv" "$ready_ms" || true
+    kill -USR1 "$load_pid"
     wait "$load_pid" || fail "$name: loadgen exited with $?"
     st=$(awk -F'\t' '{ n[$5]++ } END { for (s in n) printf "%s:%d ", s, n[s] }' "$PARLEY_TMP/$name.tsv")
     lib_log "$name: $(wc -l <"$PARLEY_TMP/$name.tsv") requests: $st"
@@ -115,10 +131,14 @@ EOF
     if awk -F'\t' '$5 == 503 && $6 != "1" { bad = 1 } END { exit !bad }' "$PARLEY_TMP/$name.tsv"; then
         fail "$name: a 503 without Retry-After: 1"
     fi
-    for h in 1 2; do
-        lib_poll 30 grep -q '"indexes ready"' "$PARLEY_TMP/host$h.log" ||
-            fail "$name: host $h never logged 'indexes ready'"
-    done
+    if awk -F'\t' -v t="$ready_ms" '$3 > t && $5 !~ /^2/ { bad = 1 } END { exit !bad }' "$PARLEY_TMP/$name.tsv"; then
+        fail "$name: an answer other than 2xx to a request sent once both hosts had their indexes"
+    fi
+    if awk -F'\t' '$5 ~ /^2/ { ok = 1 } END { exit !ok }' "$PARLEY_TMP/$name.tsv"; then
+        pass "$name: served once the indexes were made"
+    else
+        fail "$name: no 2xx at all"
+    fi
     lib_stop "${pids[@]}" "$NGINX_PID"
     for h in 1 2; do
         if grep -qE '"msg":"[A-Z]+ [^ ]+ 500 ' "$PARLEY_TMP/host$h.log"; then
@@ -131,7 +151,7 @@ EOF
     [ "$st" = "_id_ created status_activity user_created_id user_session_id user_status_created_id user_status_updated_id user_updated_id" ] &&
         pass "$name: the sessions indexes: $st" || fail "$name: the sessions indexes: $st"
     st=$(index_names "$db" messages)
-    [ "$st" = "_id_ session_seq user_session_role_seq user_session_seq" ] &&
+    [ "$st" = "_id_ session_item_id session_seq user_session_role_seq user_session_seq" ] &&
         pass "$name: the messages indexes: $st" || fail "$name: the messages indexes: $st"
 }
 

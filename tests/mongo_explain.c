@@ -945,8 +945,8 @@ message_shapes(struct explain *x)
          &err, "get");
     shape_end(x);
     shape_begin(x, "/v1 item by its client's id", EXACT, 0, "session_item_id");
-    must(store_message_get_item(x->store, ctx(x), "ua", &x->big, "msg_1230",
-                                &m, &err),
+    must(store_message_get_item(x->store, ctx(x), "ua", &x->big, "msg_1230", &m,
+                                &err),
          &err, "get item");
     shape_end(x);
     shape_begin(x, "message PATCH", EXACT, 0, "_id_");
