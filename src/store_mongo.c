@@ -1247,10 +1247,13 @@ static const struct mongo_index_set {
  * the same name and another spec fails, which we want to hear. */
 static bool
 mongo_create_indexes(mongoc_database_t *db, const char *coll,
-                     const struct mongo_index *ix, size_t n, struct error *err)
+                     const struct mongo_index *ix, size_t n, bool wait,
+                     struct error *err)
 {
     bson_t cmd = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t wc;
     bson_t list, spec, keys;
     bson_error_t e;
     char idx[16];
@@ -1286,9 +1289,19 @@ mongo_create_indexes(mongoc_database_t *db, const char *coll,
         bson_append_document_end(&list, &spec);
     }
     bson_append_array_end(&cmd, &list);
-    ok = mongoc_database_write_command_with_opts(db, &cmd, NULL, &reply, &e);
+    /* Only the last command waits for the URI's write concern (a
+     * majority): once it is majority-committed, so is every oplog entry
+     * before it, and a new database's indexes are ready after one wait
+     * for the majority instead of five. */
+    if (!wait) {
+        bson_append_document_begin(&opts, "writeConcern", -1, &wc);
+        bson_append_int32(&wc, "w", -1, 1);
+        bson_append_document_end(&opts, &wc);
+    }
+    ok = mongoc_database_write_command_with_opts(db, &cmd, &opts, &reply, &e);
     if (!ok)
         mongo_classify("createIndexes", &e, &reply, err);
+    bson_destroy(&opts);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     return ok;
@@ -1371,7 +1384,8 @@ mongo_ensure_indexes(struct store *s, struct error *err)
             mongo_collection(s, client, mongo_coll_name(m, set->coll));
 
         ok = mongo_create_indexes(db, mongoc_collection_get_name(coll), set->ix,
-                                  set->n, err);
+                                  set->n,
+                                  i + 1 == MONGO_COUNT(mongo_index_sets), err);
         for (size_t k = 0;
              ok && k < MONGO_COUNT(set->legacy) && set->legacy[k] != NULL; k++)
             ok = mongo_drop_index(db, coll, set->legacy[k], err);

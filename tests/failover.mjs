@@ -1,7 +1,8 @@
 // tests/failover.mjs DIR DEADLINE_MS — the checks and figures of
 // tests/failover.sh over what it left in DIR: the load records of each
 // fault (NAME.tsv, tests/loadgen's format), their times (NAME.times:
-// fault_ms new_primary_ms old new rollback_lines), the appends sent again
+// fault_ms writable_ms old new rollback_lines elected_ms, writable_ms
+// being when the new primary first took a w:majority write), the appends sent again
 // (resent.tsv: key status id client seq), every session's messages and
 // every session as listed (messages.jsonl, sessions.jsonl: one page a
 // line), mongo_probe's errors (probe.jsonl) and parley's log.  Prints the
@@ -32,7 +33,7 @@ for (const name of faults) {
 // --- each fault -------------------------------------------------------------
 for (const name of faults) {
     const rs = records[name];
-    const [fault, np, oldp, newp, rollbacks] = readFileSync(`${dir}/${name}.times`, "utf8").trim().split(" ").map(Number);
+    const [fault, np, oldp, newp, rollbacks, elected] = readFileSync(`${dir}/${name}.times`, "utf8").trim().split(" ").map(Number);
     const by = {};
     for (const r of rs) by[r.status] = (by[r.status] || 0) + 1;
     const st = Object.keys(by).sort().map((s) => `${s}:${by[s]}`).join(" ");
@@ -48,16 +49,17 @@ for (const name of faults) {
     // know the new primary (2 s after the harness saw it).
     const outside = u503.filter((r) => r.end < fault || r.start > np + 2000);
     for (const r of outside.slice(0, 3))
-        problem(`${name}: a 503 sent ${r.start - np} ms after the new primary, answered ${r.end - fault} ms after the fault (${r.rid})`);
+        problem(`${name}: a 503 sent ${r.start - np} ms after the new primary took w:majority writes, answered ${r.end - fault} ms after the fault (${r.rid})`);
     const after = rs.filter((r) => ok2xx(r.status) && r.end > np).map((r) => r.end - np);
     const firstOk = after.length ? Math.min(...after) : null;
-    if (firstOk === null) problem(`${name}: no 2xx after the new primary`);
-    else if (firstOk > 2000) problem(`${name}: first 2xx ${firstOk} ms after the new primary (limit 2000)`);
+    if (firstOk === null) problem(`${name}: no 2xx after the new primary took w:majority writes`);
+    else if (firstOk > 2000) problem(`${name}: first 2xx ${firstOk} ms after the new primary took w:majority writes (limit 2000)`);
     const during = rs.filter((r) => r.end >= fault && r.start <= np + 2000);
     const slowest = Math.max(0, ...during.map((r) => r.end - r.start));
     const before = rs.filter((r) => r.end < fault && ok2xx(r.status));
     const okBefore = before.length ? (before.reduce((a, r) => a + r.end - r.start, 0) / before.length).toFixed(0) : "-";
-    console.log(`${name}: ${rs.length} requests (${st}); member ${oldp} -> ${newp}: no primary for ${np - fault} ms; ` +
+    console.log(`${name}: ${rs.length} requests (${st}); member ${oldp} -> ${newp}: elected ${elected - fault} ms after the fault, ` +
+        `w:majority writes taken after ${np - fault} ms; ` +
         `${u503.length} answered 503 (first ${u503.length ? Math.min(...u503.map((r) => r.end)) - fault : "-"} ms, ` +
         `last ${u503.length ? Math.max(...u503.map((r) => r.end)) - fault : "-"} ms after the fault); first 2xx ${firstOk} ms after ` +
         `the new primary; slowest answer meanwhile ${slowest} ms (mean 2xx before: ${okBefore} ms); ` +

@@ -17,9 +17,11 @@
 #
 # and for each: no answer but 2xx and 503, every 503 with Retry-After: 1
 # and sent before parley could know the new primary (no later than 2 s
-# after the harness saw it) and answered after the fault; a 2xx answered
-# within 2 s of the new primary; the same supervisor and workers
-# throughout.  The figures are printed per fault.
+# after the harness saw it take a w:majority write, which is what parley's
+# write concern needs: a secondary that was fetching from a paused primary
+# keeps a newly elected one from a majority for seconds) and answered after
+# the fault; a 2xx answered within 2 s of that; the same supervisor and
+# workers throughout.  The figures are printed per fault.
 #
 # Then every 503'd append is sent again with its key until it is stored,
 # every session is listed page by page, and: every acknowledged append is
@@ -125,6 +127,17 @@ member_primary() {
         grep -q '"ismaster" : true'
 }
 
+# majority_writable I: member I acknowledges a write with w:majority (for
+# lib_poll; sets WRITABLE_MS).
+majority_writable() {
+    local out
+    out=$(mongo_cmd "$RS_HOST:${RS_PORTS[$1]}" parley_failover_harness \
+        '{"insert":"w","documents":[{"w":1}],"writeConcern":{"w":"majority","wtimeout":250}}' 2>/dev/null) ||
+        return 1
+    ! grep -q writeConcernError <<<"$out" || return 1
+    WRITABLE_MS=$(now_ms)
+}
+
 # new_primary OLD: a member other than OLD is primary (for lib_poll; sets
 # NEW_PRIMARY and NEW_PRIMARY_MS).
 new_primary() {
@@ -176,11 +189,21 @@ run_fault() {
         fault_ms=$TESTDB_SIGNALLED_MS
         ;;
     esac
+    # What parley can serve from is a primary that acknowledges a write
+    # with w=majority (its write concern): elected is not enough when a
+    # secondary still waits on the old primary (paused) for its oplog.
     if ! lib_poll 30 new_primary "$old"; then
         fail "$name: no new primary within 30 s"
-        np_ms=$(($(now_ms)))
+        elected_ms=$(now_ms)
+        np_ms=$elected_ms
     else
-        np_ms=$NEW_PRIMARY_MS
+        elected_ms=$NEW_PRIMARY_MS
+        if lib_poll 30 majority_writable "$NEW_PRIMARY"; then
+            np_ms=$WRITABLE_MS
+        else
+            fail "$name: the new primary took no w:majority write within 30 s"
+            np_ms=$(now_ms)
+        fi
     fi
     case $name in
     kill)
@@ -200,9 +223,9 @@ run_fault() {
     kill -USR1 "$load_pid"
     wait "$load_pid" || { lib_fail "loadgen exited with $?"; exit 1; }
     rollbacks=$(($(grep -ci 'rollback' "$RS_DIR/mongod-${RS_PORTS[$old]}.log" || true) - before))
-    printf '%s %s %s %s %s\n' "$fault_ms" "$np_ms" "$old" "$NEW_PRIMARY" "$rollbacks" \
+    printf '%s %s %s %s %s %s\n' "$fault_ms" "$np_ms" "$old" "$NEW_PRIMARY" "$rollbacks" "$elected_ms" \
         >"$PARLEY_TMP/$name.times"
-    lib_log "$name: member $old was primary; member $NEW_PRIMARY primary $((np_ms - fault_ms)) ms after the fault; $rollbacks rollback lines in the old primary's log"
+    lib_log "$name: member $old was primary; member $NEW_PRIMARY elected $((elected_ms - fault_ms)) ms after the fault, took w:majority writes after $((np_ms - fault_ms)) ms; $rollbacks rollback lines in the old primary's log"
     if [ "$(worker_pids)" = "$start_workers" ] && lib_alive "$supervisor"; then
         pass "$name: same supervisor and workers (no restart)"
     else
