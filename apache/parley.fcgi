@@ -14,7 +14,10 @@
 # `parley serve` behind nginx would read.  SIGTERM drains: the worker
 # finishes the request it holds, then both processes exit.
 #
-# PARLEY_BIN and PARLEY_CONFIG come from FcgidInitialEnv.
+# PARLEY_BIN and PARLEY_CONFIG come from FcgidInitialEnv.  An argument
+# (parley-fcgid.conf gives the conversation route "conversation") only
+# makes mod_fcgid keep those processes as a class of their own; the
+# process is the same.
 PARLEY_LISTEN=
 PARLEY_WORKERS=1
 PARLEY_PID_FILE=

@@ -780,11 +780,15 @@ unix_accepts() {
 
 # --- nginx -----------------------------------------------------------------
 
-# nginx_conf_write DIR PORT SOCKET [HTTP_SNIPPET [SERVER_SNIPPET]]: writes
-# DIR/nginx.conf, a whole nginx config that serves 127.0.0.1:PORT with the
-# repo's nginx/parley.conf (or SERVER_SNIPPET) in front of the FastCGI unix
-# socket SOCKET, with the repo's nginx/parley-http.conf (or HTTP_SNIPPET) in
-# the http context.  Every path nginx writes is under DIR.
+# nginx_conf_write DIR PORT SOCKET [HTTP_SNIPPET [SERVER_SNIPPET
+# [CONVERSATION_SOCKET]]]: writes DIR/nginx.conf, a whole nginx config that
+# serves 127.0.0.1:PORT with the repo's nginx/parley.conf (or
+# SERVER_SNIPPET) in front of the FastCGI unix socket SOCKET, with the
+# repo's nginx/parley-http.conf (or HTTP_SNIPPET) in the http context.  The
+# conversation route goes to CONVERSATION_SOCKET (upstream
+# parley_conversation), by default where parley puts its conversation pool
+# next to SOCKET (conversation_socket); pass SOCKET itself for a parley
+# without that pool.  Every path nginx writes is under DIR.
 #
 # When nginx starts as root its workers run as nobody; rather than `user
 # root;` the sockets are made reachable: lib_init makes the temp dir 0711 and
@@ -793,6 +797,7 @@ nginx_conf_write() {
     local dir=$1 port=$2 socket=$3
     local http_snippet=${4:-$PARLEY_SRCDIR/nginx/parley-http.conf}
     local server_snippet=${5:-$PARLEY_SRCDIR/nginx/parley.conf}
+    local conv_socket=${6:-$(conversation_socket "$socket")}
     mkdir -p "$dir/tmp"
     cat >"$dir/nginx.conf" <<EOF
 # Written by scripts/lib.sh (nginx_conf_write); loopback only.
@@ -820,12 +825,66 @@ http {
         server unix:$socket;
     }
 
+    upstream parley_conversation {
+        server unix:$conv_socket;
+    }
+
     server {
         listen 127.0.0.1:$port;
         include $server_snippet;
     }
 }
 EOF
+}
+
+# conversation_socket SOCKET: prints the path of the conversation pool's
+# socket that parley makes next to the unix socket SOCKET when
+# conversation_listen is not set (/x/parley.sock -> /x/parley-conversation.sock).
+conversation_socket() {
+    local s=${1%.sock}
+    printf '%s-conversation.sock\n' "$s"
+}
+
+# pool_pids PARENT SOCKET: prints the pids of PARENT's children (parley's
+# workers) that hold the listening unix socket SOCKET: the workers of the
+# pool serving it (each worker keeps its own pool's socket only).
+pool_pids() {
+    local parent=$1 inode pid fd
+    inode=$(awk -v p="$2" '$NF == p { print $7; exit }' /proc/net/unix)
+    [ -n "$inode" ] || return 0
+    for pid in $(lib_descendants "$parent"); do
+        for fd in /proc/"$pid"/fd/*; do
+            if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ]; then
+                printf '%s\n' "$pid"
+                break
+            fi
+        done
+    done
+}
+
+# pools_served LOG PARENT SOCKET CONVERSATION_SOCKET: succeeds when every
+# conversation request in parley's LOG was served by a worker of the pool
+# on CONVERSATION_SOCKET and every other request by one on SOCKET (the
+# web server routed each to its pool); says what it found.
+pools_served() {
+    local log=$1 parent=$2 main conv served_conv served_main pid ok=0
+    main=$(pool_pids "$parent" "$3")
+    conv=$(pool_pids "$parent" "$4")
+    served_conv=$(grep -E '"msg":"[A-Z]+ /api/agent-sessions/conversation/? ' "$log" |
+        sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' | sort -u)
+    served_main=$(grep -E '"msg":"(GET|POST|PUT|PATCH|DELETE) /' "$log" |
+        grep -vE '"msg":"[A-Z]+ /api/agent-sessions/conversation/? ' |
+        sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' | sort -u)
+    lib_log "pools: main $(echo $main) served by $(echo $served_main);" \
+        "conversation $(echo $conv) served by $(echo $served_conv)"
+    [ -n "$main" ] && [ -n "$conv" ] && [ -n "$served_conv" ] || ok=1
+    for pid in $served_conv; do
+        grep -qx "$pid" <<<"$conv" || ok=1
+    done
+    for pid in $served_main; do
+        grep -qx "$pid" <<<"$main" || ok=1
+    done
+    return "$ok"
 }
 
 # nginx reads the environment variable NGINX as a list of inherited listening

@@ -30,6 +30,9 @@ enum api_flags {
     API_BODY = 1 << 1,     /* takes a JSON object body ({} when empty) */
     API_DB = 1 << 2,       /* uses the database: indexes must exist first */
     API_BODY_ANY = 1 << 3, /* takes any JSON value as the body */
+    /* A conversation turn: its deadline is conversation_deadline_ms, and
+     * the web server sends it to the conversation pool (supervisor.h). */
+    API_CONVERSATION = 1 << 4,
 };
 
 struct api_call {
@@ -153,10 +156,14 @@ route_handler api_session_create, api_session_list, api_session_get,
     api_session_patch, api_session_delete, api_session_activate,
     api_session_deactivate, api_session_end;
 
-/* api_message.c: messages, the context window and the conversation. */
+/* api_message.c: messages and the context window. */
 route_handler api_message_append, api_message_list, api_message_get,
     api_message_patch, api_message_delete, api_message_clear,
-    api_message_context, api_message_conversation;
+    api_message_context;
+
+/* api_conversation.c: POST /api/agent-sessions/conversation, answered as
+ * JSON or, with "stream": true, as server-sent events. */
+route_handler api_conversation_turn;
 
 /* api_memory.c: a session's memory. */
 route_handler api_memory_list, api_memory_get, api_memory_put,

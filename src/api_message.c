@@ -1,6 +1,6 @@
 /*
- * api_message.c - handlers of the message, context and conversation routes
- * (the table is in api.c).
+ * api_message.c - handlers of the message and context routes (the table
+ * is in api.c; the conversation is api_conversation.c).
  */
 #include <stddef.h>
 #include <string.h>
@@ -125,8 +125,8 @@ api_message_list(struct api_call *call, struct error *err)
                               api_session_param(call), &in.f, in.page.limit,
                               in.page.offset, &page, err))
         return false;
-    encode_message_page(&call->resp->body, &page, in.page.limit,
-                        in.page.offset);
+    encode_message_page(&call->resp->body, &page, in.page.limit, in.page.offset,
+                        (size_t)call->cfg->page_max_bytes);
     return true;
 }
 
@@ -216,52 +216,17 @@ api_message_context(struct api_call *call, struct error *err)
     struct context_query in = {20, 4000};
     struct message_page page;
     int64_t tokens;
+    bool cut = false;
 
+    /* The run also ends where its items would pass page_max_bytes (less
+     * the room for what follows them): has_more says so. */
     if (!api_query(call, params, API_NFIELDS(params), &in, err) ||
-        !service_message_context(call->svc, &call->ctx, call->user.sub,
-                                 api_session_param(call), in.limit,
-                                 in.max_tokens, &page, &tokens, err))
+        !service_message_context_bounded(
+            call->svc, &call->ctx, call->user.sub, api_session_param(call),
+            in.limit, in.max_tokens,
+            (size_t)call->cfg->page_max_bytes - ENCODE_PAGE_TAIL,
+            encode_message_size, &page, &tokens, &cut, err))
         return false;
-    encode_context(&call->resp->body, &page, tokens);
-    return true;
-}
-
-bool
-api_message_conversation(struct api_call *call, struct error *err)
-{
-    struct conv {
-        const struct json_value *messages;
-        struct session_create session;
-    } body;
-    static const struct api_body_field fields[] = {
-        {"messages", offsetof(struct conv, messages)},
-        {"session_id", offsetof(struct conv, session.session_id)},
-        {"session_name", offsetof(struct conv, session.f.session_name)},
-        {"agent_name", offsetof(struct conv, session.f.agent_name)},
-        {"agent_instructions",
-         offsetof(struct conv, session.f.agent_instructions)},
-    };
-    struct conversation_input in;
-    struct conversation_result out;
-    struct message_input *msgs;
-
-    memset(&body, 0, sizeof(body));
-    memset(&in, 0, sizeof(in));
-    if (!api_query(call, NULL, 0, NULL, err) ||
-        !api_decode_fields(call->body, fields, API_NFIELDS(fields), &body, err))
-        return false;
-    if (body.messages == NULL)
-        return error_set(err, ERR_VALIDATION, "messages",
-                         "messages is required");
-    if (!decode_messages(call, body.messages, &msgs, &in.n, err))
-        return false;
-    in.messages = msgs;
-    in.session = body.session;
-    if (!service_message_conversation(call->svc, &call->ctx, call->user.sub,
-                                      &in, &out, err))
-        return false;
-    /* Metrics count the session this request named or made. */
-    call->session_named = out.session_id;
-    encode_conversation(&call->resp->body, &out);
+    encode_context(&call->resp->body, &page, tokens, cut);
     return true;
 }

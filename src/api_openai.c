@@ -170,7 +170,7 @@ api_openai_items_list(struct api_call *call, struct error *err)
                                    in.order == 1, &page, &has_more, err))
         return false;
     encode_openai_item_list(&call->resp->body, page.items, page.len, has_more,
-                            OPENAI_PAGE_MAX_BYTES);
+                            (size_t)call->cfg->page_max_bytes);
     return true;
 }
 

@@ -80,8 +80,8 @@ api_session_list(struct api_call *call, struct error *err)
     if (!service_session_list(call->svc, &call->ctx, call->user.sub, &in.f,
                               in.page.limit, in.page.offset, &page, err))
         return false;
-    encode_session_page(&call->resp->body, &page, in.page.limit,
-                        in.page.offset);
+    encode_session_page(&call->resp->body, &page, in.page.limit, in.page.offset,
+                        (size_t)call->cfg->page_max_bytes);
     return true;
 }
 

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent.h"
 #include "api.h"
 #include "app.h"
 #include "auth.h"
@@ -26,6 +27,7 @@ app_init(struct app *app, const struct config *cfg, struct store *store,
     app->route_index = -1;
     app->tally = tally_new();
     app->auth_cache = auth_cache_new();
+    app->agent = agent_new(cfg);
 }
 
 void
@@ -36,6 +38,8 @@ app_release(struct app *app)
     app->tally = NULL;
     auth_cache_free(app->auth_cache);
     app->auth_cache = NULL;
+    agent_free(app->agent);
+    app->agent = NULL;
 }
 
 /* "application/json", any case, optionally followed by parameters. */
@@ -153,6 +157,8 @@ app_run(struct app *app, struct api_call *call, struct router_match *match,
         return false;
     app->route_index = (int)(match->route - api_routes);
     flags = match->route->flags;
+    if (flags & API_CONVERSATION)
+        call->ctx.deadline_ms = req->started_ms + cfg->conversation_deadline_ms;
     if ((flags & API_AUTH) &&
         !auth_check_cached(app->auth_cache, cfg, req->arena, req->authorization,
                            clock_now_ms() / 1000, &call->user, err))
@@ -226,7 +232,7 @@ app_fail(const struct request *req, struct response *resp,
 void
 app_handle(struct app *app, struct request *req, struct response *resp)
 {
-    struct service svc = {app->cfg, app->store};
+    struct service svc = {app->cfg, app->store, app->agent};
     struct router_match match;
     struct error err = ERROR_INIT;
     struct api_call call;

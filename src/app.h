@@ -40,6 +40,9 @@ struct app {
     struct tally *tally;
     /* Tokens this worker has verified (auth.h).  Owned. */
     struct auth_cache *auth_cache;
+    /* The conversation's backend (agent.h), with its connection to a
+     * model server once used.  Owned. */
+    struct agent *agent;
 };
 
 void app_init(struct app *app, const struct config *cfg, struct store *store,

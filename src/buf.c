@@ -33,6 +33,15 @@ buf_reset(struct buf *b)
 }
 
 void
+buf_truncate(struct buf *b, size_t len)
+{
+    if (len < b->len) {
+        b->len = len;
+        b->data[len] = '\0';
+    }
+}
+
+void
 buf_grow(struct buf *b, size_t extra)
 {
     size_t want = b->len + extra + 1, cap;

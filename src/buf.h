@@ -20,6 +20,8 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
+/* Drops what follows the first len bytes (nothing if it is shorter). */
+void buf_truncate(struct buf *b, size_t len);
 void buf_grow(struct buf *b, size_t extra);
 void buf_add(struct buf *b, const void *data, size_t n);
 void buf_adds(struct buf *b, const char *s);

@@ -65,6 +65,7 @@ static const struct config_entry config_table[] = {
     S(memory_collection, "memory"),
     S(idempotency_collection, "idempotency_keys"),
     S(tombstones_collection, "tombstones"),
+    S(users_collection, "users"),
     I(db_retry_max_attempts, 3, 1, 10),
     I(db_retry_base_ms, 100, 1, 60000),
     I(db_retry_max_ms, 1000, 1, 600000),
@@ -89,8 +90,30 @@ static const struct config_entry config_table[] = {
     I(max_batch_messages, 100, 1, 10000),
     I(max_page_limit, 200, 1, 10000),
     I(max_offset, 100000, 0, 100000000),
+    /* quotas */
+    I(quota_sessions_per_user, 10000, 1, 2147483647),
+    I(quota_messages_per_session, 100000, 1, 2147483647),
+    I(quota_bytes_per_session, 67108864, 1, 2147483647),
+    I(quota_memory_keys_per_session, 1000, 1, 2147483647),
+    I(page_max_bytes, 8388608, 4096, 1073741824),
     /* agents */
     S(agent_backend, "echo"),
+    S(llm_base_url, ""),
+    S(llm_model, ""),
+    S(llm_api_key_file, ""),
+    S(llm_headers_file, ""),
+    S(llm_ca_file, ""),
+    S(llm_max_tokens_field, "max_tokens"),
+    I(llm_timeout_ms, 60000, 100, 3600000),
+    I(llm_connect_timeout_ms, 10000, 100, 600000),
+    I(llm_max_output_tokens, 0, 0, 100000000),
+    I(llm_context_messages, 20, 0, 10000),
+    I(llm_context_tokens, 4000, 0, 100000000),
+    I(llm_retry_max_attempts, 3, 1, 10),
+    /* the conversation pool */
+    I(conversation_workers, 4, 0, 256),
+    S(conversation_listen, ""),
+    I(conversation_deadline_ms, 120000, 1000, 3600000),
     /* sweeper; 0 turns a rule off */
     I(cleanup_interval, 3600, 0, 31536000),
     I(idle_timeout, 1800, 0, 315360000),
@@ -313,6 +336,50 @@ config_default_lock(struct config *c)
     c->sweeper_lock_file = path;
 }
 
+/* An unset conversation_listen goes next to a unix listen socket:
+ * unix:/run/parley/parley.sock -> unix:/run/parley/parley-conversation.sock.
+ * Listening on TCP or an inherited descriptor, there is no pool of its own
+ * unless conversation_listen names an address. */
+static int
+config_conversation_listen(struct config *c, struct error *err)
+{
+    const char *sock = c->listen + 5;
+    size_t n;
+    char *path = NULL;
+
+    if (c->conversation_listen[0] == '\0' &&
+        strncmp(c->listen, "unix:", 5) == 0) {
+        n = strlen(sock);
+        if (n > 5 && strcmp(sock + n - 5, ".sock") == 0)
+            n -= 5;
+        if (asprintf(&path, "unix:%.*s-conversation.sock", (int)n, sock) < 0)
+            abort();
+        free(c->conversation_listen);
+        c->conversation_listen = path;
+    }
+    if (c->conversation_listen[0] == '\0')
+        return 0;
+    if (strcmp(c->conversation_listen, c->listen) == 0) {
+        error_set(err, ERR_VALIDATION, "conversation_listen",
+                  "conversation_listen must differ from listen");
+        return -1;
+    }
+    if (strncmp(c->conversation_listen, "fd:", 3) == 0 ||
+        (strncmp(c->conversation_listen, "unix:", 5) != 0 &&
+         strrchr(c->conversation_listen, ':') == NULL)) {
+        error_set(err, ERR_VALIDATION, "conversation_listen",
+                  "conversation_listen must be unix:/path or host:port");
+        return -1;
+    }
+    if (strncmp(c->conversation_listen, "unix:", 5) == 0 &&
+        strlen(c->conversation_listen + 5) >= 108) {
+        error_set(err, ERR_VALIDATION, "conversation_listen",
+                  "unix socket path longer than 107 bytes");
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks what no single row can: the key for the pinned algorithm, the
  * listen address's form, the retry bounds' order. */
 static int
@@ -341,11 +408,10 @@ config_check(struct config *c, struct error *err)
                   "db_retry_base_ms must not exceed db_retry_max_ms");
         return -1;
     }
-    if (agent_find(c->agent_backend) == NULL) {
-        error_set(err, ERR_VALIDATION, "agent_backend",
-                  "agent_backend must be echo");
+    if (!agent_check_config(c, err))
         return -1;
-    }
+    if (config_conversation_listen(c, err) != 0)
+        return -1;
     config_default_lock(c);
     free(c->jwt_key);
     c->jwt_key = NULL;

@@ -41,6 +41,7 @@ struct config {
     char *memory_collection;
     char *idempotency_collection;
     char *tombstones_collection;
+    char *users_collection; /* per-user counters (quota_sessions_per_user) */
     int db_retry_max_attempts;
     int db_retry_base_ms;
     int db_retry_max_ms;
@@ -68,8 +69,35 @@ struct config {
     int max_page_limit;
     int max_offset;
 
+    /* quotas: checked before anything is written (docs/api.md) */
+    int quota_sessions_per_user;
+    int quota_messages_per_session;
+    int quota_bytes_per_session; /* content + extra_data bytes */
+    int quota_memory_keys_per_session;
+    int page_max_bytes; /* any list response's body */
+
     /* agents (issue: messages) */
-    char *agent_backend;
+    char *agent_backend; /* echo | openai (agent.h) */
+    /* the openai backend: a Chat Completions server (llm.h) */
+    char *llm_base_url;
+    char *llm_model;
+    char *llm_api_key_file; /* "" = no Authorization header */
+    char *llm_headers_file; /* "" = no extra headers */
+    char *llm_ca_file;      /* "" = the system's CA bundle */
+    char *llm_max_tokens_field;
+    int llm_timeout_ms; /* one attempt */
+    int llm_connect_timeout_ms;
+    int llm_max_output_tokens; /* 0 = not sent */
+    int llm_context_messages;  /* the history sent: /context's limit ... */
+    int llm_context_tokens;    /* ... and max_tokens */
+    int llm_retry_max_attempts;
+
+    /* the conversation pool (supervisor.h) */
+    int conversation_workers; /* 0 = the main workers serve it */
+    /* "" = next to a unix listen socket (config_load resolves it), or no
+     * pool when listen is not a unix socket. */
+    char *conversation_listen;
+    int conversation_deadline_ms;
 
     /* sweeper */
     int cleanup_interval;

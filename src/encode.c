@@ -15,8 +15,39 @@ encode_time(struct buf *b, int64_t ms)
     buf_addch(b, '"');
 }
 
+/* Writes item i of items. */
+typedef void encode_item_fn(struct buf *b, const void *items, size_t i);
+
+/*
+ * The items of a list, comma-separated, for a body that began at start
+ * and may take max_bytes (0: no bound): an item that would take it past
+ * the bound (less ENCODE_PAGE_TAIL) is taken back out and the list ends
+ * before it.  The first item is always written, so a client paging on
+ * always gets somewhere.  Returns how many were written.
+ */
+static size_t
+encode_items(struct buf *b, size_t start, size_t max_bytes, const void *items,
+             size_t n, encode_item_fn *one)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t mark = b->len;
+
+        if (i > 0)
+            buf_addch(b, ',');
+        one(b, items, i);
+        if (i > 0 && max_bytes > 0 &&
+            b->len - start + ENCODE_PAGE_TAIL > max_bytes) {
+            buf_truncate(b, mark);
+            return i;
+        }
+    }
+    return n;
+}
+
 /* Closes a list's items array and adds the paging fields every list
- * answers with. */
+ * answers with.  has_more comes from the caller: computed from total
+ * (sessions), or read by the store (messages), and true as well when the
+ * byte bound ended the page early. */
 static void
 encode_page_end(struct buf *b, bool has_more, int64_t total, int64_t limit,
                 int64_t offset)
@@ -67,6 +98,10 @@ encode_session(struct buf *b, const struct session *s)
     json_write_int(b, s->error_count);
     buf_adds(b, ",\"total_processing_ms\":");
     json_write_double(b, s->total_processing_ms);
+    buf_adds(b, ",\"prompt_tokens\":");
+    json_write_int(b, s->prompt_tokens);
+    buf_adds(b, ",\"completion_tokens\":");
+    json_write_int(b, s->completion_tokens);
     buf_adds(b, "},\"version\":");
     json_write_int(b, s->version);
     buf_adds(b, ",\"created_at\":");
@@ -78,25 +113,23 @@ encode_session(struct buf *b, const struct session *s)
     buf_addch(b, '}');
 }
 
-/* The items of a list, without the brackets. */
 static void
-encode_sessions(struct buf *b, const struct session *s, size_t n)
+encode_session_item(struct buf *b, const void *items, size_t i)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            buf_addch(b, ',');
-        encode_session(b, &s[i]);
-    }
+    encode_session(b, &((const struct session *)items)[i]);
 }
 
 void
 encode_session_page(struct buf *b, const struct session_page *p, int64_t limit,
-                    int64_t offset)
+                    int64_t offset, size_t max_bytes)
 {
+    size_t start = b->len, n;
+
     buf_adds(b, "{\"items\":[");
-    encode_sessions(b, p->items, p->len);
-    encode_page_end(b, offset + (int64_t)p->len < p->total, p->total, limit,
-                    offset);
+    n = encode_items(b, start, max_bytes, p->items, p->len,
+                     encode_session_item);
+    encode_page_end(b, n < p->len || offset + (int64_t)n < p->total, p->total,
+                    limit, offset);
 }
 
 void
@@ -132,41 +165,59 @@ encode_message(struct buf *b, const struct message *m)
 }
 
 static void
-encode_messages(struct buf *b, const struct message *m, size_t n)
+encode_message_item(struct buf *b, const void *items, size_t i)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            buf_addch(b, ',');
-        encode_message(b, &m[i]);
-    }
+    encode_message(b, &((const struct message *)items)[i]);
 }
 
+size_t
+encode_message_size(const struct message *m)
+{
+    struct buf b;
+    size_t n;
+
+    buf_init(&b);
+    encode_message(&b, m);
+    n = b.len;
+    buf_release(&b);
+    return n;
+}
+
+/* A batch's answer: what was stored, which a request's body bounds. */
 void
 encode_message_items(struct buf *b, const struct message *m, size_t n)
 {
     buf_adds(b, "{\"items\":[");
-    encode_messages(b, m, n);
+    encode_items(b, b->len, 0, m, n, encode_message_item);
     buf_adds(b, "]}");
 }
 
 void
 encode_message_page(struct buf *b, const struct message_page *p, int64_t limit,
-                    int64_t offset)
+                    int64_t offset, size_t max_bytes)
 {
+    size_t start = b->len, n;
+
     buf_adds(b, "{\"items\":[");
-    encode_messages(b, p->items, p->len);
+    n = encode_items(b, start, max_bytes, p->items, p->len,
+                     encode_message_item);
     /* has_more was read (one message past the page), not computed:
-     * total may be the session's message_count (service_message.h). */
-    encode_page_end(b, p->has_more, p->total, limit, offset);
+     * total may be the session's message_count (service_message.c). */
+    encode_page_end(b, n < p->len || p->has_more, p->total, limit, offset);
 }
 
+/* The service has fitted the run to page_max_bytes already
+ * (service_message_context_bounded()). */
 void
-encode_context(struct buf *b, const struct message_page *p, int64_t tokens)
+encode_context(struct buf *b, const struct message_page *p, int64_t tokens,
+               bool has_more)
 {
     buf_adds(b, "{\"items\":[");
-    encode_messages(b, p->items, p->len);
+    encode_items(b, b->len, 0, p->items, p->len, encode_message_item);
     buf_adds(b, "],\"tokens\":");
     json_write_int(b, tokens);
+    buf_adds(b, ",\"has_more\":");
+    json_write_bool(b, has_more);
     buf_addch(b, '}');
 }
 
@@ -203,7 +254,47 @@ encode_conversation(struct buf *b, const struct conversation_result *r)
     encode_count(b, "messages_count", r->messages_count, false);
     buf_adds(b, ",\"session_active\":");
     json_write_bool(b, r->session_active);
+    buf_adds(b, ",\"message\":");
+    encode_message(b, &r->message);
     buf_addch(b, '}');
+}
+
+void
+encode_event_begin(struct buf *b, const char *event)
+{
+    buf_adds(b, "event: ");
+    buf_adds(b, event);
+    buf_adds(b, "\ndata: ");
+}
+
+void
+encode_event_end(struct buf *b)
+{
+    buf_adds(b, "\n\n");
+}
+
+void
+encode_conversation_delta(struct buf *b, const struct llm_delta *d)
+{
+    if (d->kind == LLM_DELTA_CONTENT) {
+        buf_adds(b, "{\"content\":");
+        json_write_string(b, d->text, d->len);
+        buf_addch(b, '}');
+        return;
+    }
+    buf_adds(b, "{\"tool_call\":{\"index\":");
+    json_write_int(b, d->tool_index);
+    if (d->tool_id != NULL) {
+        buf_adds(b, ",\"id\":");
+        json_write_cstr(b, d->tool_id);
+    }
+    if (d->tool_name != NULL) {
+        buf_adds(b, ",\"name\":");
+        json_write_cstr(b, d->tool_name);
+    }
+    buf_adds(b, ",\"arguments\":");
+    json_write_string(b, d->text, d->len);
+    buf_adds(b, "}}");
 }
 
 void
@@ -217,11 +308,38 @@ encode_memory_entry(struct buf *b, const char *key,
     buf_addch(b, '}');
 }
 
-void
-encode_memory_items(struct buf *b, const struct json_value *items)
+static void
+encode_memory_member(struct buf *b, const void *items, size_t i)
 {
-    buf_adds(b, "{\"items\":");
-    json_write_value(b, items);
+    const struct json_member *m = &((const struct json_member *)items)[i];
+
+    json_write_string(b, m->key, m->key_len);
+    buf_addch(b, ':');
+    json_write_value(b, m->value);
+}
+
+void
+encode_memory_page(struct buf *b, const struct memory_page *p, int64_t limit,
+                   size_t max_bytes)
+{
+    const struct json_value *items = p->items;
+    size_t start = b->len, n;
+    bool more;
+
+    buf_adds(b, "{\"items\":{");
+    n = encode_items(b, start, max_bytes, items->u.o.members, items->u.o.len,
+                     encode_memory_member);
+    more = p->has_more || n < items->u.o.len;
+    buf_adds(b, "},\"limit\":");
+    json_write_int(b, limit);
+    buf_adds(b, ",\"has_more\":");
+    json_write_bool(b, more);
+    buf_adds(b, ",\"next_after\":");
+    if (more && n > 0)
+        json_write_string(b, items->u.o.members[n - 1].key,
+                          items->u.o.members[n - 1].key_len);
+    else
+        json_write_null(b);
     buf_addch(b, '}');
 }
 

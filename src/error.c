@@ -42,6 +42,7 @@ error_http_status(enum error_code code)
     case ERR_UNAUTHORIZED:
         return 401;
     case ERR_FORBIDDEN:
+    case ERR_QUOTA_EXCEEDED:
         return 403;
     case ERR_NOT_FOUND:
         return 404;
@@ -64,6 +65,8 @@ error_http_status(enum error_code code)
         return 502;
     case ERR_UPSTREAM_TIMEOUT:
         return 504;
+    case ERR_CLIENT_GONE:
+        return 499;
     }
     return 500;
 }
@@ -84,6 +87,8 @@ error_code_name(enum error_code code)
         return "unauthorized";
     case ERR_FORBIDDEN:
         return "forbidden";
+    case ERR_QUOTA_EXCEEDED:
+        return "quota_exceeded";
     case ERR_NOT_FOUND:
         return "not_found";
     case ERR_METHOD_NOT_ALLOWED:
@@ -105,6 +110,8 @@ error_code_name(enum error_code code)
         return "upstream_error";
     case ERR_UPSTREAM_TIMEOUT:
         return "upstream_timeout";
+    case ERR_CLIENT_GONE:
+        return "client_closed_request";
     }
     return "internal_error";
 }

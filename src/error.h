@@ -20,6 +20,7 @@ enum error_code {
     ERR_UNKNOWN_FIELD,          /* 400: a body field we do not take */
     ERR_UNAUTHORIZED,           /* 401 */
     ERR_FORBIDDEN,              /* 403 */
+    ERR_QUOTA_EXCEEDED,         /* 403: a quota (param names it) is full */
     ERR_NOT_FOUND,              /* 404 */
     ERR_METHOD_NOT_ALLOWED,     /* 405 */
     ERR_CONFLICT,               /* 409 */
@@ -32,6 +33,10 @@ enum error_code {
     ERR_UPSTREAM_TIMEOUT, /* 504: the model server did not answer in time */
     /* Store-level codes; the service maps them before they reach HTTP. */
     ERR_DUPLICATE, /* unique index violated (MongoDB 11000) */
+    /* 499 (nginx's "client closed request"): the client went away before
+     * the answer; nothing reaches it, the status is for the log and the
+     * metrics. */
+    ERR_CLIENT_GONE,
 };
 
 /*

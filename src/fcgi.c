@@ -43,10 +43,10 @@ set_nonblock(int fd)
 }
 
 static int
-listen_unix(const struct config *cfg, struct fcgi_listener *l,
-            struct error *err)
+listen_unix(const struct config *cfg, const char *address,
+            struct fcgi_listener *l, struct error *err)
 {
-    const char *path = cfg->listen + 5;
+    const char *path = address + 5;
     struct sockaddr_un sa;
     int fd = -1;
 
@@ -80,20 +80,21 @@ listen_unix(const struct config *cfg, struct fcgi_listener *l,
         abort();
     return 0;
 fail:
-    error_set(err, ERR_INTERNAL, "listen", "cannot listen on %s: %s",
-              cfg->listen, strerror(errno));
+    error_set(err, ERR_INTERNAL, "listen", "cannot listen on %s: %s", address,
+              strerror(errno));
     if (fd >= 0)
         close(fd);
     return -1;
 }
 
 static int
-listen_tcp(const struct config *cfg, struct fcgi_listener *l, struct error *err)
+listen_tcp(const struct config *cfg, const char *address,
+           struct fcgi_listener *l, struct error *err)
 {
     char host[256];
-    const char *colon = strrchr(cfg->listen, ':');
+    const char *colon = strrchr(address, ':');
     const char *port = colon + 1;
-    size_t hlen = (size_t)(colon - cfg->listen);
+    size_t hlen = (size_t)(colon - address);
     struct addrinfo hints, *res = NULL, *ai;
     int fd = -1, on = 1, rc;
 
@@ -101,7 +102,7 @@ listen_tcp(const struct config *cfg, struct fcgi_listener *l, struct error *err)
         error_set(err, ERR_VALIDATION, "listen", "host name too long");
         return -1;
     }
-    memcpy(host, cfg->listen, hlen);
+    memcpy(host, address, hlen);
     host[hlen] = '\0';
     /* "[::1]:9000" */
     if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -115,7 +116,7 @@ listen_tcp(const struct config *cfg, struct fcgi_listener *l, struct error *err)
     rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (rc != 0) {
         error_set(err, ERR_VALIDATION, "listen", "cannot resolve %s: %s",
-                  cfg->listen, gai_strerror(rc));
+                  address, gai_strerror(rc));
         return -1;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -133,7 +134,7 @@ listen_tcp(const struct config *cfg, struct fcgi_listener *l, struct error *err)
     freeaddrinfo(res);
     if (fd < 0) {
         error_set(err, ERR_INTERNAL, "listen", "cannot listen on %s: %s",
-                  cfg->listen, strerror(errno));
+                  address, strerror(errno));
         return -1;
     }
     l->fd = fd;
@@ -145,19 +146,25 @@ int
 fcgi_listen(const struct config *cfg, struct fcgi_listener *l,
             struct error *err)
 {
+    return fcgi_listen_at(cfg, cfg->listen, l, err);
+}
+
+int
+fcgi_listen_at(const struct config *cfg, const char *address,
+               struct fcgi_listener *l, struct error *err)
+{
     int rc;
 
     l->fd = -1;
     l->unix_path = NULL;
-    if (cfg->listen[0] == '\0' || strncmp(cfg->listen, "fd:", 3) == 0) {
+    if (address[0] == '\0' || strncmp(address, "fd:", 3) == 0) {
         char *end;
-        long fd = cfg->listen[0] ? strtol(cfg->listen + 3, &end, 10) : 0;
+        long fd = address[0] ? strtol(address + 3, &end, 10) : 0;
         int listening = 0;
         socklen_t len = sizeof(listening);
 
-        if (cfg->listen[0] && (*end != '\0' || fd < 0 || fd > 65535)) {
-            error_set(err, ERR_VALIDATION, "listen", "bad fd in %s",
-                      cfg->listen);
+        if (address[0] && (*end != '\0' || fd < 0 || fd > 65535)) {
+            error_set(err, ERR_VALIDATION, "listen", "bad fd in %s", address);
             return -1;
         }
         if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) <
@@ -172,10 +179,10 @@ fcgi_listen(const struct config *cfg, struct fcgi_listener *l,
         }
         l->fd = (int)fd;
         rc = 0;
-    } else if (strncmp(cfg->listen, "unix:", 5) == 0) {
-        rc = listen_unix(cfg, l, err);
+    } else if (strncmp(address, "unix:", 5) == 0) {
+        rc = listen_unix(cfg, address, l, err);
     } else {
-        rc = listen_tcp(cfg, l, err);
+        rc = listen_tcp(cfg, address, l, err);
     }
     if (rc == 0 && set_nonblock(l->fd) < 0) {
         error_set(err, ERR_INTERNAL, "listen", "fcntl: %s", strerror(errno));
@@ -460,6 +467,43 @@ sink_body(void *ctx, const char *data, size_t n)
         fcgi_put(c, data, n);
 }
 
+/* libfcgi keeps what was written in its stream buffer until the buffer
+ * fills or the request ends; an event a client is waiting for goes out
+ * now.  A write that failed (EPIPE: SIGPIPE is ignored) marks the stream
+ * in error for good. */
+static bool
+sink_push(void *ctx)
+{
+    struct fcgi_conn *c = ctx;
+
+    if (FCGX_FFlush(c->req.out) < 0)
+        return false;
+    return FCGX_GetError(c->req.out) == 0;
+}
+
+/* The web server sends nothing after the request's body, so the
+ * connection turning readable means it was closed (a read would return
+ * 0): nginx does that when the client goes away, unless
+ * fastcgi_ignore_client_abort is on.  Costs one poll(2), no read. */
+static bool
+sink_gone(void *ctx)
+{
+    struct fcgi_conn *c = ctx;
+    struct pollfd pfd = {.fd = c->req.ipcFd, .events = POLLIN | POLLRDHUP};
+    char byte;
+
+    if (!c->active || c->req.ipcFd < 0)
+        return true;
+    if (FCGX_GetError(c->req.out) != 0)
+        return true;
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
+    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP))
+        return true;
+    /* Readable: a close, or (not from nginx or Apache) more bytes. */
+    return recv(c->req.ipcFd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void
 fcgi_sink(struct fcgi_conn *c, const struct request *req,
           struct response_sink *sink)
@@ -467,6 +511,8 @@ fcgi_sink(struct fcgi_conn *c, const struct request *req,
     c->head_only = req->method == HTTP_HEAD;
     sink->head = sink_head;
     sink->body = sink_body;
+    sink->push = sink_push;
+    sink->gone = sink_gone;
     sink->ctx = c;
 }
 

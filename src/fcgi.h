@@ -33,6 +33,10 @@ struct fcgi_listener {
  * with err set. */
 int fcgi_listen(const struct config *cfg, struct fcgi_listener *l,
                 struct error *err);
+/* The same for another address of the same forms (the conversation
+ * pool's conversation_listen), with cfg's socket_mode and backlog. */
+int fcgi_listen_at(const struct config *cfg, const char *address,
+                   struct fcgi_listener *l, struct error *err);
 /* True if fd 0 is a listening socket we could serve on. */
 bool fcgi_stdin_is_listener(void);
 void fcgi_listener_close(struct fcgi_listener *l, bool unlink_socket);

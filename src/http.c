@@ -61,8 +61,14 @@ http_reason(int status)
         return "Too Many Requests";
     case 500:
         return "Internal Server Error";
+    case 499:
+        return "Client Closed Request";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     default:
         return "Unknown";
     }
@@ -107,6 +113,21 @@ response_stream_flush(struct response *r)
     buf_reset(&r->body);
 }
 
+bool
+response_stream_push(struct response *r)
+{
+    if (!r->streamed)
+        return false;
+    response_stream_flush(r);
+    return r->sink.push == NULL || r->sink.push(r->sink.ctx);
+}
+
+bool
+response_client_gone(const struct response *r)
+{
+    return r->sink.gone != NULL && r->sink.gone(r->sink.ctx);
+}
+
 void
 response_release(struct response *r)
 {
@@ -148,19 +169,25 @@ error_message(const struct error *err, int status,
 void
 response_error(struct response *r, const struct error *err)
 {
+    r->status = error_http_status(err->code);
+    r->content_type = NULL;
+    buf_reset(&r->body);
+    response_error_body(&r->body, err);
+}
+
+void
+response_error_body(struct buf *b, const struct error *err)
+{
     int status = error_http_status(err->code);
     char message[sizeof(err->message)];
 
-    r->status = status;
-    r->content_type = NULL;
-    buf_reset(&r->body);
-    buf_printf(&r->body, "{\"error\":{\"status\":%d,\"code\":", status);
-    json_write_cstr(&r->body, error_code_name(err->code));
-    buf_adds(&r->body, ",\"message\":");
-    json_write_cstr(&r->body, error_message(err, status, message));
-    buf_adds(&r->body, ",\"param\":");
-    json_write_cstr(&r->body, err->param);
-    buf_adds(&r->body, "}}");
+    buf_printf(b, "{\"error\":{\"status\":%d,\"code\":", status);
+    json_write_cstr(b, error_code_name(err->code));
+    buf_adds(b, ",\"message\":");
+    json_write_cstr(b, error_message(err, status, message));
+    buf_adds(b, ",\"param\":");
+    json_write_cstr(b, err->param);
+    buf_adds(b, "}}");
 }
 
 void

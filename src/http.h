@@ -54,6 +54,14 @@ struct response;
 struct response_sink {
     void (*head)(void *ctx, const struct response *r); /* status, headers */
     void (*body)(void *ctx, const char *data, size_t n);
+    /* Sends what head() and body() wrote on to the web server now rather
+     * than when a buffer fills (events a client waits for); false once
+     * the connection to the web server is broken.  NULL: not supported. */
+    bool (*push)(void *ctx);
+    /* True when the web server has closed the connection: the client went
+     * away (nginx with fastcgi_ignore_client_abort off, Apache), so
+     * nothing more can reach it.  NULL: never known. */
+    bool (*gone)(void *ctx);
     void *ctx;
 };
 
@@ -86,8 +94,16 @@ void response_release(struct response *r);
 void response_header(struct response *r, const char *name, const char *value);
 void response_stream_begin(struct response *r);
 void response_stream_flush(struct response *r);
+/* response_stream_flush(), then the sink's push: the chunk reaches the
+ * web server now.  False when it cannot (the client has gone). */
+bool response_stream_push(struct response *r);
+/* True when the sink knows the client has gone (see push and gone). */
+bool response_client_gone(const struct response *r);
 /* Replaces the body with the contract's error object. */
 void response_error(struct response *r, const struct error *err);
+/* Appends the contract's error object for err to b (response_error()'s
+ * body; a streamed response sends it as an event). */
+void response_error_body(struct buf *b, const struct error *err);
 /* The same in OpenAI's shape, for the /v1 routes:
  * {"error":{"message","type","param","code"}} with error_openai_type()
  * and parley's code name as `code`. */

@@ -100,6 +100,33 @@ undo_import(struct service *svc, struct store_ctx *ctx, const char *user,
         log_warn("import undone but its tombstone stays: %s", e.message);
 }
 
+/* The new session's counters, which must start within the session quotas
+ * as an append's would (the session quota is the user's, checked by the
+ * reservation before anything is written). */
+static bool
+check_import_quotas(struct service *svc, struct message *msgs, size_t n,
+                    struct session *s, struct error *err)
+{
+    const struct config *cfg = svc->cfg;
+
+    s->content_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].bytes = store_message_bytes(&msgs[i]);
+        s->content_bytes += msgs[i].bytes;
+    }
+    if ((int64_t)n > cfg->quota_messages_per_session)
+        return error_set(err, ERR_QUOTA_EXCEEDED, "quota_messages_per_session",
+                         "the import holds %zu messages; the quota is %d", n,
+                         cfg->quota_messages_per_session);
+    if (s->content_bytes > cfg->quota_bytes_per_session)
+        return error_set(err, ERR_QUOTA_EXCEEDED, "quota_bytes_per_session",
+                         "the import holds %lld bytes of content; the quota "
+                         "is %d",
+                         (long long)s->content_bytes,
+                         cfg->quota_bytes_per_session);
+    return true;
+}
+
 /* Every check an import makes before it writes: the count, the session
  * as on create and its status as on PATCH (errors "session.<field>"),
  * then every message as on append ("messages[i].<field>").  Fills s's
@@ -129,7 +156,7 @@ check_import(struct service *svc, struct store_ctx *ctx,
         if (!service_message_decode(svc, ctx, true, i, &in->messages[i],
                                     &(*msgs)[i], err))
             return false;
-    return true;
+    return check_import_quotas(svc, *msgs, in->n, s, err);
 }
 
 /* Inserts the n messages of session s, SERVICE_IMPORT_BATCH at a time,
@@ -158,8 +185,12 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
             n - done < SERVICE_IMPORT_BATCH ? n - done : SERVICE_IMPORT_BATCH;
 
         extend_deadline(svc, ctx);
+        /* The user's counter is marked again with it: a recount while the
+         * import runs would not see the session it has counted. */
         if (!store_tombstone_put(svc->store, ctx, user, &s->id, clock_now_ms(),
-                                 err)) {
+                                 err) ||
+            !store_user_count(svc->store, ctx, user, 0, 0, clock_now_ms(),
+                              err)) {
             struct error e = *err;
 
             if (done > 0)
@@ -209,8 +240,14 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
     error_clear(err);
 
     now = clock_now_ms();
-    if (!import_messages(svc, ctx, user, &s, msgs, in->n, now, err))
+    /* Its slot under quota_sessions_per_user, before anything is
+     * written; every failure below gives it back. */
+    if (!service_session_reserve_user(svc, ctx, user, now, err))
         return false;
+    if (!import_messages(svc, ctx, user, &s, msgs, in->n, now, err)) {
+        service_session_release_user(svc, ctx, user, NULL);
+        return false;
+    }
     s.user_id = user;
     s.metadata = in->session.f.metadata != NULL
                      ? in->session.f.metadata
@@ -226,6 +263,7 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
          * lost: remove the document too, so no session is left whose
          * messages are gone. */
         undo_import(svc, ctx, user, &s, e.code != ERR_DUPLICATE, msgs, in->n);
+        service_session_release_user(svc, ctx, user, &e);
         if (e.code == ERR_DUPLICATE)
             return error_set(err, ERR_CONFLICT, "session_id",
                              "a session with this session_id already "

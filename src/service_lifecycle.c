@@ -84,7 +84,7 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
                              const char *user_id, struct erase_counts *out,
                              struct error *err)
 {
-    int64_t tombstones = 0;
+    int64_t tombstones = 0, counters = 0;
     size_t chars;
     bool ok;
 
@@ -93,7 +93,11 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
     if (chars < 1 || chars > 255)
         return error_set(err, ERR_VALIDATION, "user_id",
                          "user_id must be 1 to 255 characters");
+    /* The session counter first: cut short after it, the sessions left
+     * are counted again when the user next makes one (a new counter is
+     * marked for the sweeper's recount); after them, it would stay. */
     ok =
+        erase_collection(svc, ctx, STORE_USERS, user_id, &counters, err) &&
         erase_collection(svc, ctx, STORE_SESSIONS, user_id, &out->sessions,
                          err) &&
         erase_collection(svc, ctx, STORE_MESSAGES, user_id, &out->messages,

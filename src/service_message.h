@@ -1,6 +1,7 @@
 /*
- * service_message.h - messages, the context window and the conversation
- * endpoint.
+ * service_message.h - messages and the context window (the conversation
+ * endpoint, which stores its turns through service_message_append(), is
+ * service_conversation.h).
  *
  * Ordering: seq numbers come from one findAndModify with $inc on the
  * session per append (n at once for a batch), so appends from any number
@@ -35,6 +36,9 @@ struct message_input {
     const struct json_value *tool_name;
     const struct json_value *extra_data;
     const struct json_value *client_message_id;
+    /* The id the message gets; NULL: a new one.  (A conversation makes
+     * its reply's id before the model call, to claim its key with.) */
+    const struct uuid *id;
     /* Set only by the /v1 routes (service_openai.c), never from a body:
      * the item to keep on the message (an object, checked there) and the
      * id its client gave it (or NULL). */
@@ -95,32 +99,24 @@ bool service_message_context(struct service *svc, struct store_ctx *ctx,
                              int64_t limit, int64_t max_tokens,
                              struct message_page *out, int64_t *tokens,
                              struct error *err);
+/* What an item takes in a response body (encode_message_size()). */
+typedef size_t service_message_size_fn(const struct message *m);
+/* The same, the run also ending (on its oldest side) before the first
+ * message that would take the items past max_bytes, each counted as
+ * size() plus a comma (0: no such bound); at least the newest message
+ * is taken.  *cut (may be NULL): the byte bound made the run shorter
+ * than the others would have. */
+bool service_message_context_bounded(struct service *svc, struct store_ctx *ctx,
+                                     const char *user, const char *session_id,
+                                     int64_t limit, int64_t max_tokens,
+                                     size_t max_bytes,
+                                     service_message_size_fn *size,
+                                     struct message_page *out, int64_t *tokens,
+                                     bool *cut, struct error *err);
 /* The pure part of the context rule, for tests: picks from newest[0..n)
  * (newest first) into out (oldest first); returns the count. */
 size_t service_message_context_pick(const struct message *newest, size_t n,
                                     int64_t max_tokens, struct message *out,
                                     int64_t *tokens);
-
-struct conversation_input {
-    const struct message_input *messages;
-    size_t n;
-    /* The session to reuse or make: session_id, session_name, agent_name
-     * and agent_instructions; the other members are not used. */
-    struct session_create session;
-};
-
-struct conversation_result {
-    const char *session_id;
-    struct uuid session_uuid;
-    const char *response;
-    int64_t messages_count;
-    bool session_active;
-};
-
-bool service_message_conversation(struct service *svc, struct store_ctx *ctx,
-                                  const char *user,
-                                  const struct conversation_input *in,
-                                  struct conversation_result *out,
-                                  struct error *err);
 
 #endif

@@ -58,10 +58,8 @@
 /* Items per list page: 1 to 100, 20 by default (OpenAI's). */
 #define OPENAI_PAGE_MAX     100
 #define OPENAI_PAGE_DEFAULT 20
-/* The bound of a page of items' body: 100 items of the largest size
- * would be some 100 MiB.  (The quota work's page_max_bytes setting, where
- * it exists, is the one to use.) */
-#define OPENAI_PAGE_MAX_BYTES (8 * 1024 * 1024)
+/* A page of items' body is bounded by page_max_bytes, as every list's
+ * (100 items of the largest size would be some 100 MiB). */
 /* A client's item id: 1 to 255 characters of [A-Za-z0-9._:-]. */
 #define OPENAI_ITEM_ID_MAX 255
 

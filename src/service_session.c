@@ -83,6 +83,37 @@ service_session_wanted_status(const struct json_value *status,
     return true;
 }
 
+/* A user's sessions are counted in their counter document, so
+ * quota_sessions_per_user is held by one conditional update (store.h,
+ * "Counters"). */
+bool
+service_session_reserve_user(struct service *svc, struct store_ctx *ctx,
+                             const char *user, int64_t now, struct error *err)
+{
+    int64_t max = svc->cfg->quota_sessions_per_user;
+
+    if (store_user_count(svc->store, ctx, user, 1, max, now, err))
+        return true;
+    if (err->code == ERR_QUOTA_EXCEEDED)
+        error_set(err, ERR_QUOTA_EXCEEDED, "quota_sessions_per_user",
+                  "the user has %lld sessions, the quota", (long long)max);
+    return false;
+}
+
+void
+service_session_release_user(struct service *svc, struct store_ctx *ctx,
+                             const char *user, const struct error *why)
+{
+    struct error e = ERROR_INIT;
+
+    if (why != NULL && why->retry == RETRY_IDEMPOTENT)
+        return;
+    if (!store_user_count(svc->store, ctx, user, -1, 0, clock_now_ms(), &e))
+        log_warn("could not give back a session slot (the sweeper "
+                 "recounts): %s",
+                 e.message);
+}
+
 bool
 service_session_create(struct service *svc, struct store_ctx *ctx,
                        const char *user, const struct session_create *in,
@@ -120,11 +151,44 @@ service_session_create(struct service *svc, struct store_ctx *ctx,
     s.version = 1;
     s.created_at = s.updated_at = s.last_activity_at = clock_now_ms();
 
+    /* "return" is asked mostly of sessions that exist (the conversation
+     * endpoint asks it on every turn): one read answers those, where
+     * reserving a slot first would cost two writes for nothing. */
+    if (if_exists_return && in->session_id != NULL) {
+        if (store_session_get(svc->store, ctx, user, s.session_id, out, err))
+            return true;
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        error_clear(err);
+    }
+    /* The user's slot first (quota_sessions_per_user); a full quota is
+     * no reason to refuse a session that exists, so that is looked for
+     * before the 403. */
+    if (!service_session_reserve_user(svc, ctx, user, s.created_at, err)) {
+        struct error full = *err;
+
+        if (full.code != ERR_QUOTA_EXCEEDED)
+            return false;
+        if (store_session_get(svc->store, ctx, user, s.session_id, out, err)) {
+            if (if_exists_return)
+                return true;
+            return error_set(err, ERR_CONFLICT, "session_id",
+                             "a session with this session_id already exists");
+        }
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        *err = full;
+        return false;
+    }
     if (store_session_insert(svc->store, ctx, &s, err)) {
         *out = s;
         *created = true;
         return true;
     }
+    /* Not made: the slot goes back, unless the insert may have happened
+     * after all (ERR_UNAVAILABLE after an unknown outcome keeps it, too
+     * high, for the sweeper's recount). */
+    service_session_release_user(svc, ctx, user, err);
     if (err->code != ERR_DUPLICATE)
         return false;
     if (if_exists_return) {
@@ -418,6 +482,11 @@ service_session_delete(struct service *svc, struct store_ctx *ctx,
     if (!store_tombstone_put(svc->store, ctx, user, &cur.id, clock_now_ms(),
                              err))
         return false;
+    /* The user's counter is marked before the session goes and counted
+     * down after (store.h, "Counters"): cut short in between, it is left
+     * too high, never too low, for the sweeper's recount. */
+    if (!store_user_count(svc->store, ctx, user, 0, 0, clock_now_ms(), err))
+        return false;
     /* Then the session document: from then on the session and its
      * messages are unreachable, whatever happens to the purge below.  A
      * failure from here on leaves the tombstone for the sweeper (also
@@ -432,6 +501,7 @@ service_session_delete(struct service *svc, struct store_ctx *ctx,
             error_set(err, ERR_NOT_FOUND, NULL, "session not found");
         return false;
     }
+    service_session_release_user(svc, ctx, user, NULL);
     if (!store_session_purge(svc->store, ctx, user, &cur.id, &purged, err)) {
         log_warn("session deleted but its messages not yet purged (the "
                  "sweeper will): %s",

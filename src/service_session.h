@@ -63,6 +63,17 @@ bool service_session_create(struct service *svc, struct store_ctx *ctx,
                             const char *user, const struct session_create *in,
                             struct session *out, bool *created,
                             struct error *err);
+/* The user's session counter: reserve one slot before a session is made
+ * (403 quota_exceeded, param quota_sessions_per_user, when the quota is
+ * full), give it back when one is not made after all or is deleted.  A
+ * failure `why` whose outcome is unknown (RETRY_IDEMPOTENT: the session
+ * may exist) keeps the slot, too high, for the sweeper; NULL gives it
+ * back.  The give-back logs what it cannot do. */
+bool service_session_reserve_user(struct service *svc, struct store_ctx *ctx,
+                                  const char *user, int64_t now,
+                                  struct error *err);
+void service_session_release_user(struct service *svc, struct store_ctx *ctx,
+                                  const char *user, const struct error *why);
 bool service_session_get(struct service *svc, struct store_ctx *ctx,
                          const char *user, const char *session_id,
                          struct session *out, struct error *err);

@@ -1,4 +1,5 @@
 #include <stddef.h>
+#include <string.h>
 
 #include "metrics.h"
 #include "store.h"
@@ -54,6 +55,18 @@ again(struct retry *r)
     metrics_db(r->stats->attempts > 1 ? r->stats->attempts - 1 : 0,
                r->ok ? ERR_NONE : r->err->code);
     return false;
+}
+
+int64_t
+store_message_bytes(const struct message *m)
+{
+    int64_t n = m->content != NULL ? (int64_t)strlen(m->content) : 0;
+
+    if (m->extra_data != NULL && m->extra_data->type != JSON_NULL)
+        n += (int64_t)json_encoded_size(m->extra_data);
+    if (m->item != NULL)
+        n += (int64_t)json_encoded_size(m->item);
+    return n;
 }
 
 bool
@@ -203,26 +216,28 @@ store_session_purge(struct store *s, struct store_ctx *ctx, const char *user,
  * run would hand out more, leaving a gap the caller never fills. */
 bool
 store_session_reserve_seq(struct store *s, struct store_ctx *ctx,
-                          const char *user, const struct uuid *id, int64_t n,
-                          int64_t now, struct session *out, struct error *err)
+                          const char *user, const struct uuid *id,
+                          const struct store_reserve *res, int64_t now,
+                          struct session *out, struct error *err)
 {
     struct retry r;
 
     for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
-        r.ok = s->backend->session_reserve_seq(s, ctx->arena, user, id, n, now,
-                                               out, r.err);
+        r.ok = s->backend->session_reserve_seq(s, ctx->arena, user, id, res,
+                                               now, out, r.err);
     return r.ok;
 }
 
 bool
 store_session_touch(struct store *s, struct store_ctx *ctx, const char *user,
-                    const struct uuid *id, int64_t delta, int64_t now,
-                    struct error *err)
+                    const struct uuid *id, const struct store_counts *delta,
+                    int64_t now, bool activity, struct error *err)
 {
     struct retry r;
 
     for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
-        r.ok = s->backend->session_touch(s, user, id, delta, now, r.err);
+        r.ok =
+            s->backend->session_touch(s, user, id, delta, now, activity, r.err);
     return r.ok;
 }
 
@@ -237,6 +252,73 @@ store_session_add_metrics(struct store *s, struct store_ctx *ctx,
     for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
         r.ok = s->backend->session_add_metrics(s, user, session_id, requests,
                                                errors, ms, r.err);
+    return r.ok;
+}
+
+/* $max is idempotent: a repeat sets what the first try set. */
+bool
+store_session_mark(struct store *s, struct store_ctx *ctx, const char *user,
+                   const char *session_id, int64_t now, struct session *out,
+                   struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_mark(s, ctx->arena, user, session_id, now,
+                                        out, r.err);
+    return r.ok;
+}
+
+bool
+store_session_tally(struct store *s, struct store_ctx *ctx, const char *user,
+                    const struct uuid *id, int64_t max_seq,
+                    struct store_counts *out, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_tally(s, user, id, max_seq, out, r.err);
+    return r.ok;
+}
+
+bool
+store_session_set_counts(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *id,
+                         const struct session *seen,
+                         const struct store_counts *c, bool *changed,
+                         struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_set_counts(s, user, id, seen, c, changed,
+                                              r.err);
+    return r.ok;
+}
+
+bool
+store_session_add_usage(struct store *s, struct store_ctx *ctx,
+                        const char *user, const struct uuid *id,
+                        int64_t prompt_tokens, int64_t completion_tokens,
+                        struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_add_usage(s, user, id, prompt_tokens,
+                                             completion_tokens, r.err);
+    return r.ok;
+}
+
+bool
+store_session_delete_unused(struct store *s, struct store_ctx *ctx,
+                            const char *user, const struct uuid *id,
+                            struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->session_delete_unused(s, user, id, r.err);
     return r.ok;
 }
 
@@ -364,12 +446,13 @@ store_message_update(struct store *s, struct store_ctx *ctx, const char *user,
 bool
 store_message_delete(struct store *s, struct store_ctx *ctx, const char *user,
                      const struct uuid *session_uuid, const struct uuid *id,
-                     struct error *err)
+                     int64_t *bytes, struct error *err)
 {
     struct retry r;
 
     for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
-        r.ok = s->backend->message_delete(s, user, session_uuid, id, r.err);
+        r.ok =
+            s->backend->message_delete(s, user, session_uuid, id, bytes, r.err);
     return r.ok;
 }
 
@@ -377,13 +460,28 @@ store_message_delete(struct store *s, struct store_ctx *ctx, const char *user,
  * lost reply *deleted counts only what the last try found. */
 bool
 store_message_clear(struct store *s, struct store_ctx *ctx, const char *user,
-                    const struct uuid *session_uuid, int64_t *deleted,
-                    struct error *err)
+                    const struct uuid *session_uuid, int64_t max_seq,
+                    int64_t *deleted, struct error *err)
 {
     struct retry r;
 
     for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
-        r.ok = s->backend->message_clear(s, user, session_uuid, deleted, r.err);
+        r.ok = s->backend->message_clear(s, user, session_uuid, max_seq,
+                                         deleted, r.err);
+    return r.ok;
+}
+
+bool
+store_message_get_many(struct store *s, struct store_ctx *ctx, const char *user,
+                       const struct uuid *session_uuid, const struct uuid *ids,
+                       size_t n, struct message *out, bool *found,
+                       struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->message_get_many(s, ctx->arena, user, session_uuid,
+                                            ids, n, out, found, r.err);
     return r.ok;
 }
 
@@ -410,6 +508,48 @@ store_idem_get(struct store *s, struct store_ctx *ctx, const char *user,
 
     for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
         r.ok = s->backend->idem_get(s, user, session_uuid, key, out, r.err);
+    return r.ok;
+}
+
+bool
+store_idem_get_many(struct store *s, struct store_ctx *ctx, const char *user,
+                    const struct uuid *session_uuid, const char *const *keys,
+                    size_t n, struct idem_key *out, bool *found,
+                    struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->idem_get_many(s, user, session_uuid, keys, n, out,
+                                         found, r.err);
+    return r.ok;
+}
+
+bool
+store_idem_claim_many(struct store *s, struct store_ctx *ctx, const char *user,
+                      const struct uuid *session_uuid, const char *const *keys,
+                      const struct idem_key *k, size_t n, bool *claimed,
+                      struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->idem_claim_many(s, user, session_uuid, keys, k, n,
+                                           claimed, r.err);
+    return r.ok;
+}
+
+bool
+store_idem_complete_many(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *session_uuid,
+                         const char *const *keys, const struct uuid *ids,
+                         const int64_t *seqs, size_t n, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->idem_complete_many(s, user, session_uuid, keys, ids,
+                                              seqs, n, r.err);
     return r.ok;
 }
 
@@ -458,14 +598,15 @@ store_idem_release(struct store *s, struct store_ctx *ctx, const char *user,
 
 bool
 store_memory_list(struct store *s, struct store_ctx *ctx, const char *user,
-                  const struct uuid *session_uuid,
-                  struct json_value **out_object, struct error *err)
+                  const struct uuid *session_uuid, const char *after,
+                  int64_t limit, struct json_value **out_object,
+                  struct error *err)
 {
     struct retry r;
 
     for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
-        r.ok = s->backend->memory_list(s, ctx->arena, user, session_uuid,
-                                       out_object, r.err);
+        r.ok = s->backend->memory_list(s, ctx->arena, user, session_uuid, after,
+                                       limit, out_object, r.err);
     return r.ok;
 }
 
@@ -482,16 +623,20 @@ store_memory_get(struct store *s, struct store_ctx *ctx, const char *user,
     return r.ok;
 }
 
+/* Setting a key that is there is idempotent; inserting one is not: the
+ * repeat of an insert whose reply was lost answers duplicate. */
 bool
 store_memory_put(struct store *s, struct store_ctx *ctx, const char *user,
                  const struct uuid *session_uuid, const char *key,
-                 const struct json_value *value, int64_t now, struct error *err)
+                 const struct json_value *value, int64_t now, bool insert,
+                 struct error *err)
 {
     struct retry r;
 
-    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+    for (begin(&r, s, ctx, insert ? NOT_IDEMPOTENT : IDEMPOTENT, err);
+         again(&r);)
         r.ok = s->backend->memory_put(s, user, session_uuid, key, value, now,
-                                      r.err);
+                                      insert, r.err);
     return r.ok;
 }
 
@@ -618,6 +763,56 @@ store_message_get_item(struct store *s, struct store_ctx *ctx, const char *user,
     for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
         r.ok = s->backend->message_get_item(s, ctx->arena, user, session_uuid,
                                             item_id, out, r.err);
+    return r.ok;
+}
+
+/* ---- user counters and recounts ---------------------------------------- */
+
+bool
+store_user_count(struct store *s, struct store_ctx *ctx, const char *user,
+                 int64_t delta, int64_t max, int64_t now, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, NOT_IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->user_count(s, user, delta, max, now, r.err);
+    return r.ok;
+}
+
+bool
+store_user_get(struct store *s, struct store_ctx *ctx, const char *user,
+               struct user_counter *out, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->user_get(s, user, out, r.err);
+    return r.ok;
+}
+
+bool
+store_user_set_count(struct store *s, struct store_ctx *ctx, const char *user,
+                     const struct user_counter *seen, int64_t sessions,
+                     bool *changed, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok =
+            s->backend->user_set_count(s, user, seen, sessions, changed, r.err);
+    return r.ok;
+}
+
+bool
+store_dirty_list(struct store *s, struct store_ctx *ctx,
+                 enum store_collection coll, int64_t cutoff, int64_t limit,
+                 struct sweep_candidate **out, size_t *n, struct error *err)
+{
+    struct retry r;
+
+    for (begin(&r, s, ctx, IDEMPOTENT, err); again(&r);)
+        r.ok = s->backend->dirty_list(s, ctx->arena, coll, cutoff, limit, out,
+                                      n, r.err);
     return r.ok;
 }
 

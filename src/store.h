@@ -42,9 +42,20 @@ struct session {
     const struct json_value *metadata; /* an object; never NULL */
     int64_t message_count;
     int64_t last_seq; /* highest seq handed out; 0 for none */
+    /* Quota counters (see "Counters" below): the bytes of its messages
+     * (store_message_bytes()) and its memory entries; never shown. */
+    int64_t content_bytes;
+    int64_t memory_keys;
+    /* When a change of the counters began that may not have finished
+     * (ms); 0: none pending.  The sweeper recounts the session once this
+     * is old and clears it. */
+    int64_t dirty_at;
     int64_t request_count;
     int64_t error_count;
     double total_processing_ms;
+    /* The model's token usage over the session's conversation turns. */
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
     int64_t version;
     int64_t created_at;
     int64_t updated_at;
@@ -123,6 +134,10 @@ struct message {
     const char *tool_name;               /* NULL: null */
     const struct json_value *extra_data; /* any JSON value; NULL: null */
     const char *client_message_id;       /* NULL: none; never shown */
+    /* store_message_bytes() of the stored message, stored with it so a
+     * recount can sum it; a message stored without it reads as its
+     * store_message_bytes().  Never shown. */
+    int64_t bytes;
     int64_t created_at;
     int64_t updated_at;
     /* An item written through /v1 (OpenAI's Conversations API), as the
@@ -135,6 +150,12 @@ struct message {
      * UUID (service_openai.h). */
     const char *item_id;
 };
+
+/* What a message counts against quota_bytes_per_session: the UTF-8 bytes
+ * of its content plus the encoded bytes of its extra_data and of its /v1
+ * item.  The one definition of a message's size: a field stored on
+ * messages later adds its bytes here, and every counter follows. */
+int64_t store_message_bytes(const struct message *m);
 
 #define STORE_NO_SEQ (-1)
 
@@ -170,7 +191,46 @@ struct message_change {
     unsigned fields;
     const char *content;
     const struct json_value *extra_data; /* NULL: null */
+    int64_t bytes; /* store_message_bytes() of the changed message */
     int64_t now;
+    /* Applies only while the message's updated_at is this (or already
+     * now, which a retry of this change finds); STORE_NO_TIME: always. */
+    int64_t if_updated_at;
+};
+
+/*
+ * Counters.  A session keeps message_count, content_bytes and
+ * memory_keys, and each user a document {sessions}, so a quota is checked
+ * by the write that moves its counter instead of a count query:
+ * store_session_reserve_seq() and store_user_count() add only while the
+ * result stays within the quota.  Every change of a counter is a
+ * multi-step change (the counter, then the documents it counts, or the
+ * reverse); its first write to the session (or user) document also sets
+ * dirty_at = now, which store_session_mark() does for changes that start
+ * elsewhere.  A change cut short leaves the counter too high, never too
+ * low, and the sweeper recounts what has a dirty_at older than any
+ * request (sweeper.h).
+ */
+struct store_counts {
+    int64_t messages;
+    int64_t bytes;
+    int64_t memory_keys;
+};
+
+/* A reservation: what it adds to a session's counters (each >= 0), the
+ * quotas the counters must stay within after it, and whether it is a
+ * message write (the session must be active; updated_at and
+ * last_activity_at become now). */
+struct store_reserve {
+    struct store_counts add;
+    struct store_counts max;
+    bool message_write;
+};
+
+/* A user's counter document. */
+struct user_counter {
+    int64_t sessions;
+    int64_t dirty_at; /* as struct session's; 0: none */
 };
 
 /* An idempotency key: the document's _id is {user, session, key}, which
@@ -213,6 +273,7 @@ enum store_collection {
     STORE_MEMORY,
     STORE_IDEMPOTENCY,
     STORE_TOMBSTONES,
+    STORE_USERS, /* the user's counter document */
 };
 
 /* Per-request context of every store call. */
@@ -248,15 +309,24 @@ struct store;
     X(session_reserve_seq, SESSION_RESERVE_SEQ)                                \
     X(session_touch, SESSION_TOUCH)                                            \
     X(session_add_metrics, SESSION_ADD_METRICS)                                \
+    X(session_mark, SESSION_MARK)                                              \
+    X(session_tally, SESSION_TALLY)                                            \
+    X(session_set_counts, SESSION_SET_COUNTS)                                  \
+    X(session_add_usage, SESSION_ADD_USAGE)                                    \
+    X(session_delete_unused, SESSION_DELETE_UNUSED)                            \
     X(message_insert, MESSAGE_INSERT)                                          \
     X(message_delete_ids, MESSAGE_DELETE_IDS)                                  \
     X(message_get, MESSAGE_GET)                                                \
+    X(message_get_many, MESSAGE_GET_MANY)                                      \
     X(message_list, MESSAGE_LIST)                                              \
     X(message_update, MESSAGE_UPDATE)                                          \
     X(message_delete, MESSAGE_DELETE)                                          \
     X(message_clear, MESSAGE_CLEAR)                                            \
     X(idem_claim, IDEM_CLAIM)                                                  \
     X(idem_get, IDEM_GET)                                                      \
+    X(idem_get_many, IDEM_GET_MANY)                                            \
+    X(idem_claim_many, IDEM_CLAIM_MANY)                                        \
+    X(idem_complete_many, IDEM_COMPLETE_MANY)                                  \
     X(idem_replace, IDEM_REPLACE)                                              \
     X(idem_complete, IDEM_COMPLETE)                                            \
     X(idem_release, IDEM_RELEASE)                                              \
@@ -272,6 +342,10 @@ struct store;
     X(tombstone_put, TOMBSTONE_PUT)                                            \
     X(tombstone_delete, TOMBSTONE_DELETE)                                      \
     X(tombstone_list, TOMBSTONE_LIST)                                          \
+    X(user_count, USER_COUNT)                                                  \
+    X(user_get, USER_GET)                                                      \
+    X(user_set_count, USER_SET_COUNT)                                          \
+    X(dirty_list, DIRTY_LIST)                                                  \
     X(message_get_item, MESSAGE_GET_ITEM)
 
 /*
@@ -315,21 +389,29 @@ struct store_backend {
                           const struct uuid *id, int64_t *messages_deleted,
                           struct error *err);
 
-    /* Hands out n seq numbers atomically: one findAndModify on the session
-     * {_id, user_id, status: "active"} with $inc {last_seq: n,
-     * message_count: n} and $set {updated_at, last_activity_at: now},
-     * returning the new document.  The numbers are out->last_seq - n + 1
-     * .. out->last_seq.  ERR_NOT_FOUND if no active session matched. */
+    /* Adds r->add to the session's counters atomically, only while each
+     * stays within r->max: one findAndModify on {_id, user_id,
+     * message_count <= max - add, content_bytes <= max - add, memory_keys
+     * <= max - add (a missing counter matches), and status "active" for
+     * a message write} with $inc of the counters and of last_seq by
+     * add.messages, $max {dirty_at: now}, and for a message write $set
+     * {updated_at, last_activity_at: now}; returns the new document.  The
+     * seq numbers handed out are out->last_seq - add.messages + 1 ..
+     * out->last_seq.  ERR_NOT_FOUND if nothing matched: the session is
+     * gone or not active, or a quota is in the way (the caller reads the
+     * session to tell which). */
     bool (*session_reserve_seq)(struct store *s, struct arena *a,
                                 const char *user, const struct uuid *id,
-                                int64_t n, int64_t now, struct session *out,
-                                struct error *err);
-    /* $inc message_count by delta (may be negative or 0) and $set
-     * updated_at and last_activity_at to now.  Does not touch version.
+                                const struct store_reserve *r, int64_t now,
+                                struct session *out, struct error *err);
+    /* $inc the counters by delta (each may be negative or 0; a non-zero
+     * one also sets $max {dirty_at: now}); with activity, $set updated_at
+     * and last_activity_at to now.  Does not touch version.
      * ERR_NOT_FOUND if the session is gone. */
     bool (*session_touch)(struct store *s, const char *user,
-                          const struct uuid *id, int64_t delta, int64_t now,
-                          struct error *err);
+                          const struct uuid *id,
+                          const struct store_counts *delta, int64_t now,
+                          bool activity, struct error *err);
     /* $inc metrics.request_count by requests, metrics.error_count by
      * errors and metrics.total_processing_ms by ms on {user_id,
      * session_id} (a worker batches its requests: tally.h); a session
@@ -337,6 +419,40 @@ struct store_backend {
     bool (*session_add_metrics)(struct store *s, const char *user,
                                 const char *session_id, int64_t requests,
                                 int64_t errors, double ms, struct error *err);
+    /* Reads the session {user_id, session_id} as session_get does, in
+     * one findAndModify that sets $max {dirty_at: now}: the first step of
+     * a change that removes what a counter counts (Counters, above).
+     * ERR_NOT_FOUND if the user has no such session. */
+    bool (*session_mark)(struct store *s, struct arena *a, const char *user,
+                         const char *session_id, int64_t now,
+                         struct session *out, struct error *err);
+    /* Counts what the session's counters count: its messages with seq <=
+     * max_seq (STORE_NO_SEQ: all) and the sum of their bytes, and (with
+     * max_seq STORE_NO_SEQ) its memory entries. */
+    bool (*session_tally)(struct store *s, const char *user,
+                          const struct uuid *id, int64_t max_seq,
+                          struct store_counts *out, struct error *err);
+    /* Sets the session's counters to c and removes its dirty_at, only if
+     * it still has seen's dirty_at, last_seq and message_count (nothing
+     * changed it since it was read); *changed: it did. */
+    bool (*session_set_counts)(struct store *s, const char *user,
+                               const struct uuid *id,
+                               const struct session *seen,
+                               const struct store_counts *c, bool *changed,
+                               struct error *err);
+    /* $inc metrics.prompt_tokens and metrics.completion_tokens on {_id,
+     * user_id} (a conversation turn's token usage); a session that does
+     * not exist is not an error. */
+    bool (*session_add_usage)(struct store *s, const char *user,
+                              const struct uuid *id, int64_t prompt_tokens,
+                              int64_t completion_tokens, struct error *err);
+    /* Deletes the session document {_id, user_id} only while it holds no
+     * message (message_count 0 or absent): a conversation taking back the
+     * session it made for a turn that failed, which must never take a
+     * message another request stored meanwhile (reserve_seq's $inc comes
+     * first).  ERR_NOT_FOUND if nothing matched. */
+    bool (*session_delete_unused)(struct store *s, const char *user,
+                                  const struct uuid *id, struct error *err);
 
     /* Ordered insert of msgs[0..n) (ids made by the caller). On
      * ERR_DUPLICATE or any failure *inserted says how many went in. */
@@ -366,14 +482,24 @@ struct store_backend {
                            const struct uuid *id,
                            const struct message_change *change,
                            struct message *out, struct error *err);
-    /* ERR_NOT_FOUND if no such message. */
+    /* findAndModify with remove: *bytes is the deleted message's bytes.
+     * ERR_NOT_FOUND if no such message. */
     bool (*message_delete)(struct store *s, const char *user,
                            const struct uuid *session_uuid,
-                           const struct uuid *id, struct error *err);
-    /* Deletes every message of the session; *deleted = how many. */
+                           const struct uuid *id, int64_t *bytes,
+                           struct error *err);
+    /* Deletes the messages of the session with seq <= max_seq
+     * (STORE_NO_SEQ: all); *deleted = how many. */
     bool (*message_clear)(struct store *s, const char *user,
-                          const struct uuid *session_uuid, int64_t *deleted,
-                          struct error *err);
+                          const struct uuid *session_uuid, int64_t max_seq,
+                          int64_t *deleted, struct error *err);
+    /* The messages among ids[0..n) (of this user and session), in one
+     * query: found[i] says whether out[i] holds ids[i]'s. */
+    bool (*message_get_many)(struct store *s, struct arena *a, const char *user,
+                             const struct uuid *session_uuid,
+                             const struct uuid *ids, size_t n,
+                             struct message *out, bool *found,
+                             struct error *err);
 
     /* Inserts the key document; ERR_DUPLICATE if the key exists. */
     bool (*idem_claim)(struct store *s, const char *user,
@@ -383,6 +509,28 @@ struct store_backend {
     bool (*idem_get)(struct store *s, const char *user,
                      const struct uuid *session_uuid, const char *key,
                      struct idem_key *out, struct error *err);
+    /* The keys among keys[0..n), in one query: found[i] says whether
+     * out[i] holds keys[i]'s. */
+    bool (*idem_get_many)(struct store *s, const char *user,
+                          const struct uuid *session_uuid,
+                          const char *const *keys, size_t n,
+                          struct idem_key *out, bool *found, struct error *err);
+    /* Inserts the key documents of keys[0..n) (k[i] for key i) in one
+     * unordered insert: claimed[i] says key i's went in.  Keys that exist
+     * are no error (claimed[i] false); on a failure every claimed[i] is
+     * false, whatever went in. */
+    bool (*idem_claim_many)(struct store *s, const char *user,
+                            const struct uuid *session_uuid,
+                            const char *const *keys, const struct idem_key *k,
+                            size_t n, bool *claimed, struct error *err);
+    /* idem_complete for keys[0..n) (message ids[i], seqs[i]) in one
+     * unordered bulk write; a key that names another message by now is
+     * left as it is. */
+    bool (*idem_complete_many)(struct store *s, const char *user,
+                               const struct uuid *session_uuid,
+                               const char *const *keys, const struct uuid *ids,
+                               const int64_t *seqs, size_t n,
+                               struct error *err);
     /* Replaces the key's message id and time only if it still names
      * `expected` (taking over a key whose writer died); ERR_NOT_FOUND if
      * it changed meanwhile. */
@@ -400,18 +548,23 @@ struct store_backend {
                          const struct uuid *session_uuid, const char *key,
                          const struct uuid *message_id, struct error *err);
 
-    /* Memory: one document per {session_uuid, key}. */
+    /* Memory: one document per {session_uuid, key}.  list: up to limit
+     * entries with a key greater than after (NULL: from the first), in
+     * ascending key order, as one JSON object, on the session_key
+     * index. */
     bool (*memory_list)(struct store *s, struct arena *a, const char *user,
-                        const struct uuid *session_uuid,
-                        struct json_value **out_object, struct error *err);
+                        const struct uuid *session_uuid, const char *after,
+                        int64_t limit, struct json_value **out_object,
+                        struct error *err);
     /* ERR_NOT_FOUND when unset. */
     bool (*memory_get)(struct store *s, struct arena *a, const char *user,
                        const struct uuid *session_uuid, const char *key,
                        struct json_value **out_value, struct error *err);
-    /* Upsert. */
+    /* insert: a new key (ERR_DUPLICATE if it is set); otherwise the
+     * value of a key that is set (ERR_NOT_FOUND if it is not). */
     bool (*memory_put)(struct store *s, const char *user,
                        const struct uuid *session_uuid, const char *key,
-                       const struct json_value *value, int64_t now,
+                       const struct json_value *value, int64_t now, bool insert,
                        struct error *err);
     /* ERR_NOT_FOUND when unset. */
     bool (*memory_delete)(struct store *s, const char *user,
@@ -463,6 +616,28 @@ struct store_backend {
                            int64_t limit, struct sweep_candidate **out,
                            size_t *n, struct error *err);
 
+    /* The user's counter document {_id: user, user_id, sessions,
+     * dirty_at}.  count: $inc sessions by delta with $max {dirty_at:
+     * now}; a delta > 0 applies only while sessions + delta <= max
+     * (ERR_QUOTA_EXCEEDED otherwise) and makes the document when there is
+     * none; a delta <= 0 never makes one (0: only marks it). */
+    bool (*user_count)(struct store *s, const char *user, int64_t delta,
+                       int64_t max, int64_t now, struct error *err);
+    /* ERR_NOT_FOUND if the user has no counter document. */
+    bool (*user_get)(struct store *s, const char *user,
+                     struct user_counter *out, struct error *err);
+    /* Sets sessions and removes dirty_at, only if the document still
+     * holds seen's; *changed: it did. */
+    bool (*user_set_count)(struct store *s, const char *user,
+                           const struct user_counter *seen, int64_t sessions,
+                           bool *changed, struct error *err);
+    /* Up to limit sessions (coll STORE_SESSIONS: id and user_id) or users
+     * (STORE_USERS: user_id only) with dirty_at < cutoff (ms), on their
+     * "dirty" index (hinted); an array in a's memory. */
+    bool (*dirty_list)(struct store *s, struct arena *a,
+                       enum store_collection coll, int64_t cutoff,
+                       int64_t limit, struct sweep_candidate **out, size_t *n,
+                       struct error *err);
     /* The message of the session whose item_id (the id a /v1 client gave
      * its item) is item_id, on the unique {session_uuid, item_id} index;
      * ERR_NOT_FOUND if none. */
@@ -520,23 +695,50 @@ bool store_session_purge(struct store *s, struct store_ctx *ctx,
  * operations.  Those whose repetition would change the outcome are
  * retried only on RETRY_SAFE errors: session_reserve_seq, session_touch
  * and session_add_metrics ($inc), message_delete and memory_delete (a
- * repeat answers not-found), idem_replace (conditional on the old value).
- * The others are retried on RETRY_IDEMPOTENT errors too.
+ * repeat answers not-found), idem_replace (conditional on the old value),
+ * memory_put of a new key (a repeat answers duplicate).  The others are
+ * retried on RETRY_IDEMPOTENT errors too; session_mark's $max and
+ * message_update's condition (the old updated_at or its own) make a
+ * repeat harmless.
  * store_message_insert continues an ordered insert that a retry finds
  * partly done: a duplicate on a message's own _id is that message
  * stored.  store_idem_claim's duplicate may be the caller's own earlier
  * try; the caller compares the stored message id with its own. */
 bool store_session_reserve_seq(struct store *s, struct store_ctx *ctx,
                                const char *user, const struct uuid *id,
-                               int64_t n, int64_t now, struct session *out,
-                               struct error *err);
+                               const struct store_reserve *r, int64_t now,
+                               struct session *out, struct error *err);
 bool store_session_touch(struct store *s, struct store_ctx *ctx,
-                         const char *user, const struct uuid *id, int64_t delta,
-                         int64_t now, struct error *err);
+                         const char *user, const struct uuid *id,
+                         const struct store_counts *delta, int64_t now,
+                         bool activity, struct error *err);
 bool store_session_add_metrics(struct store *s, struct store_ctx *ctx,
                                const char *user, const char *session_id,
                                int64_t requests, int64_t errors, double ms,
                                struct error *err);
+bool store_session_mark(struct store *s, struct store_ctx *ctx,
+                        const char *user, const char *session_id, int64_t now,
+                        struct session *out, struct error *err);
+bool store_session_tally(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *id,
+                         int64_t max_seq, struct store_counts *out,
+                         struct error *err);
+bool store_session_set_counts(struct store *s, struct store_ctx *ctx,
+                              const char *user, const struct uuid *id,
+                              const struct session *seen,
+                              const struct store_counts *c, bool *changed,
+                              struct error *err);
+/* session_add_usage is an $inc: retried only on RETRY_SAFE errors.
+ * session_delete_unused is retried on RETRY_IDEMPOTENT errors too: a
+ * repeat of one that went through answers ERR_NOT_FOUND, which the caller
+ * treats as "not deleted" (the purge after it is idempotent either way). */
+bool store_session_add_usage(struct store *s, struct store_ctx *ctx,
+                             const char *user, const struct uuid *id,
+                             int64_t prompt_tokens, int64_t completion_tokens,
+                             struct error *err);
+bool store_session_delete_unused(struct store *s, struct store_ctx *ctx,
+                                 const char *user, const struct uuid *id,
+                                 struct error *err);
 bool store_message_insert(struct store *s, struct store_ctx *ctx,
                           const struct message *msgs, size_t n,
                           struct error *err);
@@ -558,16 +760,37 @@ bool store_message_update(struct store *s, struct store_ctx *ctx,
                           struct message *out, struct error *err);
 bool store_message_delete(struct store *s, struct store_ctx *ctx,
                           const char *user, const struct uuid *session_uuid,
-                          const struct uuid *id, struct error *err);
+                          const struct uuid *id, int64_t *bytes,
+                          struct error *err);
 bool store_message_clear(struct store *s, struct store_ctx *ctx,
                          const char *user, const struct uuid *session_uuid,
-                         int64_t *deleted, struct error *err);
+                         int64_t max_seq, int64_t *deleted, struct error *err);
+bool store_message_get_many(struct store *s, struct store_ctx *ctx,
+                            const char *user, const struct uuid *session_uuid,
+                            const struct uuid *ids, size_t n,
+                            struct message *out, bool *found,
+                            struct error *err);
 bool store_idem_claim(struct store *s, struct store_ctx *ctx, const char *user,
                       const struct uuid *session_uuid, const char *key,
                       const struct idem_key *k, struct error *err);
 bool store_idem_get(struct store *s, struct store_ctx *ctx, const char *user,
                     const struct uuid *session_uuid, const char *key,
                     struct idem_key *out, struct error *err);
+bool store_idem_get_many(struct store *s, struct store_ctx *ctx,
+                         const char *user, const struct uuid *session_uuid,
+                         const char *const *keys, size_t n,
+                         struct idem_key *out, bool *found, struct error *err);
+/* A claim_many retried after a lost reply finds its own keys there and
+ * reports them not claimed; the caller's per-key claim recognises them
+ * by their message id. */
+bool store_idem_claim_many(struct store *s, struct store_ctx *ctx,
+                           const char *user, const struct uuid *session_uuid,
+                           const char *const *keys, const struct idem_key *k,
+                           size_t n, bool *claimed, struct error *err);
+bool store_idem_complete_many(struct store *s, struct store_ctx *ctx,
+                              const char *user, const struct uuid *session_uuid,
+                              const char *const *keys, const struct uuid *ids,
+                              const int64_t *seqs, size_t n, struct error *err);
 bool store_idem_replace(struct store *s, struct store_ctx *ctx,
                         const char *user, const struct uuid *session_uuid,
                         const char *key, const struct uuid *expected,
@@ -581,14 +804,15 @@ bool store_idem_release(struct store *s, struct store_ctx *ctx,
                         const char *key, const struct uuid *message_id,
                         struct error *err);
 bool store_memory_list(struct store *s, struct store_ctx *ctx, const char *user,
-                       const struct uuid *session_uuid,
-                       struct json_value **out_object, struct error *err);
+                       const struct uuid *session_uuid, const char *after,
+                       int64_t limit, struct json_value **out_object,
+                       struct error *err);
 bool store_memory_get(struct store *s, struct store_ctx *ctx, const char *user,
                       const struct uuid *session_uuid, const char *key,
                       struct json_value **out_value, struct error *err);
 bool store_memory_put(struct store *s, struct store_ctx *ctx, const char *user,
                       const struct uuid *session_uuid, const char *key,
-                      const struct json_value *value, int64_t now,
+                      const struct json_value *value, int64_t now, bool insert,
                       struct error *err);
 bool store_memory_delete(struct store *s, struct store_ctx *ctx,
                          const char *user, const struct uuid *session_uuid,
@@ -630,6 +854,23 @@ bool store_tombstone_list(struct store *s, struct store_ctx *ctx,
                           int64_t cutoff, int64_t limit,
                           struct sweep_candidate **out, size_t *n,
                           struct error *err);
+/* The user counter and the recount.  user_count is retried only on
+ * RETRY_SAFE errors ($inc); user_get and dirty_list on RETRY_IDEMPOTENT
+ * too (reads), and so are session_tally (a read) and the two set_counts
+ * (conditional on what was read: a repeat after a lost reply reports
+ * "not changed" for the change the first try made). */
+bool store_user_count(struct store *s, struct store_ctx *ctx, const char *user,
+                      int64_t delta, int64_t max, int64_t now,
+                      struct error *err);
+bool store_user_get(struct store *s, struct store_ctx *ctx, const char *user,
+                    struct user_counter *out, struct error *err);
+bool store_user_set_count(struct store *s, struct store_ctx *ctx,
+                          const char *user, const struct user_counter *seen,
+                          int64_t sessions, bool *changed, struct error *err);
+bool store_dirty_list(struct store *s, struct store_ctx *ctx,
+                      enum store_collection coll, int64_t cutoff, int64_t limit,
+                      struct sweep_candidate **out, size_t *n,
+                      struct error *err);
 /* A read: retried on RETRY_IDEMPOTENT errors too. */
 bool store_message_get_item(struct store *s, struct store_ctx *ctx,
                             const char *user, const struct uuid *session_uuid,

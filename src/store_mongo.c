@@ -11,8 +11,12 @@
  *      status: string (status_name()),
  *      metadata: document,
  *      message_count: int64, last_seq: int64,
+ *      content_bytes: int64, memory_keys: int64 (quota counters),
+ *      dirty_at: datetime (only while a counter may be off; store.h),
  *      metrics: {request_count: int64, error_count: int64,
- *                total_processing_ms: double},
+ *                total_processing_ms: double,
+ *                prompt_tokens, completion_tokens: int64 (once a
+ *                conversation turn reported usage)},
  *      version: int64,
  *      created_at, updated_at, last_activity_at: datetime}
  *   messages (cfg->messages_collection), one document per message:
@@ -23,6 +27,7 @@
  *      content: string, tool_call_id, tool_name: string | null,
  *      extra_data: any value (null for none),
  *      client_message_id: string (only when the client gave one),
+ *      bytes: int64 (store_message_bytes(); older messages lack it),
  *      created_at, updated_at: datetime,
  *      item: document (an OpenAI item written through /v1, less its id;
  *          absent for a message written through /api, and removed by a
@@ -38,6 +43,9 @@
  *   tombstones (cfg->tombstones_collection), one per session being
  *   deleted or imported (service_session_delete, the import):
  *     {_id: session UUID, user_id: string, at: datetime}
+ *   users (cfg->users_collection), one per user who has made a session:
+ *     {_id: user_id, user_id, sessions: int64, dirty_at: datetime (only
+ *      while the count may be off)}
  *   Both compound _ids are built with their fields in the order shown:
  *   MongoDB compares embedded documents field by field, in order.
  *
@@ -48,6 +56,7 @@
  *             status_activity      {status: 1, last_activity_at: 1}
  *             user_created         {user_id: 1, created_at: -1}
  *             created              {created_at: 1} (the sweeper's age rule)
+ *             dirty                {dirty_at: 1} (the sweeper's recount)
  *   messages  session_seq          {session_uuid: 1, seq: 1} unique
  *             user_session_seq     {user_id: 1, session_uuid: 1, seq: 1}
  *             (it replaces user_session {user_id: 1, session_uuid: 1},
@@ -61,6 +70,7 @@
  *             user_session         {user_id: 1, session_uuid: 1}
  *   tombstones at                  {at: 1} (the sweeper, oldest first)
  *             user                 {user_id: 1} (erasure)
+ *   users     dirty                {dirty_at: 1} (the sweeper's recount)
  *
  * Every filter carries user_id, and every value is appended as a typed
  * BSON value, so nothing a client sends can become a query operator.
@@ -112,6 +122,7 @@ enum mongo_coll {
     MONGO_MEMORY,
     MONGO_IDEMPOTENCY,
     MONGO_TOMBSTONES,
+    MONGO_USERS,
     MONGO_NCOLLS
 };
 
@@ -127,6 +138,7 @@ struct mongo_store {
     char *memory;
     char *idempotency;
     char *tombstones;
+    char *users;
 };
 
 /* ---- logging and secrets ---------------------------------------------- */
@@ -709,6 +721,10 @@ mongo_build_session(bson_t *b, const struct session *sess, struct error *err)
         return false;
     bson_append_int64(b, "message_count", -1, sess->message_count);
     bson_append_int64(b, "last_seq", -1, sess->last_seq);
+    bson_append_int64(b, "content_bytes", -1, sess->content_bytes);
+    bson_append_int64(b, "memory_keys", -1, sess->memory_keys);
+    if (sess->dirty_at != 0)
+        bson_append_date_time(b, "dirty_at", -1, sess->dirty_at);
     bson_append_document_begin(b, "metrics", -1, &metrics);
     bson_append_int64(&metrics, "request_count", -1, sess->request_count);
     bson_append_int64(&metrics, "error_count", -1, sess->error_count);
@@ -917,7 +933,7 @@ mongo_read_metadata(struct arena *a, const bson_iter_t *it, void *dst)
     return *meta != NULL;
 }
 
-/* dst is the whole session: the metrics document fills three members. */
+/* dst is the whole session: the metrics document fills five members. */
 static bool
 mongo_read_metrics(struct arena *a, const bson_iter_t *it, void *dst)
 {
@@ -940,6 +956,12 @@ mongo_read_metrics(struct arena *a, const bson_iter_t *it, void *dst)
             if (!BSON_ITER_HOLDS_NUMBER(&m))
                 return false;
             out->total_processing_ms = bson_iter_as_double(&m);
+        } else if (strcmp(key, "prompt_tokens") == 0) {
+            if (!mongo_get_int(&m, &out->prompt_tokens))
+                return false;
+        } else if (strcmp(key, "completion_tokens") == 0) {
+            if (!mongo_get_int(&m, &out->completion_tokens))
+                return false;
         }
     }
     return true;
@@ -971,6 +993,9 @@ static const struct mongo_field mongo_session_fields[] = {
     SESSION_FIELD("metadata", mongo_read_metadata, metadata, false),
     SESSION_FIELD("message_count", mongo_read_int, message_count, false),
     SESSION_FIELD("last_seq", mongo_read_int, last_seq, false),
+    SESSION_FIELD("content_bytes", mongo_read_int, content_bytes, false),
+    SESSION_FIELD("memory_keys", mongo_read_int, memory_keys, false),
+    SESSION_FIELD("dirty_at", mongo_read_time, dirty_at, false),
     {"metrics", mongo_read_metrics, 0, false},
     SESSION_FIELD("version", mongo_read_int, version, true),
     SESSION_FIELD("created_at", mongo_read_time, created_at, false),
@@ -1040,6 +1065,8 @@ mongo_coll_name(const struct mongo_store *m, enum mongo_coll which)
         return m->memory;
     case MONGO_IDEMPOTENCY:
         return m->idempotency;
+    case MONGO_USERS:
+        return m->users;
     case MONGO_TOMBSTONES:
     case MONGO_NCOLLS:
         break;
@@ -1061,6 +1088,7 @@ mongo_collection(struct store *s, mongoc_client_t *client, const char *name)
         [MONGO_MEMORY] = m->memory,
         [MONGO_IDEMPOTENCY] = m->idempotency,
         [MONGO_TOMBSTONES] = m->tombstones,
+        [MONGO_USERS] = m->users,
     };
 
     for (size_t i = 0; i < MONGO_NCOLLS; i++) {
@@ -1175,6 +1203,7 @@ static const struct mongo_index mongo_session_indexes[] = {
      {{"user_id", 1}, {"status", 1}, {"created_at", -1}, {"_id", -1}}},
     {"status_activity", false, {{"status", 1}, {"last_activity_at", 1}}},
     {"created", false, {{"created_at", 1}}},
+    {"dirty", false, {{"dirty_at", 1}}},
 };
 
 /* user_session_seq serves every user-scoped message query: the list (a
@@ -1209,6 +1238,11 @@ static const struct mongo_index mongo_tombstone_indexes[] = {
     {"user", false, {{"user_id", 1}}},
 };
 
+/* Lookups go by _id (the user id). */
+static const struct mongo_index mongo_user_indexes[] = {
+    {"dirty", false, {{"dirty_at", 1}}},
+};
+
 /* Each collection's indexes, and those an older parley made there that
  * the ones above replace (dropped once the new ones are built). */
 static const struct mongo_index_set {
@@ -1237,6 +1271,7 @@ static const struct mongo_index_set {
      mongo_tombstone_indexes,
      MONGO_COUNT(mongo_tombstone_indexes),
      {NULL}},
+    {MONGO_USERS, mongo_user_indexes, MONGO_COUNT(mongo_user_indexes), {NULL}},
 };
 
 /* One createIndexes command for a collection.  The server answers a
@@ -1983,7 +2018,8 @@ mongo_find_one(struct store *s, const char *collection, const char *op,
     return ok;
 }
 
-/* findAndModify returning the new document, appended to out (an empty
+/* findAndModify returning the new document (or with update NULL,
+ * removing the document and returning it), appended to out (an empty
  * document the caller made); *found says whether one matched. */
 static bool
 mongo_find_and_modify(struct store *s, const char *collection, const char *op,
@@ -2003,9 +2039,14 @@ mongo_find_and_modify(struct store *s, const char *collection, const char *op,
     bool ok = false;
 
     *found = false;
-    mongoc_find_and_modify_opts_set_update(fam, update);
-    mongoc_find_and_modify_opts_set_flags(fam,
-                                          MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (update != NULL) {
+        mongoc_find_and_modify_opts_set_update(fam, update);
+        mongoc_find_and_modify_opts_set_flags(
+            fam, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    } else {
+        mongoc_find_and_modify_opts_set_flags(fam,
+                                              MONGOC_FIND_AND_MODIFY_REMOVE);
+    }
     if (!mongoc_collection_find_and_modify_with_opts(coll, query, fam, &reply,
                                                      &e)) {
         mongo_classify(op, &e, &reply, err);
@@ -2029,39 +2070,123 @@ done:
 
 /* ---- session counters ------------------------------------------------- */
 
+/* Appends to the $and array `and` (its element i) the condition that
+ * field, a counter, is at most limit; a session that predates the
+ * counter (no field) matches, and is recounted (store.h). */
+static void
+mongo_append_room(bson_t *and, uint32_t i, const char *field, int64_t limit)
+{
+    bson_t cond, or, alt, range, exists;
+    char idx[16];
+    const char *ikey;
+
+    bson_uint32_to_string(i, &ikey, idx, sizeof(idx));
+    bson_append_document_begin(and, ikey, -1, &cond);
+    bson_append_array_begin(&cond, "$or", -1, & or);
+    bson_append_document_begin(& or, "0", -1, &alt);
+    bson_append_document_begin(&alt, field, -1, &range);
+    bson_append_int64(&range, "$lte", -1, limit);
+    bson_append_document_end(&alt, &range);
+    bson_append_document_end(& or, &alt);
+    bson_append_document_begin(& or, "1", -1, &alt);
+    bson_append_document_begin(&alt, field, -1, &exists);
+    bson_append_bool(&exists, "$exists", -1, false);
+    bson_append_document_end(&alt, &exists);
+    bson_append_document_end(& or, &alt);
+    bson_append_array_end(&cond, & or);
+    bson_append_document_end(and, &cond);
+}
+
+/* The reservation's filter: the session, active for a message write, and
+ * room under each quota for what is added (a counter that does not grow
+ * is not checked, so lowering a quota never blocks a write that adds
+ * nothing to it). */
+static void
+mongo_reserve_filter(bson_t *q, const char *user, const struct uuid *id,
+                     const struct store_reserve *r)
+{
+    bson_t range, and;
+    uint32_t n = 0;
+
+    mongo_id_filter(q, user, id);
+    if (r->message_write)
+        bson_append_utf8(q, "status", -1, status_name(STATUS_ACTIVE), -1);
+    if (r->add.messages > 0) {
+        bson_append_document_begin(q, "message_count", -1, &range);
+        bson_append_int64(&range, "$lte", -1,
+                          r->max.messages - r->add.messages);
+        bson_append_document_end(q, &range);
+    }
+    if (r->add.bytes <= 0 && r->add.memory_keys <= 0)
+        return;
+    bson_append_array_begin(q, "$and", -1, &and);
+    if (r->add.bytes > 0)
+        mongo_append_room(&and, n++, "content_bytes",
+                          r->max.bytes - r->add.bytes);
+    if (r->add.memory_keys > 0)
+        mongo_append_room(&and, n++, "memory_keys",
+                          r->max.memory_keys - r->add.memory_keys);
+    bson_append_array_end(q, &and);
+}
+
+/* $inc of the three counters by c (and last_seq by c->messages when
+ * with_seq), and $max {dirty_at: now}. */
+static void
+mongo_append_counts(bson_t *update, const struct store_counts *c, bool with_seq,
+                    int64_t now)
+{
+    bson_t inc, max;
+
+    bson_append_document_begin(update, "$inc", -1, &inc);
+    if (with_seq)
+        bson_append_int64(&inc, "last_seq", -1, c->messages);
+    bson_append_int64(&inc, "message_count", -1, c->messages);
+    bson_append_int64(&inc, "content_bytes", -1, c->bytes);
+    bson_append_int64(&inc, "memory_keys", -1, c->memory_keys);
+    bson_append_document_end(update, &inc);
+    bson_append_document_begin(update, "$max", -1, &max);
+    bson_append_date_time(&max, "dirty_at", -1, now);
+    bson_append_document_end(update, &max);
+}
+
+static void
+mongo_append_activity(bson_t *update, int64_t now)
+{
+    bson_t set;
+
+    bson_append_document_begin(update, "$set", -1, &set);
+    bson_append_date_time(&set, "updated_at", -1, now);
+    bson_append_date_time(&set, "last_activity_at", -1, now);
+    bson_append_document_end(update, &set);
+}
+
 static bool
 mongo_session_reserve_seq(struct store *s, struct arena *a, const char *user,
-                          const struct uuid *id, int64_t n, int64_t now,
-                          struct session *out, struct error *err)
+                          const struct uuid *id, const struct store_reserve *r,
+                          int64_t now, struct session *out, struct error *err)
 {
     bson_t query = BSON_INITIALIZER;
     bson_t update = BSON_INITIALIZER;
     bson_t doc = BSON_INITIALIZER;
-    bson_t inc, set;
     bool found = false;
     bool ok = false;
 
-    if (n < 1) {
-        mongo_fail(err, "reserve seq", "count below 1");
+    if (r->add.messages < 0 || r->add.bytes < 0 || r->add.memory_keys < 0) {
+        mongo_fail(err, "reserve", "negative reservation");
         goto done;
     }
-    /* The status condition makes the check and the reservation one atomic
-     * step: a session deactivated meanwhile hands out nothing. */
-    mongo_id_filter(&query, user, id);
-    bson_append_utf8(&query, "status", -1, status_name(STATUS_ACTIVE), -1);
-    bson_append_document_begin(&update, "$inc", -1, &inc);
-    bson_append_int64(&inc, "last_seq", -1, n);
-    bson_append_int64(&inc, "message_count", -1, n);
-    bson_append_document_end(&update, &inc);
-    bson_append_document_begin(&update, "$set", -1, &set);
-    bson_append_date_time(&set, "updated_at", -1, now);
-    bson_append_date_time(&set, "last_activity_at", -1, now);
-    bson_append_document_end(&update, &set);
-    if (!mongo_find_and_modify(s, mongo_impl(s)->sessions, "reserve seq",
-                               &query, &update, &doc, &found, err))
+    /* The conditions make the checks and the reservation one atomic
+     * step: a session deactivated or filled meanwhile hands out
+     * nothing. */
+    mongo_reserve_filter(&query, user, id, r);
+    mongo_append_counts(&update, &r->add, true, now);
+    if (r->message_write)
+        mongo_append_activity(&update, now);
+    if (!mongo_find_and_modify(s, mongo_impl(s)->sessions, "reserve", &query,
+                               &update, &doc, &found, err))
         goto done;
     if (!found) {
-        error_set(err, ERR_NOT_FOUND, NULL, "no active session");
+        error_set(err, ERR_NOT_FOUND, NULL, "no session with room");
         goto done;
     }
     ok = mongo_decode_session(a, &doc, out, err);
@@ -2072,28 +2197,266 @@ done:
     return ok;
 }
 
+/* A counter counted down matches only while it stays at 0 or more. */
+static void
+mongo_append_floor(bson_t *q, const char *field, int64_t delta)
+{
+    bson_t range;
+
+    if (delta >= 0)
+        return;
+    bson_append_document_begin(q, field, -1, &range);
+    bson_append_int64(&range, "$gte", -1, -delta);
+    bson_append_document_end(q, &range);
+}
+
+/* A count down that would take a counter below 0 (it was already off: a
+ * session counted by an older parley, or drift) is not applied: the
+ * session is only marked, and the recount sets it.  Counters are never
+ * negative. */
 static bool
 mongo_session_touch(struct store *s, const char *user, const struct uuid *id,
-                    int64_t delta, int64_t now, struct error *err)
+                    const struct store_counts *delta, int64_t now,
+                    bool activity, struct error *err)
 {
     bson_t query = BSON_INITIALIZER;
     bson_t update = BSON_INITIALIZER;
-    bson_t inc, set;
+    bson_t mark = BSON_INITIALIZER;
+    bson_t max;
+    int64_t matched = 0;
+    bool ok = true;
+
+    mongo_id_filter(&query, user, id);
+    mongo_append_floor(&query, "message_count", delta->messages);
+    mongo_append_floor(&query, "content_bytes", delta->bytes);
+    mongo_append_floor(&query, "memory_keys", delta->memory_keys);
+    if (delta->messages != 0 || delta->bytes != 0 || delta->memory_keys != 0)
+        mongo_append_counts(&update, delta, false, now);
+    if (activity)
+        mongo_append_activity(&update, now);
+    if (bson_empty(&update))
+        mongo_append_activity(&update, now); /* never an empty update */
+    ok = mongo_update_one(s, mongo_impl(s)->sessions, "touch session", &query,
+                          &update, false, &matched, err);
+    if (ok && matched == 0) {
+        bson_reinit(&query);
+        mongo_id_filter(&query, user, id);
+        bson_append_document_begin(&mark, "$max", -1, &max);
+        bson_append_date_time(&max, "dirty_at", -1, now);
+        bson_append_document_end(&mark, &max);
+        ok = mongo_update_one(s, mongo_impl(s)->sessions, "mark session",
+                              &query, &mark, false, &matched, err);
+        if (ok && matched == 0)
+            ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        else if (ok)
+            log_warn("store: a session's counter was below what was taken "
+                     "off it; left for the recount");
+    }
+    bson_destroy(&mark);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_session_mark(struct store *s, struct arena *a, const char *user,
+                   const char *session_id, int64_t now, struct session *out,
+                   struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bson_t max;
+    bool found = false;
+    bool ok = false;
+
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    bson_append_utf8(&query, "session_id", -1, session_id, -1);
+    bson_append_document_begin(&update, "$max", -1, &max);
+    bson_append_date_time(&max, "dirty_at", -1, now);
+    bson_append_document_end(&update, &max);
+    if (!mongo_find_and_modify(s, mongo_impl(s)->sessions, "mark session",
+                               &query, &update, &doc, &found, err))
+        goto done;
+    if (!found) {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        goto done;
+    }
+    ok = mongo_decode_session(a, &doc, out, err);
+done:
+    bson_destroy(&doc);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/*
+ * [{$match: {user_id, session_uuid[, seq <= max_seq]}}, {$group: {_id:
+ * null, n: {$sum: 1}, bytes: {$sum: {$ifNull: ["$bytes", {$strLenBytes:
+ * "$content"}]}}}}] on user_session_seq: a message stored before messages
+ * had bytes counts its content (its extra_data is left to its first
+ * change).
+ */
+static void
+mongo_tally_pipeline(bson_t *pipeline, const char *user, const struct uuid *id,
+                     int64_t max_seq)
+{
+    bson_t stages, stage, body, field, sum, ifnull, len, range;
+
+    bson_append_array_begin(pipeline, "pipeline", -1, &stages);
+    bson_append_document_begin(&stages, "0", -1, &stage);
+    bson_append_document_begin(&stage, "$match", -1, &body);
+    bson_append_utf8(&body, "user_id", -1, user, -1);
+    mongo_append_uuid(&body, "session_uuid", id);
+    if (max_seq != STORE_NO_SEQ) {
+        bson_append_document_begin(&body, "seq", -1, &range);
+        bson_append_int64(&range, "$lte", -1, max_seq);
+        bson_append_document_end(&body, &range);
+    }
+    bson_append_document_end(&stage, &body);
+    bson_append_document_end(&stages, &stage);
+    bson_append_document_begin(&stages, "1", -1, &stage);
+    bson_append_document_begin(&stage, "$group", -1, &body);
+    bson_append_null(&body, "_id", -1);
+    bson_append_document_begin(&body, "n", -1, &field);
+    bson_append_int32(&field, "$sum", -1, 1);
+    bson_append_document_end(&body, &field);
+    bson_append_document_begin(&body, "bytes", -1, &field);
+    bson_append_document_begin(&field, "$sum", -1, &sum);
+    bson_append_array_begin(&sum, "$ifNull", -1, &ifnull);
+    bson_append_utf8(&ifnull, "0", -1, "$bytes", -1);
+    bson_append_document_begin(&ifnull, "1", -1, &len);
+    bson_append_utf8(&len, "$strLenBytes", -1, "$content", -1);
+    bson_append_document_end(&ifnull, &len);
+    bson_append_array_end(&sum, &ifnull);
+    bson_append_document_end(&field, &sum);
+    bson_append_document_end(&body, &field);
+    bson_append_document_end(&stage, &body);
+    bson_append_document_end(&stages, &stage);
+    bson_append_array_end(pipeline, &stages);
+}
+
+/* The messages' count and bytes, read from the primary whatever the URI
+ * prefers: a recount taken from a secondary that lags would set the
+ * counters to an old state. */
+static bool
+mongo_tally_messages(struct store *s, mongoc_client_t *client, const char *user,
+                     const struct uuid *id, int64_t max_seq,
+                     struct store_counts *out, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->messages);
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    bson_t pipeline = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    bson_iter_t it;
+    bool ok;
+
+    mongo_tally_pipeline(&pipeline, user, id, max_seq);
+    bson_append_utf8(&opts, "hint", -1, "user_session_seq", -1);
+    cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, &pipeline,
+                                         &opts, primary);
+    /* No group comes back when there are no messages. */
+    if (mongoc_cursor_next(cursor, &doc)) {
+        if (bson_iter_init_find(&it, doc, "n") && BSON_ITER_HOLDS_NUMBER(&it))
+            out->messages = bson_iter_as_int64(&it);
+        if (bson_iter_init_find(&it, doc, "bytes") &&
+            BSON_ITER_HOLDS_NUMBER(&it))
+            out->bytes = bson_iter_as_int64(&it);
+    }
+    ok = mongo_cursor_ok(cursor, "tally messages", err);
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(&opts);
+    bson_destroy(&pipeline);
+    return ok;
+}
+
+static bool
+mongo_session_tally(struct store *s, const char *user, const struct uuid *id,
+                    int64_t max_seq, struct store_counts *out,
+                    struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_read_prefs_t *primary = NULL;
+    bson_t filter = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok;
+
+    memset(out, 0, sizeof(*out));
+    ok = mongo_tally_messages(s, client, user, id, max_seq, out, err);
+    if (!ok || max_seq != STORE_NO_SEQ)
+        goto done;
+    primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    mongo_append_uuid(&filter, "session_uuid", id);
+    out->memory_keys = mongoc_collection_count_documents(
+        mongo_collection(s, client, m->memory), &filter, NULL, primary, &reply,
+        &e);
+    if (out->memory_keys < 0) {
+        out->memory_keys = 0;
+        mongo_classify("tally memory", &e, &reply, err);
+        ok = false;
+    }
+done:
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(&reply);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* The condition "field is v", where 0 stands for a field that is not
+ * there (a counter or dirty_at a session never had). */
+static void
+mongo_append_seen(bson_t *q, const char *field, int64_t v, bool time)
+{
+    bson_t exists;
+
+    if (v == 0 && time) {
+        bson_append_document_begin(q, field, -1, &exists);
+        bson_append_bool(&exists, "$exists", -1, false);
+        bson_append_document_end(q, &exists);
+    } else if (time) {
+        bson_append_date_time(q, field, -1, v);
+    } else {
+        bson_append_int64(q, field, -1, v);
+    }
+}
+
+static bool
+mongo_session_set_counts(struct store *s, const char *user,
+                         const struct uuid *id, const struct session *seen,
+                         const struct store_counts *c, bool *changed,
+                         struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t set, unset;
     int64_t matched = 0;
     bool ok;
 
+    *changed = false;
     mongo_id_filter(&query, user, id);
-    bson_append_document_begin(&update, "$inc", -1, &inc);
-    bson_append_int64(&inc, "message_count", -1, delta);
-    bson_append_document_end(&update, &inc);
+    mongo_append_seen(&query, "dirty_at", seen->dirty_at, true);
+    mongo_append_seen(&query, "last_seq", seen->last_seq, false);
+    mongo_append_seen(&query, "message_count", seen->message_count, false);
     bson_append_document_begin(&update, "$set", -1, &set);
-    bson_append_date_time(&set, "updated_at", -1, now);
-    bson_append_date_time(&set, "last_activity_at", -1, now);
+    bson_append_int64(&set, "message_count", -1, c->messages);
+    bson_append_int64(&set, "content_bytes", -1, c->bytes);
+    bson_append_int64(&set, "memory_keys", -1, c->memory_keys);
     bson_append_document_end(&update, &set);
-    ok = mongo_update_one(s, mongo_impl(s)->sessions, "touch session", &query,
-                          &update, false, &matched, err);
-    if (ok && matched == 0)
-        ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+    bson_append_document_begin(&update, "$unset", -1, &unset);
+    bson_append_utf8(&unset, "dirty_at", -1, "", -1);
+    bson_append_document_end(&update, &unset);
+    ok = mongo_update_one(s, mongo_impl(s)->sessions, "set session counts",
+                          &query, &update, false, &matched, err);
+    if (ok)
+        *changed = matched != 0;
     bson_destroy(&update);
     bson_destroy(&query);
     return ok;
@@ -2128,6 +2491,70 @@ mongo_session_add_metrics(struct store *s, const char *user,
     return ok;
 }
 
+/* A conversation turn's token usage; like the other counters it changes
+ * neither version nor updated_at. */
+static bool
+mongo_session_add_usage(struct store *s, const char *user,
+                        const struct uuid *id, int64_t prompt_tokens,
+                        int64_t completion_tokens, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t inc;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "metrics.prompt_tokens", -1, prompt_tokens);
+    bson_append_int64(&inc, "metrics.completion_tokens", -1, completion_tokens);
+    bson_append_document_end(&update, &inc);
+    ok = mongo_update_one(s, mongo_impl(s)->sessions, "add usage", &query,
+                          &update, false, NULL, err);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* Deletes the session only while it holds no message: message_count is
+ * 0 or absent.  reserve_seq's $inc and this delete are each atomic on the
+ * one document, and a message is counted before it is inserted, so one
+ * stored meanwhile always wins. */
+static bool
+mongo_session_delete_unused(struct store *s, const char *user,
+                            const struct uuid *id, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
+    bson_t query = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_t in;
+    bson_error_t e;
+    bool ok;
+
+    mongo_id_filter(&query, user, id);
+    /* {message_count: {$in: [0, null]}}: null also matches a missing
+     * field. */
+    bson_append_document_begin(&query, "message_count", -1, &in);
+    {
+        bson_t list;
+
+        bson_append_array_begin(&in, "$in", -1, &list);
+        bson_append_int64(&list, "0", -1, 0);
+        bson_append_null(&list, "1", -1);
+        bson_append_array_end(&in, &list);
+    }
+    bson_append_document_end(&query, &in);
+    ok = mongoc_collection_delete_one(coll, &query, NULL, &reply, &e);
+    if (!ok)
+        mongo_classify("delete unused session", &e, &reply, err);
+    else if (mongo_deleted_count(&reply) == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "session not found or used");
+    bson_destroy(&reply);
+    bson_destroy(&query);
+    return ok;
+}
+
 /* ---- messages <-> BSON ------------------------------------------------ */
 
 static bool
@@ -2149,6 +2576,7 @@ mongo_build_message(bson_t *b, const struct message *msg, struct error *err)
     if (msg->client_message_id != NULL)
         bson_append_utf8(b, "client_message_id", -1, msg->client_message_id,
                          -1);
+    bson_append_int64(b, "bytes", -1, msg->bytes);
     bson_append_date_time(b, "created_at", -1, msg->created_at);
     bson_append_date_time(b, "updated_at", -1, msg->updated_at);
     /* Only /v1 items have these: the partial index holds only messages
@@ -2203,6 +2631,7 @@ static const struct mongo_field mongo_message_fields[] = {
     MESSAGE_FIELD("extra_data", mongo_read_extra, extra_data, false),
     MESSAGE_FIELD("client_message_id", mongo_read_nullable, client_message_id,
                   false),
+    MESSAGE_FIELD("bytes", mongo_read_int, bytes, false),
     MESSAGE_FIELD("created_at", mongo_read_time, created_at, false),
     MESSAGE_FIELD("updated_at", mongo_read_time, updated_at, false),
     MESSAGE_FIELD("item", mongo_read_extra, item, false),
@@ -2212,11 +2641,25 @@ _Static_assert(MONGO_COUNT(mongo_message_fields) <= 32,
                "mongo_decode() counts in 32 bits");
 #undef MESSAGE_FIELD
 
+/* A message stored before messages had bytes reads as its
+ * store_message_bytes(); for any other, that is what was stored (0 only
+ * for empty content without extra_data, which computes to 0 too). */
+static void
+mongo_message_finish(struct arena *a, void *out)
+{
+    struct message *msg = out;
+
+    (void)a;
+    if (msg->bytes == 0 && msg->content != NULL)
+        msg->bytes = store_message_bytes(msg);
+}
+
 static const struct mongo_doc mongo_message_doc = {
     .name = "message",
     .size = sizeof(struct message),
     .fields = mongo_message_fields,
     .nfields = MONGO_COUNT(mongo_message_fields),
+    .finish = mongo_message_finish,
     .find_op = "find message",
     .list_op = "list messages",
     .count_op = "count messages",
@@ -2341,23 +2784,15 @@ done:
     return ok;
 }
 
-static bool
-mongo_message_delete_ids(struct store *s, const char *user,
-                         const struct uuid *ids, size_t n, int64_t *deleted,
-                         struct error *err)
+/* {_id: {$in: [ids]}}, appended to q. */
+static void
+mongo_append_id_in(bson_t *q, const struct uuid *ids, size_t n)
 {
-    bson_t query = BSON_INITIALIZER;
     bson_t id, in;
     char idx[16];
     const char *ikey;
-    bool ok;
 
-    if (deleted != NULL)
-        *deleted = 0;
-    if (n == 0)
-        return true;
-    bson_append_utf8(&query, "user_id", -1, user, -1);
-    bson_append_document_begin(&query, "_id", -1, &id);
+    bson_append_document_begin(q, "_id", -1, &id);
     bson_append_array_begin(&id, "$in", -1, &in);
     for (size_t i = 0; i < n; i++) {
         size_t len =
@@ -2367,7 +2802,23 @@ mongo_message_delete_ids(struct store *s, const char *user,
                            sizeof(ids[i].b));
     }
     bson_append_array_end(&id, &in);
-    bson_append_document_end(&query, &id);
+    bson_append_document_end(q, &id);
+}
+
+static bool
+mongo_message_delete_ids(struct store *s, const char *user,
+                         const struct uuid *ids, size_t n, int64_t *deleted,
+                         struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bool ok;
+
+    if (deleted != NULL)
+        *deleted = 0;
+    if (n == 0)
+        return true;
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    mongo_append_id_in(&query, ids, n);
     ok = mongo_delete(s, mongo_impl(s)->messages, "delete messages", &query,
                       true, deleted, err);
     bson_destroy(&query);
@@ -2476,11 +2927,23 @@ mongo_message_update(struct store *s, struct arena *a, const char *user,
     bool built = true;
 
     mongo_message_filter(&query, user, session_uuid, id);
+    /* As read, or already this change (a retry after a lost reply). */
+    if (change->if_updated_at != STORE_NO_TIME) {
+        bson_t cond, in;
+
+        bson_append_document_begin(&query, "updated_at", -1, &cond);
+        bson_append_array_begin(&cond, "$in", -1, &in);
+        bson_append_date_time(&in, "0", -1, change->if_updated_at);
+        bson_append_date_time(&in, "1", -1, change->now);
+        bson_append_array_end(&cond, &in);
+        bson_append_document_end(&query, &cond);
+    }
     bson_append_document_begin(&update, "$set", -1, &set);
     if (change->fields & SET_CONTENT)
         bson_append_utf8(&set, "content", -1, change->content, -1);
     if (change->fields & SET_EXTRA_DATA)
         built = mongo_append_value(&set, "extra_data", change->extra_data);
+    bson_append_int64(&set, "bytes", -1, change->bytes);
     bson_append_date_time(&set, "updated_at", -1, change->now);
     bson_append_document_end(&update, &set);
     if (change->fields & CLEAR_ITEM) {
@@ -2509,37 +2972,101 @@ done:
     return ok;
 }
 
+/* findAndModify with remove, so the one request that deleted the message
+ * learns its bytes and gives them back. */
 static bool
 mongo_message_delete(struct store *s, const char *user,
                      const struct uuid *session_uuid, const struct uuid *id,
-                     struct error *err)
+                     int64_t *bytes, struct error *err)
 {
     bson_t query = BSON_INITIALIZER;
-    int64_t deleted = 0;
+    bson_t doc = BSON_INITIALIZER;
+    struct message gone;
+    struct arena a;
+    bool found = false;
     bool ok;
 
+    *bytes = 0;
+    arena_init(&a, 1024);
     mongo_message_filter(&query, user, session_uuid, id);
-    ok = mongo_delete(s, mongo_impl(s)->messages, "delete message", &query,
-                      false, &deleted, err);
-    if (ok && deleted == 0)
+    ok = mongo_find_and_modify(s, mongo_impl(s)->messages, "delete message",
+                               &query, NULL, &doc, &found, err);
+    if (ok && !found)
         ok = error_set(err, ERR_NOT_FOUND, NULL, "message not found");
+    /* It is gone either way; a document we cannot read counts 0 and is
+     * left to the recount. */
+    if (ok && mongo_decode_message(&a, &doc, &gone, NULL))
+        *bytes = gone.bytes;
+    arena_release(&a);
+    bson_destroy(&doc);
     bson_destroy(&query);
     return ok;
 }
 
 static bool
 mongo_message_clear(struct store *s, const char *user,
-                    const struct uuid *session_uuid, int64_t *deleted,
-                    struct error *err)
+                    const struct uuid *session_uuid, int64_t max_seq,
+                    int64_t *deleted, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t range;
+    int64_t n = 0;
+    bool ok;
+
+    bson_append_utf8(&query, "user_id", -1, user, -1);
+    mongo_append_uuid(&query, "session_uuid", session_uuid);
+    if (max_seq != STORE_NO_SEQ) {
+        bson_append_document_begin(&query, "seq", -1, &range);
+        bson_append_int64(&range, "$lte", -1, max_seq);
+        bson_append_document_end(&query, &range);
+    }
+    ok = mongo_delete(s, mongo_impl(s)->messages, "clear messages", &query,
+                      true, &n, err);
+    if (deleted != NULL)
+        *deleted = ok ? n : 0;
+    bson_destroy(&query);
+    return ok;
+}
+
+/* One find for a batch's replay: every message it names, whatever their
+ * number (a batch is at most max_batch_messages). */
+static bool
+mongo_message_get_many(struct store *s, struct arena *a, const char *user,
+                       const struct uuid *session_uuid, const struct uuid *ids,
+                       size_t n, struct message *out, bool *found,
+                       struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
     mongoc_client_t *client = mongo_client(m);
-    int64_t n = 0;
-    bool ok = mongo_delete_by_session(s, client, m->messages, "clear messages",
-                                      user, session_uuid, &n, err);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->messages);
+    bson_t filter = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    bool ok = true;
 
-    if (deleted != NULL)
-        *deleted = ok ? n : 0;
+    for (size_t i = 0; i < n; i++)
+        found[i] = false;
+    if (n == 0) {
+        bson_destroy(&filter);
+        return true;
+    }
+    mongo_append_id_in(&filter, ids, n);
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    mongo_append_uuid(&filter, "session_uuid", session_uuid);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+    while (ok && mongoc_cursor_next(cursor, &doc)) {
+        struct message msg;
+
+        ok = mongo_decode_message(a, doc, &msg, err);
+        for (size_t i = 0; ok && i < n; i++)
+            if (!found[i] && uuid_equal(&ids[i], &msg.id)) {
+                out[i] = msg;
+                found[i] = true;
+            }
+    }
+    ok = ok && mongo_cursor_ok(cursor, "find messages", err);
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&filter);
     return ok;
 }
 
@@ -2618,6 +3145,143 @@ mongo_idem_claim(struct store *s, const char *user,
     return ok;
 }
 
+/* One unordered insert for a batch's keys: each key that exists comes
+ * back as a duplicate write error at its index, and the others go in. */
+static bool
+mongo_idem_claim_many(struct store *s, const char *user,
+                      const struct uuid *session_uuid, const char *const *keys,
+                      const struct idem_key *k, size_t n, bool *claimed,
+                      struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_collection_t *coll =
+        mongo_collection(s, mongo_client(m), m->idempotency);
+    bson_t *docs = calloc(n > 0 ? n : 1, sizeof(*docs));
+    const bson_t **ptrs = calloc(n > 0 ? n : 1, sizeof(*ptrs));
+    bson_t opts = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_iter_t it, errs, one;
+    bson_error_t e;
+    bool ok = false, other = false;
+
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = false;
+    if (docs == NULL || ptrs == NULL) {
+        mongo_fail(err, "claim idempotency keys", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bson_init(&docs[i]);
+        ptrs[i] = &docs[i];
+        mongo_idem_filter(&docs[i], user, session_uuid, keys[i]);
+        mongo_append_uuid(&docs[i], "message_id", &k[i].message_id);
+        bson_append_int64(&docs[i], "seq", -1, k[i].seq);
+        bson_append_date_time(&docs[i], "created_at", -1, k[i].created_at);
+    }
+    if (n == 0) {
+        ok = true;
+        goto done;
+    }
+    bson_append_bool(&opts, "ordered", -1, false);
+    if (mongoc_collection_insert_many(coll, ptrs, n, &opts, &reply, &e)) {
+        for (size_t i = 0; i < n; i++)
+            claimed[i] = true;
+        ok = true;
+        goto done;
+    }
+    /* Only duplicates: the rest went in.  Anything else (no reply, a
+     * write concern error, another write error) is a failure. */
+    if (!bson_iter_init_find(&it, &reply, "writeErrors") ||
+        !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &errs) ||
+        bson_iter_init_find(&it, &reply, "writeConcernErrors")) {
+        mongo_classify("claim idempotency keys", &e, &reply, err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = true;
+    while (bson_iter_next(&errs)) {
+        int64_t idx = -1, code = 0;
+
+        if (!BSON_ITER_HOLDS_DOCUMENT(&errs) || !bson_iter_recurse(&errs, &one))
+            continue;
+        while (bson_iter_next(&one)) {
+            if (strcmp(bson_iter_key(&one), "index") == 0 &&
+                BSON_ITER_HOLDS_NUMBER(&one))
+                idx = bson_iter_as_int64(&one);
+            else if (strcmp(bson_iter_key(&one), "code") == 0 &&
+                     BSON_ITER_HOLDS_NUMBER(&one))
+                code = bson_iter_as_int64(&one);
+        }
+        if (idx >= 0 && (uint64_t)idx < n && mongo_code_duplicate(code))
+            claimed[idx] = false;
+        else
+            other = true;
+    }
+    ok = !other;
+    if (!ok) {
+        for (size_t i = 0; i < n; i++)
+            claimed[i] = false;
+        mongo_classify("claim idempotency keys", &e, &reply, err);
+    }
+done:
+    for (size_t i = 0; docs != NULL && ptrs != NULL && i < n; i++)
+        bson_destroy(&docs[i]);
+    free(docs);
+    free(ptrs);
+    bson_destroy(&reply);
+    bson_destroy(&opts);
+    return ok;
+}
+
+/* One unordered bulk write of update_one's, each conditional on the key
+ * still naming its message. */
+static bool
+mongo_idem_complete_many(struct store *s, const char *user,
+                         const struct uuid *session_uuid,
+                         const char *const *keys, const struct uuid *ids,
+                         const int64_t *seqs, size_t n, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_collection_t *coll =
+        mongo_collection(s, mongo_client(m), m->idempotency);
+    mongoc_bulk_operation_t *bulk = NULL;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
+    bson_error_t e;
+    bool ok = true;
+
+    if (n == 0)
+        goto done;
+    bson_append_bool(&opts, "ordered", -1, false);
+    bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_t query = BSON_INITIALIZER;
+        bson_t update = BSON_INITIALIZER;
+        bson_t set;
+
+        mongo_idem_filter(&query, user, session_uuid, keys[i]);
+        mongo_append_uuid(&query, "message_id", &ids[i]);
+        bson_append_document_begin(&update, "$set", -1, &set);
+        bson_append_int64(&set, "seq", -1, seqs[i]);
+        bson_append_document_end(&update, &set);
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &query, &update,
+                                                        NULL, &e);
+        if (!ok)
+            mongo_classify("complete idempotency keys", &e, NULL, err);
+        bson_destroy(&update);
+        bson_destroy(&query);
+    }
+    if (ok && mongoc_bulk_operation_execute(bulk, &reply, &e) == 0) {
+        mongo_classify("complete idempotency keys", &e, &reply, err);
+        ok = false;
+    }
+done:
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&reply);
+    bson_destroy(&opts);
+    return ok;
+}
+
 #define IDEM_FIELD(key, read, member, required)                                \
     {                                                                          \
         key, read, offsetof(struct idem_key, member), required                 \
@@ -2652,6 +3316,78 @@ mongo_idem_get(struct store *s, const char *user,
     /* No arena: none of the key's fields is a string or JSON. */
     ok = mongo_find_decode(s, NULL, mongo_impl(s)->idempotency, &mongo_idem_doc,
                            &filter, out, err);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* The client key of a key document: its _id.k. */
+static const char *
+mongo_idem_key_of(const bson_t *doc)
+{
+    bson_iter_t it, id;
+
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &id) && bson_iter_find(&id, "k") &&
+        BSON_ITER_HOLDS_UTF8(&id))
+        return bson_iter_utf8(&id, NULL);
+    return NULL;
+}
+
+/* One find on the _id index for every key of a batch: {_id: {$in: [{u,
+ * s, k}, ...]}, user_id, session_uuid}. */
+static bool
+mongo_idem_get_many(struct store *s, const char *user,
+                    const struct uuid *session_uuid, const char *const *keys,
+                    size_t n, struct idem_key *out, bool *found,
+                    struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    mongoc_collection_t *coll = mongo_collection(s, client, m->idempotency);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t id, in, one;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    char idx[16];
+    const char *ikey;
+    bool ok = true;
+
+    for (size_t i = 0; i < n; i++)
+        found[i] = false;
+    if (n == 0) {
+        bson_destroy(&filter);
+        return true;
+    }
+    bson_append_document_begin(&filter, "_id", -1, &id);
+    bson_append_array_begin(&id, "$in", -1, &in);
+    for (size_t i = 0; i < n; i++) {
+        bson_uint32_to_string((uint32_t)i, &ikey, idx, sizeof(idx));
+        bson_append_document_begin(&in, ikey, -1, &one);
+        bson_append_utf8(&one, "u", -1, user, -1);
+        mongo_append_uuid(&one, "s", session_uuid);
+        bson_append_utf8(&one, "k", -1, keys[i], -1);
+        bson_append_document_end(&in, &one);
+    }
+    bson_append_array_end(&id, &in);
+    bson_append_document_end(&filter, &id);
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    mongo_append_uuid(&filter, "session_uuid", session_uuid);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+    while (ok && mongoc_cursor_next(cursor, &doc)) {
+        const char *k = mongo_idem_key_of(doc);
+        struct idem_key held;
+
+        if (k == NULL)
+            continue; /* not a document we wrote */
+        ok = mongo_decode(NULL, doc, &mongo_idem_doc, &held, err);
+        for (size_t i = 0; ok && i < n; i++)
+            if (!found[i] && strcmp(keys[i], k) == 0) {
+                out[i] = held;
+                found[i] = true;
+            }
+    }
+    ok = ok && mongo_cursor_ok(cursor, "find idempotency keys", err);
+    mongoc_cursor_destroy(cursor);
     bson_destroy(&filter);
     return ok;
 }
@@ -2771,28 +3507,43 @@ mongo_memory_value(struct arena *a, const bson_t *doc)
     return mongo_to_json(a, &it, 1);
 }
 
+/* On session_key ({session_uuid, key}), which gives the order and the
+ * range after `after`; user_id is checked on the documents it finds. */
 static bool
 mongo_memory_list(struct store *s, struct arena *a, const char *user,
-                  const struct uuid *session_uuid,
-                  struct json_value **out_object, struct error *err)
+                  const struct uuid *session_uuid, const char *after,
+                  int64_t limit, struct json_value **out_object,
+                  struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
     mongoc_client_t *client = mongo_client(m);
     mongoc_collection_t *coll = mongo_collection(s, client, m->memory);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    bson_t sort;
+    bson_t sort, range;
     mongoc_cursor_t *cursor = NULL;
     const bson_t *doc = NULL;
     struct json_value *obj = json_new_object(a, 0);
     bool ok = false;
 
     *out_object = NULL;
-    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    if (limit < 1) {
+        *out_object = obj;
+        ok = true;
+        goto done;
+    }
     mongo_append_uuid(&filter, "session_uuid", session_uuid);
+    bson_append_utf8(&filter, "user_id", -1, user, -1);
+    if (after != NULL) {
+        bson_append_document_begin(&filter, "key", -1, &range);
+        bson_append_utf8(&range, "$gt", -1, after, -1);
+        bson_append_document_end(&filter, &range);
+    }
     bson_append_document_begin(&opts, "sort", -1, &sort);
     bson_append_int32(&sort, "key", -1, 1);
     bson_append_document_end(&opts, &sort);
+    bson_append_utf8(&opts, "hint", -1, "session_key", -1);
+    bson_append_int64(&opts, "limit", -1, limit);
     cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
     while (mongoc_cursor_next(cursor, &doc)) {
         bson_iter_t it;
@@ -2850,40 +3601,56 @@ mongo_memory_get(struct store *s, struct arena *a, const char *user,
     return ok;
 }
 
+/*
+ * A new key is an insert, so it makes a document only where none is (the
+ * caller has reserved a memory_keys slot for it); an existing key's value
+ * is an update that never makes one.  user_id and session_uuid come from
+ * the filter and never change after: leaving them out of $set keeps a put
+ * from ever touching the shard key of a sharded collection.
+ */
 static bool
 mongo_memory_put(struct store *s, const char *user,
                  const struct uuid *session_uuid, const char *key,
-                 const struct json_value *value, int64_t now, struct error *err)
+                 const struct json_value *value, int64_t now, bool insert,
+                 struct error *err)
 {
+    struct mongo_store *m = mongo_impl(s);
     bson_t query = BSON_INITIALIZER;
     bson_t update = BSON_INITIALIZER;
+    bson_t reply = BSON_INITIALIZER;
     bson_t set;
+    bson_t *doc = insert ? &query : &set;
+    bson_error_t e;
+    int64_t matched = 0;
     bool ok = false;
 
     mongo_memory_filter(&query, user, session_uuid, key);
-    bson_append_document_begin(&update, "$set", -1, &set);
-    if (!mongo_append_value(&set, "value", value)) {
-        bson_append_document_end(&update, &set);
+    if (!insert)
+        bson_append_document_begin(&update, "$set", -1, &set);
+    if (!mongo_append_value(doc, "value", value)) {
+        if (!insert)
+            bson_append_document_end(&update, &set);
         mongo_fail(err, "put memory", "value not storable");
         goto done;
     }
-    bson_append_date_time(&set, "updated_at", -1, now);
-    /* user_id and session_uuid come from the filter's equalities when the
-     * upsert inserts, and never change after: leaving them out of $set
-     * keeps a put from ever touching the shard key of a sharded
-     * collection. */
-    bson_append_utf8(&set, "key", -1, key, -1);
-    bson_append_document_end(&update, &set);
-    /* Two upserts of a new key can both miss and both insert; MongoDB
-     * lets one win and may fail the other with a duplicate key.  The
-     * document exists by then, so the same upsert again updates it. */
-    for (int tries = 0; tries < 2 && !ok; tries++) {
-        ok = mongo_update_one(s, mongo_impl(s)->memory, "put memory", &query,
-                              &update, true, NULL, err);
-        if (!ok && (err == NULL || err->code != ERR_DUPLICATE))
-            break;
+    bson_append_date_time(doc, "updated_at", -1, now);
+    bson_append_utf8(doc, "key", -1, key, -1);
+    if (insert) {
+        mongoc_collection_t *coll =
+            mongo_collection(s, mongo_client(m), m->memory);
+
+        ok = mongoc_collection_insert_one(coll, &query, NULL, &reply, &e);
+        if (!ok)
+            mongo_classify("insert memory", &e, &reply, err);
+        goto done;
     }
+    bson_append_document_end(&update, &set);
+    ok = mongo_update_one(s, m->memory, "put memory", &query, &update, false,
+                          &matched, err);
+    if (ok && matched == 0)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "memory key not found");
 done:
+    bson_destroy(&reply);
     bson_destroy(&update);
     bson_destroy(&query);
     return ok;
@@ -3197,6 +3964,9 @@ mongo_erase_target(const struct mongo_store *m, enum store_collection which,
     case STORE_TOMBSTONES:
         *hint = "user";
         return m->tombstones;
+    case STORE_USERS:
+        *hint = "_id_";
+        return m->users;
     }
     *hint = "user_session_id";
     return m->sessions;
@@ -3274,6 +4044,16 @@ mongo_user_delete_batch(struct store *s, enum store_collection which,
     bool ok;
 
     *deleted = 0;
+    if (which == STORE_USERS) {
+        /* One document, whose _id is the user. */
+        bson_append_utf8(&query, "_id", -1, user, -1);
+        bson_append_utf8(&query, "user_id", -1, user, -1);
+        ok = mongo_delete(s, name, "erase user: counter", &query, false,
+                          deleted, err);
+        bson_destroy(&query);
+        bson_destroy(&reply);
+        return ok;
+    }
     ok = mongo_find_user_ids(coll, user, hint, limit, &query, &found, err);
     if (ok && found > 0) {
         bson_append_utf8(&query, "user_id", -1, user, -1);
@@ -3348,6 +4128,206 @@ mongo_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
     return ok;
 }
 
+/* ---- user counters and recounts --------------------------------------- */
+
+/* {_id: user, user_id: user}: the user's counter document. */
+static void
+mongo_user_filter(bson_t *q, const char *user)
+{
+    bson_append_utf8(q, "_id", -1, user, -1);
+    bson_append_utf8(q, "user_id", -1, user, -1);
+}
+
+static bool
+mongo_user_get(struct store *s, const char *user, struct user_counter *out,
+               struct error *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
+    bson_iter_t it;
+    bool found = false;
+    bool ok;
+
+    memset(out, 0, sizeof(*out));
+    mongo_user_filter(&filter, user);
+    ok = mongo_find_one(s, mongo_impl(s)->users, "find user counter", &filter,
+                        &doc, &found, err);
+    if (ok && !found)
+        ok = error_set(err, ERR_NOT_FOUND, NULL, "no user counter");
+    if (ok && bson_iter_init_find(&it, &doc, "sessions"))
+        mongo_get_int(&it, &out->sessions);
+    if (ok && bson_iter_init_find(&it, &doc, "dirty_at"))
+        mongo_get_time(&it, &out->dirty_at);
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* One conditional update: with upsert, a missing document is made with
+ * sessions = delta; an existing one without room does not match, so the
+ * upsert tries to insert its _id again and fails as a duplicate. */
+static bool
+mongo_user_inc(struct store *s, const char *user, int64_t delta, int64_t max,
+               int64_t now, int64_t *matched, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t inc, mx, range;
+    bool ok;
+
+    mongo_user_filter(&query, user);
+    /* A count down that would go below 0 is not applied (a user counted
+     * by an older parley, or drift): see mongo_user_count(). */
+    if (delta < 0) {
+        bson_append_document_begin(&query, "sessions", -1, &range);
+        bson_append_int64(&range, "$gte", -1, -delta);
+        bson_append_document_end(&query, &range);
+    }
+    if (delta > 0) {
+        bson_append_document_begin(&query, "sessions", -1, &range);
+        bson_append_int64(&range, "$lte", -1, max - delta);
+        bson_append_document_end(&query, &range);
+    }
+    bson_append_document_begin(&update, "$inc", -1, &inc);
+    bson_append_int64(&inc, "sessions", -1, delta);
+    bson_append_document_end(&update, &inc);
+    bson_append_document_begin(&update, "$max", -1, &mx);
+    bson_append_date_time(&mx, "dirty_at", -1, now);
+    bson_append_document_end(&update, &mx);
+    ok = mongo_update_one(s, mongo_impl(s)->users, "count user sessions",
+                          &query, &update, delta > 0, matched, err);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+static bool
+mongo_user_count(struct store *s, const char *user, int64_t delta, int64_t max,
+                 int64_t now, struct error *err)
+{
+    struct user_counter held;
+    struct error e = ERROR_INIT;
+    int64_t matched = 0;
+
+    /* A count down that found the counter too low (or no counter) marks
+     * it instead, for the recount.  Counters are never negative. */
+    if (delta < 0)
+        return mongo_user_inc(s, user, delta, max, now, &matched, err) &&
+               (matched != 0 ||
+                mongo_user_inc(s, user, 0, max, now, &matched, err));
+    /* Twice at most: a duplicate may also be another request's upsert
+     * that made the document between our filter's miss and our insert;
+     * the document exists then, and the second try updates it. */
+    for (int tries = 0; tries < 2; tries++) {
+        if (mongo_user_inc(s, user, delta, max, now, &matched, err))
+            return true;
+        if (delta <= 0 || err == NULL || err->code != ERR_DUPLICATE)
+            return false;
+        if (!mongo_user_get(s, user, &held, &e)) {
+            if (err != NULL)
+                *err = e;
+            return false;
+        }
+        if (held.sessions + delta > max)
+            return error_set(err, ERR_QUOTA_EXCEEDED, NULL,
+                             "the user has %lld sessions",
+                             (long long)held.sessions);
+    }
+    return false;
+}
+
+static bool
+mongo_user_set_count(struct store *s, const char *user,
+                     const struct user_counter *seen, int64_t sessions,
+                     bool *changed, struct error *err)
+{
+    bson_t query = BSON_INITIALIZER;
+    bson_t update = BSON_INITIALIZER;
+    bson_t set, unset;
+    int64_t matched = 0;
+    bool ok;
+
+    *changed = false;
+    mongo_user_filter(&query, user);
+    mongo_append_seen(&query, "dirty_at", seen->dirty_at, true);
+    mongo_append_seen(&query, "sessions", seen->sessions, false);
+    bson_append_document_begin(&update, "$set", -1, &set);
+    bson_append_int64(&set, "sessions", -1, sessions);
+    bson_append_document_end(&update, &set);
+    bson_append_document_begin(&update, "$unset", -1, &unset);
+    bson_append_utf8(&unset, "dirty_at", -1, "", -1);
+    bson_append_document_end(&update, &unset);
+    ok = mongo_update_one(s, mongo_impl(s)->users, "set user count", &query,
+                          &update, false, &matched, err);
+    if (ok)
+        *changed = matched != 0;
+    bson_destroy(&update);
+    bson_destroy(&query);
+    return ok;
+}
+
+/* Users' _ids are their ids, so a candidate has user_id only. */
+static bool
+mongo_dirty_users(mongoc_collection_t *coll, const bson_t *filter,
+                  struct arena *a, int64_t limit, struct sweep_candidate **out,
+                  size_t *n, struct error *err)
+{
+    bson_t opts = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor = NULL;
+    const bson_t *doc = NULL;
+    bool ok;
+
+    *out = arena_calloc(a, (size_t)limit * sizeof(**out));
+    bson_append_utf8(&opts, "hint", -1, "dirty", -1);
+    bson_append_int64(&opts, "limit", -1, limit);
+    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+    while (*n < (size_t)limit && mongoc_cursor_next(cursor, &doc)) {
+        bson_iter_t it;
+
+        if (bson_iter_init_find(&it, doc, "user_id") &&
+            mongo_get_string(a, &it, false, &(*out)[*n].user_id))
+            (*n)++;
+    }
+    ok = mongo_cursor_ok(cursor, "dirty users", err);
+    if (!ok)
+        *n = 0;
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    return ok;
+}
+
+static bool
+mongo_dirty_list(struct store *s, struct arena *a, enum store_collection coll,
+                 int64_t cutoff, int64_t limit, struct sweep_candidate **out,
+                 size_t *n, struct error *err)
+{
+    struct mongo_store *m = mongo_impl(s);
+    mongoc_client_t *client = mongo_client(m);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bool ok;
+
+    *out = NULL;
+    *n = 0;
+    if (limit < 1) {
+        bson_destroy(&filter);
+        return true;
+    }
+    mongo_append_range(&filter, "dirty_at", STORE_NO_TIME, cutoff);
+    if (coll == STORE_USERS)
+        ok = mongo_dirty_users(mongo_collection(s, client, m->users), &filter,
+                               a, limit, out, n, err);
+    else if (coll == STORE_SESSIONS)
+        ok = mongo_read_candidates(mongo_collection(s, client, m->sessions),
+                                   &filter, &opts, "dirty", a, limit, out, n,
+                                   "dirty sessions", err);
+    else
+        ok = mongo_fail(err, "dirty list", "not a counted collection");
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
 static void
 mongo_free(struct store *s)
 {
@@ -3369,6 +4349,7 @@ mongo_free(struct store *s)
         free(m->memory);
         free(m->idempotency);
         free(m->tombstones);
+        free(m->users);
         free(m);
     }
     free(s);
@@ -3509,8 +4490,10 @@ mongo_copy_names(struct mongo_store *m, const struct config *cfg)
     m->memory = strdup(cfg->memory_collection);
     m->idempotency = strdup(cfg->idempotency_collection);
     m->tombstones = strdup(cfg->tombstones_collection);
+    m->users = strdup(cfg->users_collection);
     return m->database != NULL && m->sessions != NULL && m->messages != NULL &&
-           m->memory != NULL && m->idempotency != NULL && m->tombstones != NULL;
+           m->memory != NULL && m->idempotency != NULL &&
+           m->tombstones != NULL && m->users != NULL;
 }
 
 struct store *

@@ -17,6 +17,7 @@
 #include "api.h"
 #include "clock.h"
 #include "fcgi.h"
+#include "llm.h"
 #include "log.h"
 #include "metrics.h"
 #include "rng.h"
@@ -50,8 +51,20 @@
 #define INDEXES_PAUSE_MS     250
 #define INDEXES_MAX_PAUSE_MS 5000
 
+/* The pools, each with its own socket and workers, the way php-fpm runs
+ * pools: the main one serves every route; the conversation pool serves
+ * what the web server sends to conversation_listen (the conversation
+ * route, whose requests wait on a model for seconds), so slow turns never
+ * hold the workers the fast routes need. */
+enum pool {
+    POOL_MAIN,
+    POOL_CONVERSATION,
+    POOL_COUNT,
+};
+
 struct child {
     pid_t pid; /* 0: free slot; -1: waiting to be respawned */
+    enum pool pool;
     unsigned generation;
     int64_t started_ms;
     int64_t respawn_at_ms; /* when pid == -1 */
@@ -62,6 +75,9 @@ struct supervisor {
     struct config *cfg;
     const char *config_path;
     struct fcgi_listener listener;
+    /* The conversation pool's socket; fd -1 when there is no such pool
+     * (conversation_workers 0, or no conversation_listen). */
+    struct fcgi_listener conv_listener;
     struct child children[MAX_CHILDREN];
     unsigned generation;
     /* Shared with every child (a MAP_SHARED page made before the first
@@ -242,9 +258,24 @@ supervisor_indexer(struct supervisor *sv, int64_t now)
     log_debug("indexer %ld started", (long)pid);
 }
 
+/* Workers wait this long for their requests at most: a drain or reload
+ * waits for the longest deadline of the pools before it kills. */
+static int64_t
+supervisor_grace_ms(const struct supervisor *sv)
+{
+    int64_t grace = (int64_t)sv->cfg->shutdown_timeout * 1000;
+    int64_t conv = (int64_t)sv->cfg->conversation_deadline_ms + 1000;
+
+    return sv->conv_listener.fd >= 0 && conv > grace ? conv : grace;
+}
+
 static void
 supervisor_spawn(struct supervisor *sv, struct child *ch)
 {
+    const struct fcgi_listener *mine =
+        ch->pool == POOL_CONVERSATION ? &sv->conv_listener : &sv->listener;
+    const struct fcgi_listener *other =
+        ch->pool == POOL_CONVERSATION ? &sv->listener : &sv->conv_listener;
     pid_t pid = fork();
 
     if (pid < 0) {
@@ -254,7 +285,12 @@ supervisor_spawn(struct supervisor *sv, struct child *ch)
         return;
     }
     if (pid == 0) {
-        int status = worker_main(sv->cfg, sv->listener.fd, sv->indexes_ready);
+        int status;
+
+        /* A worker serves its own pool's socket only. */
+        if (other->fd >= 0)
+            close(other->fd);
+        status = worker_main(sv->cfg, mine->fd, sv->indexes_ready);
 
         /* _exit: the parent's atexit handlers and stdio buffers are not
          * the child's to run.  That skips LeakSanitizer's at-exit check
@@ -268,7 +304,9 @@ supervisor_spawn(struct supervisor *sv, struct child *ch)
     ch->pid = pid;
     ch->generation = sv->generation;
     ch->started_ms = clock_mono_ms();
-    log_debug("worker %ld started", (long)pid);
+    log_debug("%s worker %ld started",
+              ch->pool == POOL_CONVERSATION ? "conversation" : "main",
+              (long)pid);
 }
 
 static int
@@ -297,16 +335,24 @@ supervisor_free_slot(struct supervisor *sv)
 static void
 supervisor_start_generation(struct supervisor *sv)
 {
-    sv->generation++;
-    for (int i = 0; i < sv->cfg->workers; i++) {
-        struct child *ch = supervisor_free_slot(sv);
+    const int counts[POOL_COUNT] = {
+        sv->cfg->workers,
+        sv->conv_listener.fd >= 0 ? sv->cfg->conversation_workers : 0,
+    };
 
-        if (ch == NULL) {
-            log_error("too many children");
-            return;
+    sv->generation++;
+    for (int pool = 0; pool < POOL_COUNT; pool++) {
+        for (int i = 0; i < counts[pool]; i++) {
+            struct child *ch = supervisor_free_slot(sv);
+
+            if (ch == NULL) {
+                log_error("too many children");
+                return;
+            }
+            memset(ch, 0, sizeof(*ch));
+            ch->pool = (enum pool)pool;
+            supervisor_spawn(sv, ch);
         }
-        memset(ch, 0, sizeof(*ch));
-        supervisor_spawn(sv, ch);
     }
 }
 
@@ -464,9 +510,11 @@ supervisor_sweep(struct supervisor *sv, int64_t now)
         return;
     }
     if (pid == 0) {
-        /* The sweeper serves nothing: without the listening socket it
-         * cannot hold the address past the supervisor. */
+        /* The sweeper serves nothing: without the listening sockets it
+         * cannot hold the addresses past the supervisor. */
         close(sv->listener.fd);
+        if (sv->conv_listener.fd >= 0)
+            close(sv->conv_listener.fd);
         status = sweeper_main(sv->cfg);
 #ifdef __SANITIZE_ADDRESS__
         __lsan_do_leak_check(); /* _exit skips it: see supervisor_spawn */
@@ -498,21 +546,37 @@ supervisor_reload(struct supervisor *sv)
     if (strcmp(next.listen, sv->cfg->listen) != 0)
         log_warn("listen changed to %s: takes effect only on restart",
                  next.listen);
-    /* The listening socket stays; everything else comes from the new
+    if (strcmp(next.conversation_listen, sv->cfg->conversation_listen) != 0)
+        log_warn("conversation_listen changed to %s: takes effect only on "
+                 "restart",
+                 next.conversation_listen);
+    /* An open conversation socket keeps workers: nginx would queue
+     * conversations on it with nobody to take them. */
+    if (sv->conv_listener.fd >= 0 && next.conversation_workers == 0) {
+        log_warn("conversation_workers 0 takes effect only on restart; "
+                 "keeping %d",
+                 sv->cfg->conversation_workers);
+        next.conversation_workers = sv->cfg->conversation_workers;
+    }
+    /* The listening sockets stay; everything else comes from the new
      * file.  Old workers keep their copy of the old configuration (it was
      * copied by fork) until they exit. */
     free(next.listen);
     next.listen = strdup(sv->cfg->listen);
-    if (next.listen == NULL)
+    free(next.conversation_listen);
+    next.conversation_listen = strdup(sv->cfg->conversation_listen);
+    if (next.listen == NULL || next.conversation_listen == NULL)
         abort();
     config_release(sv->cfg);
     *sv->cfg = next;
     log_set_level((enum log_level)log_level_parse(sv->cfg->log_level));
-    log_info("reloading: starting %d new workers, retiring the old ones",
-             sv->cfg->workers);
+    log_info("reloading: starting %d new workers (and %d conversation "
+             "workers), retiring the old ones",
+             sv->cfg->workers,
+             sv->conv_listener.fd >= 0 ? sv->cfg->conversation_workers : 0);
     supervisor_start_generation(sv);
     supervisor_signal_all(sv, SIGTERM, true);
-    sv->retire_kill_at_ms = clock_mono_ms() + sv->cfg->shutdown_timeout * 1000;
+    sv->retire_kill_at_ms = clock_mono_ms() + supervisor_grace_ms(sv);
     /* A running sweeper finishes with the old settings; the next one
      * follows the new cleanup_interval. */
     supervisor_schedule_sweep(sv, clock_mono_ms(), SWEEP_FIRST_MS);
@@ -528,16 +592,15 @@ supervisor_reload(struct supervisor *sv)
  * inherited socket has no name to take away; it drains only in a lull.)
  */
 static void
-supervisor_unlink_socket(struct supervisor *sv)
+supervisor_unlink_socket(struct fcgi_listener *l)
 {
-    if (sv->listener.unix_path == NULL)
+    if (l->unix_path == NULL)
         return;
-    if (unlink(sv->listener.unix_path) < 0)
-        log_warn("cannot remove %s: %s", sv->listener.unix_path,
-                 strerror(errno));
+    if (unlink(l->unix_path) < 0)
+        log_warn("cannot remove %s: %s", l->unix_path, strerror(errno));
     /* Removed once: a restarted parley may own the name by exit time. */
-    free(sv->listener.unix_path);
-    sv->listener.unix_path = NULL;
+    free(l->unix_path);
+    l->unix_path = NULL;
 }
 
 static int64_t
@@ -588,6 +651,12 @@ supervisor_start(struct supervisor *sv)
         log_error("%s", err.message);
         return false;
     }
+    if (cfg->conversation_workers > 0 && cfg->conversation_listen[0] != '\0' &&
+        fcgi_listen_at(cfg, cfg->conversation_listen, &sv->conv_listener,
+                       &err) != 0) {
+        log_error("conversation pool: %s", err.message);
+        return false;
+    }
     /* Before any fork, so that every worker ever started counts into the
      * same region.  Serving without metrics beats not serving. */
     if (metrics_init(api_nroutes, &err) != 0)
@@ -607,6 +676,16 @@ supervisor_start(struct supervisor *sv)
     write_pid_file(cfg->pid_file);
     log_info("parley %s serving on %s with %d workers", PACKAGE_VERSION,
              cfg->listen[0] ? cfg->listen : "fd 0", cfg->workers);
+    if (sv->conv_listener.fd >= 0)
+        log_info("conversations on %s with %d workers (agent backend %s)",
+                 cfg->conversation_listen, cfg->conversation_workers,
+                 cfg->agent_backend);
+    else
+        log_info("no conversation pool (%s): the main workers serve "
+                 "conversations (agent backend %s)",
+                 cfg->conversation_workers == 0 ? "conversation_workers 0"
+                                                : "no conversation_listen",
+                 cfg->agent_backend);
     supervisor_start_generation(sv);
     metrics_set_workers(supervisor_count(sv, false));
     supervisor_schedule_sweep(sv, clock_mono_ms(), SWEEP_FIRST_MS);
@@ -620,11 +699,12 @@ supervisor_drain(struct supervisor *sv, int64_t now)
 {
     if (sv->draining)
         return;
-    log_info("draining: waiting up to %d s for in-flight requests",
-             sv->cfg->shutdown_timeout);
+    log_info("draining: waiting up to %lld s for in-flight requests",
+             (long long)(supervisor_grace_ms(sv) / 1000));
     sv->draining = true;
-    sv->kill_at_ms = now + sv->cfg->shutdown_timeout * 1000;
-    supervisor_unlink_socket(sv);
+    sv->kill_at_ms = now + supervisor_grace_ms(sv);
+    supervisor_unlink_socket(&sv->listener);
+    supervisor_unlink_socket(&sv->conv_listener);
     supervisor_signal_all(sv, SIGTERM, false);
     /* The sweeper stops between two sessions. */
     if (sv->sweeper_pid > 0)
@@ -680,8 +760,19 @@ supervisor_run(struct config *cfg, const char *config_path)
     sv->cfg = cfg;
     sv->config_path = config_path;
     sv->listener.fd = -1;
+    sv->conv_listener.fd = -1;
     supervisor_signals(&set);
     store_mongo_global_init();
+    /* libcurl's (and OpenSSL's) global state, before any fork; each
+     * worker makes its own model client after it. */
+    {
+        struct error err = ERROR_INIT;
+
+        if (llm_global_init(&err) != 0) {
+            log_error("%s", err.message);
+            goto done;
+        }
+    }
     if (!supervisor_start(sv))
         goto done;
 
@@ -717,9 +808,11 @@ supervisor_run(struct config *cfg, const char *config_path)
     rc = 0;
 done:
     fcgi_listener_close(&sv->listener, true);
+    fcgi_listener_close(&sv->conv_listener, true);
     if (cfg->pid_file[0] != '\0' && rc == 0)
         unlink(cfg->pid_file);
     store_mongo_global_cleanup();
+    llm_global_cleanup();
     metrics_release();
     if (sv->indexes_ready != NULL)
         munmap(sv->indexes_ready, sizeof(*sv->indexes_ready));

@@ -13,10 +13,21 @@
  *            replaced after an exponential delay (0.1 s .. 10 s).
  *   SIGTERM, SIGINT  drain: SIGTERM every child (each finishes the
  *            request it holds, then exits), wait for all of them, SIGKILL
- *            whatever is left after shutdown_timeout seconds, exit.
+ *            whatever is left after shutdown_timeout seconds (or, with a
+ *            conversation pool, conversation_deadline_ms + 1 s if that
+ *            is longer: a turn is never cut by a drain), exit.
  *   SIGHUP   re-read the configuration and replace the workers
  *            gracefully: start a new generation, then drain the old one.
- *            listen cannot change without a restart.
+ *            listen and conversation_listen cannot change without a
+ *            restart.
+ * Two pools, the way php-fpm runs pools, each on its own socket with its
+ * own workers, respawned, drained and reloaded alike: `workers` on listen,
+ * serving every route, and `conversation_workers` on conversation_listen
+ * (next to a unix listen socket by default), for the web server to send
+ * the conversation route to: its turns wait on a model for seconds, and
+ * must never hold the workers that the fast routes need.  With
+ * conversation_workers 0, or no conversation_listen (TCP or an inherited
+ * socket), there is one pool, which serves conversations too.
  * Every cleanup_interval seconds (the first time after at most a minute;
  * 0: never) it forks one short-lived sweeper child (sweeper_main), never
  * more than one at a time and never respawned; one still running when the

@@ -69,6 +69,11 @@ sweeper_delete(const struct config *cfg, struct store *s, struct arena *a,
     bool deleted = false;
     int64_t messages = 0;
 
+    /* The user's session counter: marked before, counted down after
+     * (store.h, "Counters"). */
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_user_count(s, &ctx, c->user_id, 0, 0, clock_now_ms(), err))
+        return false;
     sweeper_ctx(&ctx, a, cfg, s);
     if (!store_sweep_delete_one(s, &ctx, rule, c, cutoff, &deleted, err))
         return false;
@@ -77,6 +82,13 @@ sweeper_delete(const struct config *cfg, struct store *s, struct arena *a,
     if (!deleted)
         return true;
     out->deleted_sessions++;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_user_count(s, &ctx, c->user_id, -1, 0, clock_now_ms(), err)) {
+        log_warn("sweep: a deleted session's slot was not given back (the "
+                 "recount will): %s",
+                 err->message);
+        error_clear(err);
+    }
     sweeper_ctx(&ctx, a, cfg, s);
     if (!store_session_purge(s, &ctx, c->user_id, &c->id, &messages, err)) {
         /* The session is gone and unreachable; what hangs off it is keyed
@@ -161,6 +173,148 @@ sweeper_tombstones(const struct config *cfg, struct store *s,
                 goto done;
         }
         if ((int64_t)n < lim->batch) {
+            ok = true;
+            goto done;
+        }
+    }
+    *more = true;
+    ok = true;
+done:
+    arena_release(&a);
+    return ok;
+}
+
+/* ---- counter recounts ---------------------------------------------------
+ *
+ * A session or user whose dirty_at is older than any request
+ * (sweeper_tombstone_age()) had a counter change that may not have
+ * finished: it is counted again and its counters set, in one conditional
+ * write that applies only if nothing changed it since it was read (a
+ * change marks it anew), and dirty_at goes.
+ */
+
+static bool
+sweeper_recount_session(const struct config *cfg, struct store *s,
+                        struct arena *a, const struct sweep_candidate *c,
+                        int64_t cutoff, struct sweep_counts *out, bool *changed,
+                        struct error *err)
+{
+    struct store_ctx ctx;
+    struct session seen;
+    struct store_counts n;
+
+    *changed = false;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_session_get_by_id(s, &ctx, c->user_id, &c->id, &seen, err)) {
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        error_clear(err); /* deleted meanwhile */
+        return true;
+    }
+    /* Marked again since it was listed: a change may be running. */
+    if (seen.dirty_at == 0 || seen.dirty_at >= cutoff)
+        return true;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_session_tally(s, &ctx, c->user_id, &c->id, STORE_NO_SEQ, &n,
+                             err))
+        return false;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_session_set_counts(s, &ctx, c->user_id, &c->id, &seen, &n,
+                                  changed, err))
+        return false;
+    if (*changed &&
+        (n.messages != seen.message_count || n.bytes != seen.content_bytes ||
+         n.memory_keys != seen.memory_keys)) {
+        out->recounted++;
+        log_info("sweep: recounted a session: messages %lld -> %lld, bytes "
+                 "%lld -> %lld, memory keys %lld -> %lld",
+                 (long long)seen.message_count, (long long)n.messages,
+                 (long long)seen.content_bytes, (long long)n.bytes,
+                 (long long)seen.memory_keys, (long long)n.memory_keys);
+    }
+    return true;
+}
+
+static bool
+sweeper_recount_user(const struct config *cfg, struct store *s, struct arena *a,
+                     const struct sweep_candidate *c, int64_t cutoff,
+                     struct sweep_counts *out, bool *changed, struct error *err)
+{
+    struct store_ctx ctx;
+    struct user_counter seen;
+    struct session_stats st;
+
+    *changed = false;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_user_get(s, &ctx, c->user_id, &seen, err)) {
+        if (err->code != ERR_NOT_FOUND)
+            return false;
+        error_clear(err);
+        return true;
+    }
+    if (seen.dirty_at == 0 || seen.dirty_at >= cutoff)
+        return true;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_session_stats(s, &ctx, c->user_id, &st, err))
+        return false;
+    sweeper_ctx(&ctx, a, cfg, s);
+    if (!store_user_set_count(s, &ctx, c->user_id, &seen, st.total_sessions,
+                              changed, err))
+        return false;
+    if (*changed && st.total_sessions != seen.sessions) {
+        out->recounted++;
+        log_info("sweep: recounted a user's sessions: %lld -> %lld",
+                 (long long)seen.sessions, (long long)st.total_sessions);
+    }
+    return true;
+}
+
+/* Every dirty session, then every dirty user, batch by batch: a
+ * candidate recounted is no longer dirty, so the next query returns the
+ * next ones.  A batch that settled none (each changed meanwhile) ends
+ * the phase: those are left for the next pass.  *more as for
+ * sweeper_rule(). */
+static bool
+sweeper_recount(const struct config *cfg, struct store *s,
+                const struct sweep_limits *lim, enum store_collection coll,
+                int64_t cutoff, struct sweep_counts *out, bool *more,
+                struct error *err)
+{
+    struct arena a;
+    bool ok = false;
+
+    *more = false;
+    arena_init(&a, 16 * 1024);
+    for (int b = 0; b < lim->max_batches; b++) {
+        struct sweep_candidate *cs = NULL;
+        struct store_ctx ctx;
+        size_t n = 0, settled = 0;
+
+        if (sweeper_stopped(s, lim)) {
+            *more = ok = true;
+            goto done;
+        }
+        arena_reset(&a);
+        sweeper_ctx(&ctx, &a, cfg, s);
+        if (!store_dirty_list(s, &ctx, coll, cutoff, lim->batch, &cs, &n, err))
+            goto done;
+        for (size_t i = 0; i < n; i++) {
+            bool changed = false, step;
+
+            if (sweeper_stopped(s, lim)) {
+                *more = ok = true;
+                goto done;
+            }
+            step = coll == STORE_USERS
+                       ? sweeper_recount_user(cfg, s, &a, &cs[i], cutoff, out,
+                                              &changed, err)
+                       : sweeper_recount_session(cfg, s, &a, &cs[i], cutoff,
+                                                 out, &changed, err);
+            if (!step)
+                goto done;
+            settled += changed;
+        }
+        if ((int64_t)n < lim->batch || settled == 0) {
             ok = true;
             goto done;
         }
@@ -300,11 +454,22 @@ sweeper_run_limits(const struct config *cfg, struct store *s, int64_t now_ms,
                  sweeper_rule_name(rules[i].rule), lim->max_batches,
                  (long long)lim->batch);
     }
+    /* Last, so what the rules deleted is not recounted first. */
+    for (int c = 0; ok && c < 2; c++) {
+        bool more = false;
+
+        ok = sweeper_recount(cfg, s, lim, c == 0 ? STORE_SESSIONS : STORE_USERS,
+                             now_ms - sweeper_tombstone_age(cfg), out, &more,
+                             err);
+        if (ok && more)
+            log_info("sweep: the recount stopped early; the rest is left for "
+                     "the next pass");
+    }
     if (ok)
         log_info("sweep: expired %lld, deleted %lld sessions and %lld "
-                 "messages in %lld ms",
+                 "messages, recounted %lld in %lld ms",
                  (long long)out->expired, (long long)out->deleted_sessions,
-                 (long long)out->deleted_messages,
+                 (long long)out->deleted_messages, (long long)out->recounted,
                  (long long)(clock_mono_ms() - started));
     else
         log_warn("sweep failed after expiring %lld and deleting %lld "

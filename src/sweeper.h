@@ -14,6 +14,15 @@
  * Deleting a session always purges its messages, memory and idempotency
  * keys (store_session_purge).
  *
+ * After the rules, a pass recounts the quota counters (store.h,
+ * "Counters") of every session and user whose dirty_at is older than
+ * sweeper_tombstone_age(): a counter change cut short (a crash, a failed
+ * give-back) left them too high.  Each is counted again (a session's
+ * messages, their bytes and its memory entries; a user's sessions) and
+ * set in one write conditional on nothing having changed it since it was
+ * read, which also clears dirty_at; one that changed is left for the
+ * next pass.  Batches and limits as for the rules.
+ *
  * Before the rules, a pass finishes deletes and imports that died: for
  * each tombstone older than sweeper_tombstone_age() whose session
  * document is gone it purges the session's UUID, and it removes every
@@ -59,6 +68,9 @@ struct sweep_counts {
     int64_t expired;
     int64_t deleted_sessions;
     int64_t deleted_messages;
+    /* Sessions and users whose counters the recount found off and set
+     * (logged; not in the cleanup route's answer). */
+    int64_t recounted;
 };
 
 struct sweep_limits {

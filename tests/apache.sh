@@ -371,7 +371,8 @@ hang_pid=$LIB_LAST_PID
 lib_poll 10 unix_accepts "$hang_sock" "$hang_pid" || lib_fail "test backend did not start" || exit 1
 
 port=$(free_port)
-defines="Define PARLEY_SOCKET $PARLEY_SOCKET"
+defines="Define PARLEY_SOCKET $PARLEY_SOCKET
+Define PARLEY_CONVERSATION_SOCKET $(conversation_socket "$PARLEY_SOCKET")"
 # (first: the first ProxyPass that matches wins)
 pre="    # test only: a backend that never answers, with a short timeout
     ProxyPass \"/api/_hang\" \"unix:$hang_sock|fcgi://hang/\" timeout=1"
@@ -388,6 +389,12 @@ expect_error 504 gateway_timeout
 [ "$(header Retry-After)" = 1 ] || fail "504: Retry-After is '$(header Retry-After)'"
 
 run_suites "$url" proxy
+if pools_served "$PARLEY_TMP/parley.log" "$parley_pid" "$PARLEY_SOCKET" \
+    "$(conversation_socket "$PARLEY_SOCKET")"; then
+    pass "conversations served by the conversation pool, the rest by the main one"
+else
+    fail "a request was served by the wrong pool"
+fi
 
 # parley gone: Apache's JSON 503.
 stop_one "$parley_pid" || fail "parley did not stop on SIGTERM"
@@ -427,6 +434,20 @@ wait_http "$url/healthz" 20
 
 front_checks "$url" "$token" "$dir/apache-error.log" fcgid
 run_suites "$url" fcgid
+
+# The conversation's processes are a class of their own: no process served
+# both a conversation and anything else.
+conv_served=$(grep -E '"msg":"[A-Z]+ /api/agent-sessions/conversation/? ' "$dir/apache-error.log" |
+    sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' | sort -u)
+other_served=$(grep -E '"msg":"(GET|POST|PUT|PATCH|DELETE) /' "$dir/apache-error.log" |
+    grep -vE '"msg":"[A-Z]+ /api/agent-sessions/conversation/? ' |
+    sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' | sort -u)
+both=$(comm -12 <(echo "$conv_served") <(echo "$other_served") | grep -c . || true)
+if [ -n "$conv_served" ] && [ "$both" = 0 ]; then
+    pass "mod_fcgid ran conversations in processes of their own ($(echo $conv_served))"
+else
+    fail "conversations and other requests shared processes: conversations $(echo $conv_served), others $(echo $other_served)"
+fi
 
 # Every process mod_fcgid started served fd 0 with one worker.
 started=$(grep -c '"msg":"parley [^ ]* serving on fd 0 with 1 workers"' "$dir/apache-error.log" || true)

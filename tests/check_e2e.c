@@ -334,7 +334,9 @@ START_TEST(test_create_defaults)
     expect_json(jobj(s, "metadata"), "{}");
     ck_assert_int_eq(jint(s, "message_count"), 0);
     expect_json(jobj(s, "metrics"), "{\"request_count\":0,\"error_count\":0,"
-                                    "\"total_processing_ms\":0}");
+                                    "\"total_processing_ms\":0,"
+                                    "\"prompt_tokens\":0,"
+                                    "\"completion_tokens\":0}");
     ck_assert_int_eq(jint(s, "version"), 1);
 
     /* nullable strings accept null */

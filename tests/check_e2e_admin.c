@@ -340,9 +340,9 @@ expect_untouched(const struct user *u)
     expect_status(r, 200);
     ck_assert_int_eq(jint(r.json, "total"), 4);
     r = api(u, "GET", str("%s/memory", session_path("s1")), NULL);
-    expect_json(r.json, "{\"items\":{\"k1\":{\"v\":1},\"k2\":{\"v\":1}}}");
+    expect_json(r.json, MEMORY_PAGE("{\"k1\":{\"v\":1},\"k2\":{\"v\":1}}"));
     r = api(u, "GET", str("%s/memory", session_path("s2")), NULL);
-    expect_json(r.json, "{\"items\":{\"k1\":{\"v\":1}}}");
+    expect_json(r.json, MEMORY_PAGE("{\"k1\":{\"v\":1}}"));
 }
 
 START_TEST(test_erase_user)
@@ -369,7 +369,7 @@ START_TEST(test_erase_user)
     /* the same name starts from nothing */
     create(&gone, "{\"session_id\":\"s1\"}");
     r = api(&gone, "GET", str("%s/memory", session_path("s1")), NULL);
-    expect_json(r.json, "{\"items\":{}}");
+    expect_json(r.json, EMPTY_MEMORY);
     r = api_h(&gone, "POST", str("%s/messages", session_path("s1")),
               "Idempotency-Key: erase-me",
               "{\"role\":\"user\",\"content\":\"keyed\"}");

@@ -1196,7 +1196,7 @@ START_TEST(test_clear_messages)
     ck_assert_int_eq(count_of(&u, sid), 0);
     r = api(&u, "GET", sub_path(sid, "context"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+    expect_json(r.json, EMPTY_CONTEXT);
     r = api(&u, "DELETE", sub_path(sid, "clear-messages"), NULL);
     expect_status(r, 200);
     expect_json(r.json, "{\"deleted_count\":0}");
@@ -1465,12 +1465,12 @@ START_TEST(test_session_delete_cascades)
         }
         r = api(&u, "GET", sub_path(sid, "memory"), NULL);
         expect_status(r, 200);
-        expect_json(r.json, "{\"items\":{}}");
+        expect_json(r.json, EMPTY_MEMORY);
         r = api(&u, "GET", mem_path(sid, "k1"), NULL);
         assert_error(r, 404, "not_found", ANY);
         r = api(&u, "GET", sub_path(sid, "context"), NULL);
         expect_status(r, 200);
-        expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+        expect_json(r.json, EMPTY_CONTEXT);
         /* and its seqs start again */
         ck_assert_int_eq(jint(say(&u, sid, "user", "fresh"), "seq"), 1);
         ck_assert_int_eq(count_of(&u, sid), 1);
@@ -1590,7 +1590,7 @@ START_TEST(test_message_bola)
     expect_status(r, 200);
     r = api(&b, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":{\"k\":{\"owner\":\"b\"}}}");
+    expect_json(r.json, MEMORY_PAGE("{\"k\":{\"owner\":\"b\"}}"));
     /* B clearing B's session leaves A's alone */
     r = api(&b, "DELETE", sub_path(sid, "clear-messages"), NULL);
     expect_status(r, 200);
@@ -1606,7 +1606,7 @@ START_TEST(test_message_bola)
     r = api(&a, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
     expect_json(r.json, mem_before);
-    expect_json(r.json, "{\"items\":{\"k\":{\"owner\":\"a\"}}}");
+    expect_json(r.json, MEMORY_PAGE("{\"k\":{\"owner\":\"a\"}}"));
     r = api(&a, "GET", mem_path(sid, "k"), NULL);
     expect_status(r, 200);
     /* A's key still answers with A's message */
@@ -2117,8 +2117,8 @@ END_TEST
 /* ====================================================================== */
 /* context */
 
-/* The context response: {"items":[...],"tokens":n}; the items' seqs are
- * exactly `seqs` and tokens their sum. */
+/* The context response: {"items":[...],"tokens":n,"has_more":false};
+ * the items' seqs are exactly `seqs` and tokens their sum. */
 #define expect_context(r, sid, seqs)                                           \
     expect_context_at(__LINE__, &(r), (sid), (seqs))
 
@@ -2131,7 +2131,7 @@ expect_context_at(int line, const struct resp *r, const char *sid,
 
     expect_status_at(line, r, 200);
     ck_assert_msg(r->json != NULL && r->json->type == JSON_OBJECT &&
-                      r->json->u.o.len == 2,
+                      r->json->u.o.len == 3 && !jbool(r->json, "has_more"),
                   "line %d: context body %.300s", line, r->body);
     items = jarr(r->json, "items");
     for (size_t i = 0; i < items->u.a.len; i++) {
@@ -2189,7 +2189,7 @@ START_TEST(test_context_bounds)
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     r = api(&u, "GET", sub_path(sid, "context"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+    expect_json(r.json, EMPTY_CONTEXT);
     for (size_t i = 0; i < 6; i++)
         (void)say(&u, sid, i % 2 ? "assistant" : "user", contents[i]);
     ck_assert_int_eq(tokens_of(contents[3]), 8);
@@ -2225,7 +2225,7 @@ START_TEST(test_context_bounds)
         r = api(&u, "GET", str("%s?max_tokens=9", sub_path(sid2, "context")),
                 NULL);
         expect_context(r, sid2, "");
-        expect_json(r.json, "{\"items\":[],\"tokens\":0}");
+        expect_json(r.json, EMPTY_CONTEXT);
         r = api(&u, "GET", str("%s?max_tokens=10", sub_path(sid2, "context")),
                 NULL);
         expect_context(r, sid2, "1");
@@ -2382,7 +2382,7 @@ END_TEST
 
 static const char *const conversation_fields[] = {
     "session_id",     "session_uuid",   "response",
-    "messages_count", "session_active",
+    "messages_count", "session_active", "message",
 };
 
 #define expect_conversation(r) expect_conversation_at(__LINE__, &(r))
@@ -2393,9 +2393,9 @@ expect_conversation_at(int line, const struct resp *r)
     const struct json_value *c = r->json;
 
     expect_status_at(line, r, 200);
-    ck_assert_msg(c != NULL && c->type == JSON_OBJECT && c->u.o.len == 5,
+    ck_assert_msg(c != NULL && c->type == JSON_OBJECT && c->u.o.len == 6,
                   "line %d: conversation body %.400s", line, r->body);
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 6; i++)
         ck_assert_msg(json_get(c, conversation_fields[i]) != NULL,
                       "line %d: conversation has no %s: %.400s", line,
                       conversation_fields[i], r->body);
@@ -2406,6 +2406,18 @@ expect_conversation_at(int line, const struct resp *r)
     (void)jint(c, "messages_count");
     ck_assert_msg(jbool(c, "session_active"), "line %d: session_active false",
                   line);
+    /* the stored reply */
+    {
+        const struct json_value *m = jobj(c, "message");
+
+        ck_assert_msg(is_uuid(jstr(m, "id")), "line %d", line);
+        ck_assert_str_eq(jstr(m, "session_id"), jstr(c, "session_id"));
+        ck_assert_str_eq(jstr(m, "role"), "assistant");
+        ck_assert_str_eq(jstr(m, "content"), jstr(c, "response"));
+        ck_assert_msg(jint(m, "seq") >= jint(c, "messages_count"), "line %d",
+                      line);
+        ck_assert_msg(jis_null(m, "extra_data"), "line %d", line);
+    }
     return c;
 }
 
@@ -2532,6 +2544,65 @@ START_TEST(test_conversation)
             ck_assert_int_eq(count_of(&u, sid3), 0);
         }
     }
+}
+END_TEST
+
+/* The echo backend streams too, and a turn's key makes it idempotent. */
+START_TEST(test_conversation_stream_and_replay)
+{
+    struct user u = user_new("convstream");
+    const char *sid = uniq("cvs");
+    const char *body = str("{\"session_id\":\"%s\",\"stream\":true,"
+                           "\"client_message_id\":\"t-1\",\"messages\":[%s]}",
+                           sid, msg_json("user", "Hi \"there\""));
+    const char *hdrs[] = {str("Authorization: Bearer %s", u.token), JSON_CT,
+                          NULL};
+    struct e2e_http_request req;
+    struct e2e_http_response raw;
+    const char *done, *want_delta;
+    const struct json_value *c;
+    struct resp r;
+
+    memset(&req, 0, sizeof req);
+    req.method = "POST";
+    req.target = CONVERSATION;
+    req.headers = hdrs;
+    req.body = body;
+    req.body_len = strlen(body);
+    req.source = case_source(tc.nreq++);
+    ck_assert_int_eq(e2e_http_do(&env.client, &req, &raw), 0);
+    ck_assert_int_eq(raw.status, 200);
+    ck_assert_str_eq(e2e_http_header(&raw, "Content-Type"),
+                     "text/event-stream");
+    want_delta = "event: delta\ndata: {\"content\":\"This is a mock "
+                 "response to: Hi \\\"there\\\"\"}\n\nevent: done\ndata: ";
+    ck_assert_msg(strncmp(raw.body, want_delta, strlen(want_delta)) == 0,
+                  "stream %.400s", raw.body);
+    done = raw.body + strlen(want_delta);
+    ck_assert_msg(raw.body_len > strlen(want_delta) + 2 &&
+                      strcmp(raw.body + raw.body_len - 2, "\n\n") == 0,
+                  "stream %.400s", raw.body);
+    c = parse(str("%.*s", (int)strlen(done) - 2, done));
+    ck_assert_str_eq(jstr(c, "response"), "This is a mock response to: Hi "
+                                          "\"there\"");
+    ck_assert_int_eq(jint(c, "messages_count"), 2);
+    ck_assert_str_eq(jstr(jobj(c, "message"), "content"), jstr(c, "response"));
+    e2e_http_response_release(&raw);
+
+    /* the same key again, not streamed: the stored turn, nothing new */
+    r = api(&u, "POST", CONVERSATION,
+            str("{\"session_id\":\"%s\",\"client_message_id\":\"t-1\","
+                "\"messages\":[%s]}",
+                sid, msg_json("user", "something else")));
+    expect_json(expect_conversation(r), json_text(c));
+    ck_assert_int_eq(count_of(&u, sid), 2);
+    /* a key on a message is refused: a turn has one, beside messages */
+    r = api(&u, "POST", CONVERSATION,
+            str("{\"session_id\":\"%s\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"x\",\"client_message_id\":\"k\"}]}",
+                sid));
+    assert_error(r, 400, "validation_error", "messages[0].client_message_id");
+    ck_assert_int_eq(count_of(&u, sid), 2);
 }
 END_TEST
 
@@ -2664,7 +2735,7 @@ START_TEST(test_memory)
     (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
     r = api(&u, "GET", sub_path(sid, "memory"), NULL);
     expect_status(r, 200);
-    expect_json(r.json, "{\"items\":{}}");
+    expect_json(r.json, EMPTY_MEMORY);
     r = api(&u, "GET", mem_path(sid, "unset"), NULL);
     assert_error(r, 404, "not_found", ANY);
 
@@ -2701,7 +2772,9 @@ START_TEST(test_memory)
         }
         r = api(&u, "GET", sub_path(sid, "memory"), NULL);
         expect_status(r, 200);
-        ck_assert_msg(r.json->type == JSON_OBJECT && r.json->u.o.len == 1,
+        ck_assert_msg(r.json->type == JSON_OBJECT && r.json->u.o.len == 4 &&
+                          !jbool(r.json, "has_more") &&
+                          jis_null(r.json, "next_after"),
                       "memory list %.300s", r.body);
         items = jobj(r.json, "items");
         ck_assert_uint_eq(items->u.o.len, sizeof values / sizeof values[0] +
@@ -2747,7 +2820,7 @@ START_TEST(test_memory)
         r = api(&u, "GET", mem_path(sid2, "beta"), NULL);
         assert_error(r, 404, "not_found", ANY);
         r = api(&u, "GET", sub_path(sid2, "memory"), NULL);
-        expect_json(r.json, "{\"items\":{}}");
+        expect_json(r.json, EMPTY_MEMORY);
     }
 
     /* no such session */
@@ -3107,6 +3180,7 @@ e2e_messages_suite(void)
     t = tcase(s, "conversation", 120);
     tcase_add_test(t, test_conversation);
     tcase_add_test(t, test_conversation_rules);
+    tcase_add_test(t, test_conversation_stream_and_replay);
 
     t = tcase(s, "memory", 120);
     tcase_add_test(t, test_memory);

@@ -601,6 +601,10 @@ struct fixture {
     int base[FAKE_OP_COUNT]; /* calls fixture_init() made */
 };
 
+/* One message, within any quota. */
+static const struct store_reserve one_message = {
+    {1, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX}, true};
+
 static void
 fixture_init(struct fixture *fx)
 {
@@ -618,7 +622,10 @@ fixture_init(struct fixture *fx)
     fake_session(&fx->sess, &fx->arena, "alice", "s1", 1000);
     ck_assert(store_session_insert(fx->store, &fx->ctx, &fx->sess, &err));
     ck_assert(store_session_reserve_seq(fx->store, &fx->ctx, "alice",
-                                        &fx->sess.id, 1, 1000, &out, &err));
+                                        &fx->sess.id, &one_message, 1000, &out,
+                                        &err));
+    ck_assert(
+        store_user_count(fx->store, &fx->ctx, "alice", 1, 10, 1000, &err));
     fake_message(&fx->msg, &fx->arena, &fx->sess, 1, ROLE_USER, "hello", 1000);
     fx->msg.item_id = "rs_1"; /* a /v1 item's id, for message_get_item */
     ck_assert(store_message_insert(fx->store, &fx->ctx, &fx->msg, 1, &err));
@@ -629,7 +636,7 @@ fixture_init(struct fixture *fx)
                                &fx->idem, &err));
     one = json_new_int(&fx->arena, 1);
     ck_assert(store_memory_put(fx->store, &fx->ctx, "alice", &fx->sess.id, "m1",
-                               one, 1000, &err));
+                               one, 1000, true, &err));
     for (int op = 0; op < FAKE_OP_COUNT; op++)
         fx->base[op] = fake_store_calls(fx->store, (enum fake_op)op);
 }
@@ -672,7 +679,15 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     struct message_page mpage;
     struct message_filter mf = {STORE_NO_SEQ,  STORE_NO_SEQ,  -1,    NULL,
                                 STORE_NO_TIME, STORE_NO_TIME, false, false};
-    struct message_change mchange = {SET_CONTENT, "edited", NULL, 2000};
+    struct message_change mchange = {SET_CONTENT, "edited", NULL,
+                                     6,           2000,     STORE_NO_TIME};
+    struct store_counts counts = {1, 0, 0};
+    struct user_counter ucount = {1, 0};
+    const char *keys[] = {"k1", "k2"};
+    struct idem_key held[2];
+    struct message msgs[2];
+    bool found[2];
+    int64_t bytes = 0;
     struct idem_key key = {fx->msg.id, 0, 2000};
     struct json_value *value = NULL;
     const char *user = "alice";
@@ -710,11 +725,27 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_session_purge(s, ctx, "alice", &fx->sess.id, &deleted,
                                    err);
     case FAKE_SESSION_RESERVE_SEQ:
-        return store_session_reserve_seq(s, ctx, user, sid, 1, 2000, &out, err);
+        return store_session_reserve_seq(s, ctx, user, sid, &one_message, 2000,
+                                         &out, err);
     case FAKE_SESSION_TOUCH:
-        return store_session_touch(s, ctx, user, sid, 1, 2000, err);
+        return store_session_touch(s, ctx, user, sid, &counts, 2000, true, err);
+    case FAKE_SESSION_MARK:
+        return store_session_mark(s, ctx, user, "s1", 2000, &out, err);
+    case FAKE_SESSION_TALLY:
+        return store_session_tally(s, ctx, user, sid, STORE_NO_SEQ, &counts,
+                                   err);
+    case FAKE_SESSION_SET_COUNTS:
+        return store_session_set_counts(s, ctx, user, sid, &fx->sess, &counts,
+                                        &changed, err);
     case FAKE_SESSION_ADD_METRICS:
         return store_session_add_metrics(s, ctx, user, "s1", 1, 0, 1.5, err);
+    case FAKE_SESSION_ADD_USAGE:
+        return store_session_add_usage(s, ctx, user, sid, 10, 5, err);
+    case FAKE_SESSION_DELETE_UNUSED:
+        /* A session that holds no message yet. */
+        fake_session(&fresh, &fx->arena, "alice", "s2", 1500);
+        return store_session_insert(s, ctx, &fresh, err) &&
+               store_session_delete_unused(s, ctx, user, &fresh.id, err);
     case FAKE_MESSAGE_INSERT:
         fake_message(&msg, &fx->arena, &fx->sess, 2, ROLE_ASSISTANT, "two",
                      1500);
@@ -729,9 +760,24 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_message_update(s, ctx, user, sid, &fx->msg.id, &mchange,
                                     &msg, err);
     case FAKE_MESSAGE_DELETE:
-        return store_message_delete(s, ctx, user, sid, &fx->msg.id, err);
+        return store_message_delete(s, ctx, user, sid, &fx->msg.id, &bytes,
+                                    err);
     case FAKE_MESSAGE_CLEAR:
-        return store_message_clear(s, ctx, user, sid, &deleted, err);
+        return store_message_clear(s, ctx, user, sid, STORE_NO_SEQ, &deleted,
+                                   err);
+    case FAKE_MESSAGE_GET_MANY:
+        return store_message_get_many(s, ctx, user, sid, &fx->msg.id, 1, msgs,
+                                      found, err);
+    case FAKE_IDEM_CLAIM_MANY:
+        key.seq = 0;
+        return store_idem_claim_many(s, ctx, user, sid, keys, &key, 1, found,
+                                     err);
+    case FAKE_IDEM_COMPLETE_MANY:
+        return store_idem_complete_many(s, ctx, user, sid, keys, &fx->msg.id,
+                                        &fx->idem.seq, 1, err);
+    case FAKE_IDEM_GET_MANY:
+        return store_idem_get_many(s, ctx, user, sid, keys, 2, held, found,
+                                   err);
     case FAKE_IDEM_CLAIM:
         return store_idem_claim(s, ctx, user, sid, "k2", &key, err);
     case FAKE_IDEM_GET:
@@ -746,12 +792,13 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
     case FAKE_IDEM_RELEASE:
         return store_idem_release(s, ctx, user, sid, "k1", &fx->msg.id, err);
     case FAKE_MEMORY_LIST:
-        return store_memory_list(s, ctx, user, sid, &value, err);
+        return store_memory_list(s, ctx, user, sid, NULL, 10, &value, err);
     case FAKE_MEMORY_GET:
         return store_memory_get(s, ctx, user, sid, "m1", &value, err);
     case FAKE_MEMORY_PUT:
         value = json_new_bool(&fx->arena, true);
-        return store_memory_put(s, ctx, user, sid, "m2", value, 2000, err);
+        return store_memory_put(s, ctx, user, sid, "m1", value, 2000, false,
+                                err);
     case FAKE_MEMORY_DELETE:
         return store_memory_delete(s, ctx, user, sid, "m1", err);
     case FAKE_SWEEP_CANDIDATES:
@@ -773,6 +820,15 @@ call_op(struct fixture *fx, enum fake_op op, struct error *err)
         return store_tombstone_delete(s, ctx, user, sid, err);
     case FAKE_TOMBSTONE_LIST:
         return store_tombstone_list(s, ctx, 5000, 10, &cands, &ncands, err);
+    case FAKE_USER_COUNT:
+        return store_user_count(s, ctx, user, 1, 10, 2000, err);
+    case FAKE_USER_GET:
+        return store_user_get(s, ctx, user, &ucount, err);
+    case FAKE_USER_SET_COUNT:
+        return store_user_set_count(s, ctx, user, &ucount, 1, &changed, err);
+    case FAKE_DIRTY_LIST:
+        return store_dirty_list(s, ctx, STORE_SESSIONS, 5000, 10, &cands,
+                                &ncands, err);
     case FAKE_MESSAGE_GET_ITEM:
         return store_message_get_item(s, ctx, user, sid, "rs_1", &msg, err);
     case FAKE_OP_COUNT:
@@ -798,9 +854,11 @@ is_idempotent(enum fake_op op)
     case FAKE_SESSION_RESERVE_SEQ:
     case FAKE_SESSION_TOUCH:
     case FAKE_SESSION_ADD_METRICS:
+    case FAKE_SESSION_ADD_USAGE:
     case FAKE_MESSAGE_DELETE:
     case FAKE_MEMORY_DELETE:
     case FAKE_IDEM_REPLACE:
+    case FAKE_USER_COUNT:
         return false;
     default:
         return true;
@@ -1074,6 +1132,8 @@ END_TEST
 
 START_TEST(test_reserve_seq_hands_out_ranges)
 {
+    const struct store_reserve three = {
+        {3, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX}, true};
     struct fixture fx;
     struct session out, got;
     struct session_change change = {0};
@@ -1081,18 +1141,18 @@ START_TEST(test_reserve_seq_hands_out_ranges)
 
     fixture_init(&fx);
     ck_assert(store_session_reserve_seq(fx.store, &fx.ctx, "alice", &fx.sess.id,
-                                        3, 5000, &out, &err));
+                                        &three, 5000, &out, &err));
     ck_assert_int_eq(out.last_seq, 4); /* 1 by the fixture, then 2..4 */
     ck_assert_int_eq(out.message_count, 4);
     ck_assert_int_eq(out.updated_at, 5000);
     ck_assert_int_eq(out.last_activity_at, 5000);
     ck_assert_int_eq(out.version, 1);
     ck_assert(store_session_reserve_seq(fx.store, &fx.ctx, "alice", &fx.sess.id,
-                                        1, 6000, &out, &err));
+                                        &one_message, 6000, &out, &err));
     ck_assert_int_eq(out.last_seq, 5);
     /* Another user's session does not exist for you. */
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "bob", &fx.sess.id,
-                                         1, 6000, &out, &err));
+                                         &one_message, 6000, &out, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     /* Nor is an inactive session handed numbers; not-found is final. */
     change.fields = SET_STATUS;
@@ -1101,7 +1161,8 @@ START_TEST(test_reserve_seq_hands_out_ranges)
     ck_assert(store_session_update(fx.store, &fx.ctx, "alice", &fx.sess.id, 1,
                                    &change, &got, &err));
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
-                                         &fx.sess.id, 1, 8000, &out, &err));
+                                         &fx.sess.id, &one_message, 8000, &out,
+                                         &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_RESERVE_SEQ), 4);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
@@ -1124,31 +1185,33 @@ START_TEST(test_reserve_seq_lost_reply_not_retried)
     fake_store_fail(fx.store, FAKE_SESSION_RESERVE_SEQ, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert(!store_session_reserve_seq(fx.store, &fx.ctx, "alice",
-                                         &fx.sess.id, 2, 5000, &out, &err));
+                                         &fx.sess.id, &one_message, 5000, &out,
+                                         &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_RESERVE_SEQ), 1);
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
-    ck_assert_int_eq(got.last_seq, 3);
+    ck_assert_int_eq(got.last_seq, 2);
     fixture_release(&fx);
 }
 END_TEST
 
 START_TEST(test_touch_and_metrics)
 {
+    const struct store_counts minus_one = {-1, 0, 0};
     struct fixture fx;
     struct session got;
     struct error err = ERROR_INIT;
 
     fixture_init(&fx);
-    ck_assert(store_session_touch(fx.store, &fx.ctx, "alice", &fx.sess.id, -1,
-                                  4000, &err));
+    ck_assert(store_session_touch(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                  &minus_one, 4000, true, &err));
     ck_assert(store_session_get(fx.store, &fx.ctx, "alice", "s1", &got, &err));
     ck_assert_int_eq(got.message_count, 0);
     ck_assert_int_eq(got.last_seq, 1);
     ck_assert_int_eq(got.last_activity_at, 4000);
     ck_assert_int_eq(got.version, 1);
-    ck_assert(!store_session_touch(fx.store, &fx.ctx, "bob", &fx.sess.id, 1,
-                                   4000, &err));
+    ck_assert(!store_session_touch(fx.store, &fx.ctx, "bob", &fx.sess.id,
+                                   &minus_one, 4000, true, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     ck_assert_int_eq(op_calls(&fx, FAKE_SESSION_TOUCH), 2);
 
@@ -1413,8 +1476,9 @@ START_TEST(test_message_list_update_delete_clear)
     struct message_page page;
     struct message_filter f = {STORE_NO_SEQ,  STORE_NO_SEQ,  -1,    NULL,
                                STORE_NO_TIME, STORE_NO_TIME, false, false};
-    struct message_change change = {SET_CONTENT | SET_EXTRA_DATA, "edited",
-                                    NULL, 9000};
+    struct message_change change = {
+        SET_CONTENT | SET_EXTRA_DATA, "edited", NULL, 6, 9000, STORE_NO_TIME};
+    int64_t bytes = 0;
     struct error err = ERROR_INIT;
     int64_t deleted = -1;
 
@@ -1468,9 +1532,10 @@ START_TEST(test_message_list_update_delete_clear)
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
 
     ck_assert(store_message_delete(fx.store, &fx.ctx, "alice", &fx.sess.id,
-                                   &batch[0].id, &err));
+                                   &batch[0].id, &bytes, &err));
+    ck_assert_int_eq(bytes, 6); /* "edited" */
     ck_assert(!store_message_delete(fx.store, &fx.ctx, "alice", &fx.sess.id,
-                                    &batch[0].id, &err));
+                                    &batch[0].id, &bytes, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     ck_assert(!store_message_get(fx.store, &fx.ctx, "alice", &fx.sess.id,
                                  &batch[0].id, &got, &err));
@@ -1478,11 +1543,15 @@ START_TEST(test_message_list_update_delete_clear)
     ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_DELETE), 2);
 
     ck_assert(store_message_clear(fx.store, &fx.ctx, "bob", &fx.sess.id,
-                                  &deleted, &err));
+                                  STORE_NO_SEQ, &deleted, &err));
     ck_assert_int_eq(deleted, 0);
-    ck_assert(store_message_clear(fx.store, &fx.ctx, "alice", &fx.sess.id,
+    /* up to a seq: what came after stays */
+    ck_assert(store_message_clear(fx.store, &fx.ctx, "alice", &fx.sess.id, 3,
                                   &deleted, &err));
-    ck_assert_int_eq(deleted, 4);
+    ck_assert_int_eq(deleted, 2);
+    ck_assert(store_message_clear(fx.store, &fx.ctx, "alice", &fx.sess.id,
+                                  STORE_NO_SEQ, &deleted, &err));
+    ck_assert_int_eq(deleted, 2);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
     fixture_release(&fx);
 }
@@ -1495,8 +1564,10 @@ START_TEST(test_message_update_retried_delete_not)
 {
     struct fixture fx;
     struct message got;
-    struct message_change change = {SET_CONTENT, "again", NULL, 9000};
+    struct message_change change = {SET_CONTENT, "again", NULL,
+                                    5,           9000,    STORE_NO_TIME};
     struct error err = ERROR_INIT;
+    int64_t bytes = 0;
 
     fixture_init(&fx);
     fake_store_fail(fx.store, FAKE_MESSAGE_UPDATE, 1, ERR_UNAVAILABLE,
@@ -1509,7 +1580,7 @@ START_TEST(test_message_update_retried_delete_not)
     fake_store_fail(fx.store, FAKE_MESSAGE_DELETE, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
     ck_assert(!store_message_delete(fx.store, &fx.ctx, "alice", &fx.sess.id,
-                                    &fx.msg.id, &err));
+                                    &fx.msg.id, &bytes, &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_int_eq(op_calls(&fx, FAKE_MESSAGE_DELETE), 1);
     ck_assert_uint_eq(fake_store_message_count(fx.store), 0);
@@ -1638,11 +1709,18 @@ START_TEST(test_memory_put_get_list_delete)
     arr = json_new_array(&fx.arena, 1);
     json_array_push(&fx.arena, arr, json_new_string(&fx.arena, "x", 1));
     ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "b", arr, 2000,
-                               &err));
+                               true, &err));
     ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "A", NULL, 2000,
-                               &err));
+                               true, &err));
+    /* a new key is an insert, a set one an update */
+    ck_assert(!store_memory_put(fx.store, &fx.ctx, "alice", sid, "m1",
+                                json_new_int(&fx.arena, 2), 2000, true, &err));
+    ck_assert_int_eq(err.code, ERR_DUPLICATE);
+    ck_assert(!store_memory_put(fx.store, &fx.ctx, "alice", sid, "zz",
+                                json_new_int(&fx.arena, 2), 2000, false, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "m1",
-                               json_new_int(&fx.arena, 2), 2000, &err));
+                               json_new_int(&fx.arena, 2), 2000, false, &err));
     ck_assert_uint_eq(fake_store_memory_count(fx.store), 3);
 
     ck_assert(
@@ -1658,14 +1736,21 @@ START_TEST(test_memory_put_get_list_delete)
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
 
     /* Sorted by key, bytewise. */
-    ck_assert(store_memory_list(fx.store, &fx.ctx, "alice", sid, &obj, &err));
+    ck_assert(store_memory_list(fx.store, &fx.ctx, "alice", sid, NULL, 10, &obj,
+                                &err));
     ck_assert_int_eq(obj->type, JSON_OBJECT);
     ck_assert_uint_eq(obj->u.o.len, 3);
     ck_assert_str_eq(obj->u.o.members[0].key, "A");
     ck_assert_str_eq(obj->u.o.members[1].key, "b");
     ck_assert_str_eq(obj->u.o.members[2].key, "m1");
     ck_assert_int_eq(obj->u.o.members[1].value->type, JSON_ARRAY);
-    ck_assert(store_memory_list(fx.store, &fx.ctx, "bob", sid, &obj, &err));
+    /* a page: after a key, up to a limit */
+    ck_assert(
+        store_memory_list(fx.store, &fx.ctx, "alice", sid, "A", 1, &obj, &err));
+    ck_assert_uint_eq(obj->u.o.len, 1);
+    ck_assert_str_eq(obj->u.o.members[0].key, "b");
+    ck_assert(
+        store_memory_list(fx.store, &fx.ctx, "bob", sid, NULL, 10, &obj, &err));
     ck_assert_uint_eq(obj->u.o.len, 0);
 
     ck_assert(store_memory_delete(fx.store, &fx.ctx, "alice", sid, "b", &err));
@@ -1679,12 +1764,22 @@ START_TEST(test_memory_put_get_list_delete)
      * not (its repeat would say not found). */
     fake_store_fail(fx.store, FAKE_MEMORY_PUT, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
-    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "c",
-                               json_new_bool(&fx.arena, true), 3000, &err));
-    ck_assert_uint_eq(fake_store_memory_count(fx.store), 3);
+    ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", sid, "m1",
+                               json_new_bool(&fx.arena, true), 3000, false,
+                               &err));
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 2);
     fake_store_fail(fx.store, FAKE_MEMORY_DELETE, 1, ERR_UNAVAILABLE,
                     RETRY_IDEMPOTENT, true);
-    ck_assert(!store_memory_delete(fx.store, &fx.ctx, "alice", sid, "c", &err));
+    ck_assert(!store_memory_delete(fx.store, &fx.ctx, "alice", sid, "A", &err));
+    ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
+    ck_assert_uint_eq(fake_store_memory_count(fx.store), 1);
+    /* a lost insert of a new key is not retried either: its repeat would
+     * find the key and say duplicate */
+    fake_store_fail(fx.store, FAKE_MEMORY_PUT, 1, ERR_UNAVAILABLE,
+                    RETRY_IDEMPOTENT, true);
+    ck_assert(!store_memory_put(fx.store, &fx.ctx, "alice", sid, "c",
+                                json_new_bool(&fx.arena, true), 3000, true,
+                                &err));
     ck_assert_int_eq(err.code, ERR_UNAVAILABLE);
     ck_assert_uint_eq(fake_store_memory_count(fx.store), 2);
     fixture_release(&fx);
@@ -1711,7 +1806,7 @@ START_TEST(test_purge_takes_messages_keys_and_memory)
     ck_assert(store_idem_claim(fx.store, &fx.ctx, "alice", &other.id, "k1", &k,
                                &err));
     ck_assert(store_memory_put(fx.store, &fx.ctx, "alice", &other.id, "m1",
-                               NULL, 1000, &err));
+                               NULL, 1000, true, &err));
 
     ck_assert(store_session_purge(fx.store, &fx.ctx, "alice", &fx.sess.id,
                                   &deleted, &err));

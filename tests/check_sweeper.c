@@ -79,8 +79,8 @@ add(const char *user, const char *sid, enum session_status status,
         fake_message(&m, &arena, &s, i, ROLE_USER, "hello", created);
         ck_assert(store->backend->message_insert(store, &m, 1, &n, &err));
     }
-    ck_assert(
-        store->backend->memory_put(store, user, &s.id, "k", v, created, &err));
+    ck_assert(store->backend->memory_put(store, user, &s.id, "k", v, created,
+                                         true, &err));
     memset(&k, 0, sizeof(k));
     uuid_generate(&k.message_id);
     k.seq = 1;
@@ -374,11 +374,12 @@ START_TEST(time_limit_stops_between_sessions)
         add("u", sid, STATUS_ACTIVE, 0, NOW, NOW, 1);
     }
     /* add() made 4 calls per session; the pass starts 400 ms later. */
-    lim.deadline_ms = clock.now + 65;
+    lim.deadline_ms = clock.now + 105;
     ck_assert(sweeper_run_limits(&cfg, store, NOW, &lim, &c, &err));
-    /* the tombstone query and the rule's query (10 ms each), then delete
-     * + purge (20 ms) per session: two done by +60 ms, the third starts
-     * at +60 and finishes */
+    /* the tombstone query and the rule's query (10 ms each), then the
+     * user counter's mark, the delete, the count down and the purge
+     * (40 ms) per session: two done by +100 ms, the third starts at +100
+     * and finishes */
     ck_counts(c, 0, 3, 3);
     ck_assert_uint_eq(fake_store_count(store), 7);
 }
@@ -488,7 +489,7 @@ run_other(void *arg)
 
 START_TEST(interleaved_deletes_add_up)
 {
-    struct other_sweep b = {{0, 0, 0}, NOW};
+    struct other_sweep b = {{0, 0, 0, 0}, NOW};
     struct sweep_counts a;
     char sid[32];
 
@@ -514,7 +515,7 @@ END_TEST
 
 START_TEST(interleaved_expiries_add_up)
 {
-    struct other_sweep b = {{0, 0, 0}, NOW};
+    struct other_sweep b = {{0, 0, 0, 0}, NOW};
     struct sweep_counts a;
     struct session s;
     char sid[32];
@@ -544,7 +545,10 @@ touch_it(void *arg)
 {
     struct error err = ERROR_INIT;
 
-    ck_assert(store->backend->session_touch(store, "u", arg, 1, NOW, &err));
+    struct store_counts none = {0, 0, 0};
+
+    ck_assert(
+        store->backend->session_touch(store, "u", arg, &none, NOW, true, &err));
 }
 
 START_TEST(touched_candidate_is_kept)
@@ -650,7 +654,7 @@ END_TEST
 static bool
 delete_session(const char *sid, struct error *err)
 {
-    struct service svc = {&cfg, store};
+    struct service svc = {&cfg, store, NULL};
     struct store_ctx ctx;
 
     memset(&ctx, 0, sizeof(ctx));

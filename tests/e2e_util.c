@@ -654,9 +654,12 @@ check_session_shape(int line, const struct json_value *s)
     (void)jobj(s, "metadata");
     ck_assert_msg(jint(s, "message_count") >= 0, "line %d", line);
     m = jobj(s, "metrics");
-    ck_assert_msg(m->u.o.len == 3, "line %d: metrics %s", line, json_text(m));
+    ck_assert_msg(m->u.o.len == 5, "line %d: metrics %s", line, json_text(m));
     ck_assert_msg(jint(m, "request_count") >= 0, "line %d", line);
     ck_assert_msg(jint(m, "error_count") >= 0, "line %d", line);
+    /* the model's token usage over the conversation turns */
+    ck_assert_msg(jint(m, "prompt_tokens") >= 0, "line %d", line);
+    ck_assert_msg(jint(m, "completion_tokens") >= 0, "line %d", line);
     {
         const struct json_value *t = json_get(m, "total_processing_ms");
         ck_assert_msg(

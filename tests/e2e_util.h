@@ -26,7 +26,15 @@
 #include "json.h"
 
 #define SESSIONS "/api/agent-sessions"
-#define JSON_CT  "Content-Type: application/json"
+/* What an empty session's memory list and context window answer. */
+#define EMPTY_MEMORY                                                           \
+    "{\"items\":{},\"limit\":100,\"has_more\":false,\"next_after\":null}"
+#define EMPTY_CONTEXT "{\"items\":[],\"tokens\":0,\"has_more\":false}"
+/* A whole memory list of the given items (an object's text). */
+#define MEMORY_PAGE(items)                                                     \
+    "{\"items\":" items ",\"limit\":100,\"has_more\":false,"                   \
+    "\"next_after\":null}"
+#define JSON_CT "Content-Type: application/json"
 
 /* The environment: set up once in main() before any test forks, read-only
  * afterwards. */

@@ -38,6 +38,11 @@ struct fake_tombstone {
     int64_t at;
 };
 
+struct fake_user {
+    const char *user;
+    struct user_counter c;
+};
+
 struct fake_impl {
     struct arena arena; /* stored copies; freed with the store */
     struct session *sessions;
@@ -50,6 +55,8 @@ struct fake_impl {
     size_t nmemory, cmemory;
     struct fake_tombstone *tombs;
     size_t ntombs, ctombs;
+    struct fake_user *users;
+    size_t nusers, cusers;
     struct fake_clock *clock;
     struct fake_step steps[FAKE_OP_COUNT][FAKE_MAX_STEPS];
     int nsteps[FAKE_OP_COUNT];
@@ -183,10 +190,13 @@ dup_extra(struct arena *a, const struct json_value *v)
     return v != NULL && v->type != JSON_NULL ? dup_json(a, v) : NULL;
 }
 
+/* As the real store reads a message stored without bytes. */
 static void
 copy_message(struct arena *a, const struct message *in, struct message *out)
 {
     *out = *in;
+    if (out->bytes == 0 && in->content != NULL)
+        out->bytes = store_message_bytes(in);
     out->user_id = dup_str(a, in->user_id);
     out->session_id = dup_str(a, in->session_id);
     out->content = dup_str(a, in->content);
@@ -709,10 +719,28 @@ fake_session_purge(struct store *s, const char *user, const struct uuid *id,
 
 /* --- counters ------------------------------------------------------------ */
 
+/* Whether counter `have` has room for add under max; a reservation
+ * checks only the counters it grows, as the real one does. */
+static bool
+room(int64_t have, int64_t add, int64_t max)
+{
+    return add <= 0 || have <= max - add;
+}
+
+static void
+add_counts(struct session *x, const struct store_counts *c, int64_t now)
+{
+    x->message_count += c->messages;
+    x->content_bytes += c->bytes;
+    x->memory_keys += c->memory_keys;
+    if (now > x->dirty_at)
+        x->dirty_at = now;
+}
+
 static bool
 fake_session_reserve_seq(struct store *s, struct arena *a, const char *user,
-                         const struct uuid *id, int64_t n, int64_t now,
-                         struct session *out, struct error *err)
+                         const struct uuid *id, const struct store_reserve *r,
+                         int64_t now, struct session *out, struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_SESSION_RESERVE_SEQ, &step);
@@ -721,24 +749,31 @@ fake_session_reserve_seq(struct store *s, struct arena *a, const char *user,
 
     if (failing && !step.applied)
         return end(FAKE_SESSION_RESERVE_SEQ, failing, &step, false, err);
-    if (n < 1)
-        return error_set(err, ERR_INTERNAL, NULL, "count below 1");
-    ok = found != NULL && found->status == STATUS_ACTIVE;
+    if (r->add.messages < 0 || r->add.bytes < 0 || r->add.memory_keys < 0)
+        return error_set(err, ERR_INTERNAL, NULL, "negative reservation");
+    ok = found != NULL &&
+         (!r->message_write || found->status == STATUS_ACTIVE) &&
+         room(found->message_count, r->add.messages, r->max.messages) &&
+         room(found->content_bytes, r->add.bytes, r->max.bytes) &&
+         room(found->memory_keys, r->add.memory_keys, r->max.memory_keys);
     if (ok) {
-        found->last_seq += n;
-        found->message_count += n;
-        found->updated_at = now;
-        found->last_activity_at = now;
+        found->last_seq += r->add.messages;
+        add_counts(found, &r->add, now);
+        if (r->message_write) {
+            found->updated_at = now;
+            found->last_activity_at = now;
+        }
         copy_session(a, found, out);
     } else {
-        error_set(err, ERR_NOT_FOUND, NULL, "no active session");
+        error_set(err, ERR_NOT_FOUND, NULL, "no session with room");
     }
     return end(FAKE_SESSION_RESERVE_SEQ, failing, &step, ok, err);
 }
 
 static bool
 fake_session_touch(struct store *s, const char *user, const struct uuid *id,
-                   int64_t delta, int64_t now, struct error *err)
+                   const struct store_counts *delta, int64_t now, bool activity,
+                   struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_SESSION_TOUCH, &step);
@@ -750,9 +785,21 @@ fake_session_touch(struct store *s, const char *user, const struct uuid *id,
         error_set(err, ERR_NOT_FOUND, NULL, "session not found");
         return end(FAKE_SESSION_TOUCH, failing, &step, false, err);
     }
-    found->message_count += delta;
-    found->updated_at = now;
-    found->last_activity_at = now;
+    /* A count down past 0 only marks it, as the real one. */
+    if (found->message_count + delta->messages < 0 ||
+        found->content_bytes + delta->bytes < 0 ||
+        found->memory_keys + delta->memory_keys < 0) {
+        if (now > found->dirty_at)
+            found->dirty_at = now;
+        return end(FAKE_SESSION_TOUCH, failing, &step, true, err);
+    }
+    if (delta->messages != 0 || delta->bytes != 0 || delta->memory_keys != 0)
+        add_counts(found, delta, now);
+    if (activity || (delta->messages == 0 && delta->bytes == 0 &&
+                     delta->memory_keys == 0)) {
+        found->updated_at = now;
+        found->last_activity_at = now;
+    }
     return end(FAKE_SESSION_TOUCH, failing, &step, true, err);
 }
 
@@ -773,6 +820,124 @@ fake_session_add_metrics(struct store *s, const char *user,
         found->total_processing_ms += ms;
     }
     return end(FAKE_SESSION_ADD_METRICS, failing, &step, true, err);
+}
+
+static bool
+fake_session_mark(struct store *s, struct arena *a, const char *user,
+                  const char *session_id, int64_t now, struct session *out,
+                  struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_MARK, &step);
+    struct session *found = find_name(impl(s), user, session_id);
+
+    if (failing && !step.applied)
+        return end(FAKE_SESSION_MARK, failing, &step, false, err);
+    if (found == NULL) {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found");
+        return end(FAKE_SESSION_MARK, failing, &step, false, err);
+    }
+    if (now > found->dirty_at)
+        found->dirty_at = now;
+    copy_session(a, found, out);
+    return end(FAKE_SESSION_MARK, failing, &step, true, err);
+}
+
+static bool
+fake_session_tally(struct store *s, const char *user, const struct uuid *id,
+                   int64_t max_seq, struct store_counts *out, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_TALLY, &step);
+    struct fake_impl *f = impl(s);
+
+    memset(out, 0, sizeof(*out));
+    if (failing)
+        return end(FAKE_SESSION_TALLY, failing, &step, false, err);
+    for (size_t i = 0; i < f->nmessages; i++) {
+        const struct message *m = &f->messages[i];
+
+        if (strcmp(m->user_id, user) != 0 ||
+            !uuid_equal(&m->session_uuid, id) ||
+            (max_seq != STORE_NO_SEQ && m->seq > max_seq))
+            continue;
+        out->messages++;
+        out->bytes += m->bytes != 0 ? m->bytes : store_message_bytes(m);
+    }
+    if (max_seq == STORE_NO_SEQ)
+        for (size_t i = 0; i < f->nmemory; i++)
+            if (strcmp(f->memory[i].user, user) == 0 &&
+                uuid_equal(&f->memory[i].session, id))
+                out->memory_keys++;
+    return true;
+}
+
+static bool
+fake_session_set_counts(struct store *s, const char *user,
+                        const struct uuid *id, const struct session *seen,
+                        const struct store_counts *c, bool *changed,
+                        struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_SET_COUNTS, &step);
+    struct session *found = find_id(impl(s), user, id);
+
+    *changed = false;
+    if (failing && !step.applied)
+        return end(FAKE_SESSION_SET_COUNTS, failing, &step, false, err);
+    if (found != NULL && found->dirty_at == seen->dirty_at &&
+        found->last_seq == seen->last_seq &&
+        found->message_count == seen->message_count) {
+        found->message_count = c->messages;
+        found->content_bytes = c->bytes;
+        found->memory_keys = c->memory_keys;
+        found->dirty_at = 0;
+        *changed = !failing;
+    }
+    return end(FAKE_SESSION_SET_COUNTS, failing, &step, true, err);
+}
+
+static bool
+fake_session_add_usage(struct store *s, const char *user, const struct uuid *id,
+                       int64_t prompt_tokens, int64_t completion_tokens,
+                       struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_ADD_USAGE, &step);
+    struct session *found = find_id(impl(s), user, id);
+
+    if (failing && !step.applied)
+        return end(FAKE_SESSION_ADD_USAGE, failing, &step, false, err);
+    if (found != NULL) {
+        found->prompt_tokens += prompt_tokens;
+        found->completion_tokens += completion_tokens;
+    }
+    return end(FAKE_SESSION_ADD_USAGE, failing, &step, true, err);
+}
+
+static bool
+fake_session_delete_unused(struct store *s, const char *user,
+                           const struct uuid *id, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_SESSION_DELETE_UNUSED, &step);
+    struct fake_impl *f = impl(s);
+    struct session *found = find_id(f, user, id);
+    bool ok;
+
+    if (failing && !step.applied)
+        return end(FAKE_SESSION_DELETE_UNUSED, failing, &step, false, err);
+    ok = found != NULL && found->message_count == 0;
+    if (ok) {
+        size_t i = (size_t)(found - f->sessions);
+
+        memmove(&f->sessions[i], &f->sessions[i + 1],
+                (f->len - i - 1) * sizeof(f->sessions[0]));
+        f->len--;
+    } else {
+        error_set(err, ERR_NOT_FOUND, NULL, "session not found or used");
+    }
+    return end(FAKE_SESSION_DELETE_UNUSED, failing, &step, ok, err);
 }
 
 /* --- messages ------------------------------------------------------------ */
@@ -1010,10 +1175,14 @@ fake_message_update(struct store *s, struct arena *a, const char *user,
 
     if (failing && !step.applied)
         return end(FAKE_MESSAGE_UPDATE, failing, &step, false, err);
-    if (found == NULL) {
+    /* The condition on updated_at: as read, or already this change's. */
+    if (found == NULL || (change->if_updated_at != STORE_NO_TIME &&
+                          found->updated_at != change->if_updated_at &&
+                          found->updated_at != change->now)) {
         error_set(err, ERR_NOT_FOUND, NULL, "message not found");
         return end(FAKE_MESSAGE_UPDATE, failing, &step, false, err);
     }
+    found->bytes = change->bytes;
     if (change->fields & SET_CONTENT)
         found->content = dup_str(&f->arena, change->content);
     if (change->fields & SET_EXTRA_DATA)
@@ -1028,45 +1197,88 @@ fake_message_update(struct store *s, struct arena *a, const char *user,
 static bool
 fake_message_delete(struct store *s, const char *user,
                     const struct uuid *session_uuid, const struct uuid *id,
-                    struct error *err)
+                    int64_t *bytes, struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_MESSAGE_DELETE, &step);
     struct fake_impl *f = impl(s);
     struct message *found = find_message(f, user, session_uuid, id);
 
+    *bytes = 0;
     if (failing && !step.applied)
         return end(FAKE_MESSAGE_DELETE, failing, &step, false, err);
     if (found == NULL) {
         error_set(err, ERR_NOT_FOUND, NULL, "message not found");
         return end(FAKE_MESSAGE_DELETE, failing, &step, false, err);
     }
+    *bytes = found->bytes != 0 ? found->bytes : store_message_bytes(found);
     memmove(found, found + 1,
             (size_t)(f->messages + f->nmessages - found - 1) * sizeof(*found));
     f->nmessages--;
     return end(FAKE_MESSAGE_DELETE, failing, &step, true, err);
 }
 
+struct owner_upto {
+    const char *user;
+    const struct uuid *session;
+    int64_t max_seq;
+};
+
+static bool
+message_owned_upto(const void *elem, const void *arg)
+{
+    const struct message *m = elem;
+    const struct owner_upto *o = arg;
+
+    return strcmp(m->user_id, o->user) == 0 &&
+           uuid_equal(&m->session_uuid, o->session) &&
+           (o->max_seq == STORE_NO_SEQ || m->seq <= o->max_seq);
+}
+
 static bool
 fake_message_clear(struct store *s, const char *user,
-                   const struct uuid *session_uuid, int64_t *deleted,
-                   struct error *err)
+                   const struct uuid *session_uuid, int64_t max_seq,
+                   int64_t *deleted, struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_MESSAGE_CLEAR, &step);
     struct fake_impl *f = impl(s);
-    struct owner o = {user, session_uuid};
+    struct owner_upto o = {user, session_uuid, max_seq};
     size_t n;
 
     if (deleted != NULL)
         *deleted = 0;
     if (failing && !step.applied)
         return end(FAKE_MESSAGE_CLEAR, failing, &step, false, err);
-    n = sweep(f->messages, &f->nmessages, sizeof(*f->messages), message_owned,
-              &o);
+    n = sweep(f->messages, &f->nmessages, sizeof(*f->messages),
+              message_owned_upto, &o);
     if (deleted != NULL && !failing)
         *deleted = (int64_t)n;
     return end(FAKE_MESSAGE_CLEAR, failing, &step, true, err);
+}
+
+static bool
+fake_message_get_many(struct store *s, struct arena *a, const char *user,
+                      const struct uuid *session_uuid, const struct uuid *ids,
+                      size_t n, struct message *out, bool *found,
+                      struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_MESSAGE_GET_MANY, &step);
+
+    for (size_t i = 0; i < n; i++)
+        found[i] = false;
+    if (failing)
+        return end(FAKE_MESSAGE_GET_MANY, failing, &step, false, err);
+    for (size_t i = 0; i < n; i++) {
+        struct message *m = find_message(impl(s), user, session_uuid, &ids[i]);
+
+        if (m != NULL) {
+            copy_message(a, m, &out[i]);
+            found[i] = true;
+        }
+    }
+    return true;
 }
 
 /* --- idempotency keys ---------------------------------------------------- */
@@ -1125,6 +1337,81 @@ fake_idem_get(struct store *s, const char *user,
         return error_set(err, ERR_NOT_FOUND, NULL, "idempotency key not found");
     *out = found->k;
     return true;
+}
+
+static bool
+fake_idem_get_many(struct store *s, const char *user,
+                   const struct uuid *session_uuid, const char *const *keys,
+                   size_t n, struct idem_key *out, bool *found,
+                   struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_GET_MANY, &step);
+
+    for (size_t i = 0; i < n; i++)
+        found[i] = false;
+    if (failing)
+        return end(FAKE_IDEM_GET_MANY, failing, &step, false, err);
+    for (size_t i = 0; i < n; i++) {
+        struct fake_idem *k = find_idem(impl(s), user, session_uuid, keys[i]);
+
+        if (k != NULL) {
+            out[i] = k->k;
+            found[i] = true;
+        }
+    }
+    return true;
+}
+
+static bool
+fake_idem_claim_many(struct store *s, const char *user,
+                     const struct uuid *session_uuid, const char *const *keys,
+                     const struct idem_key *k, size_t n, bool *claimed,
+                     struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_CLAIM_MANY, &step);
+    struct fake_impl *f = impl(s);
+
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = false;
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_CLAIM_MANY, failing, &step, false, err);
+    for (size_t i = 0; i < n; i++) {
+        struct fake_idem *slot;
+
+        if (find_idem(f, user, session_uuid, keys[i]) != NULL)
+            continue;
+        f->idem = grow(f->idem, f->nidem, &f->cidem, sizeof(*f->idem));
+        slot = &f->idem[f->nidem++];
+        slot->session = *session_uuid;
+        slot->user = arena_strdup(&f->arena, user);
+        slot->key = arena_strdup(&f->arena, keys[i]);
+        slot->k = k[i];
+        claimed[i] = !failing;
+    }
+    return end(FAKE_IDEM_CLAIM_MANY, failing, &step, true, err);
+}
+
+static bool
+fake_idem_complete_many(struct store *s, const char *user,
+                        const struct uuid *session_uuid,
+                        const char *const *keys, const struct uuid *ids,
+                        const int64_t *seqs, size_t n, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_IDEM_COMPLETE_MANY, &step);
+
+    if (failing && !step.applied)
+        return end(FAKE_IDEM_COMPLETE_MANY, failing, &step, false, err);
+    for (size_t i = 0; i < n; i++) {
+        struct fake_idem *found =
+            find_idem(impl(s), user, session_uuid, keys[i]);
+
+        if (found != NULL && uuid_equal(&found->k.message_id, &ids[i]))
+            found->k.seq = seqs[i];
+    }
+    return end(FAKE_IDEM_COMPLETE_MANY, failing, &step, true, err);
 }
 
 static bool
@@ -1213,8 +1500,9 @@ compare_key(const void *pa, const void *pb)
 
 static bool
 fake_memory_list(struct store *s, struct arena *a, const char *user,
-                 const struct uuid *session_uuid,
-                 struct json_value **out_object, struct error *err)
+                 const struct uuid *session_uuid, const char *after,
+                 int64_t limit, struct json_value **out_object,
+                 struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_MEMORY_LIST, &step);
@@ -1229,9 +1517,14 @@ fake_memory_list(struct store *s, struct arena *a, const char *user,
         abort();
     for (size_t i = 0; i < f->nmemory; i++)
         if (strcmp(f->memory[i].user, user) == 0 &&
-            uuid_equal(&f->memory[i].session, session_uuid))
+            uuid_equal(&f->memory[i].session, session_uuid) &&
+            (after == NULL || strcmp(f->memory[i].key, after) > 0))
             hits[n++] = &f->memory[i];
     qsort(hits, n, sizeof(*hits), compare_key);
+    if (limit < 0)
+        limit = 0;
+    if ((int64_t)n > limit)
+        n = (size_t)limit;
     *out_object = json_new_object(a, n);
     for (size_t i = 0; i < n; i++)
         json_object_put(a, *out_object, hits[i]->key, strlen(hits[i]->key),
@@ -1260,7 +1553,8 @@ fake_memory_get(struct store *s, struct arena *a, const char *user,
 static bool
 fake_memory_put(struct store *s, const char *user,
                 const struct uuid *session_uuid, const char *key,
-                const struct json_value *value, int64_t now, struct error *err)
+                const struct json_value *value, int64_t now, bool insert,
+                struct error *err)
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_MEMORY_PUT, &step);
@@ -1270,9 +1564,13 @@ fake_memory_put(struct store *s, const char *user,
 
     if (failing && !step.applied)
         return end(FAKE_MEMORY_PUT, failing, &step, false, err);
-    if (found != NULL && strcmp(found->user, user) != 0) {
-        /* The real upsert misses on user_id and hits the unique _id. */
+    if (insert && found != NULL) {
+        /* The real insert meets the unique _id, whoever's it is. */
         error_set(err, ERR_DUPLICATE, NULL, "duplicate memory _id");
+        return end(FAKE_MEMORY_PUT, failing, &step, false, err);
+    }
+    if (!insert && (found == NULL || strcmp(found->user, user) != 0)) {
+        error_set(err, ERR_NOT_FOUND, NULL, "memory key not found");
         return end(FAKE_MEMORY_PUT, failing, &step, false, err);
     }
     if (found == NULL) {
@@ -1489,6 +1787,18 @@ tomb_of_user(const void *elem, const void *arg)
 }
 
 static bool
+counter_of_user(const void *elem, const void *arg)
+{
+    const struct fake_user *x = elem;
+    const struct user_limit *u = arg;
+
+    if (*u->left == 0 || strcmp(x->user, u->user) != 0)
+        return false;
+    (*u->left)--;
+    return true;
+}
+
+static bool
 fake_user_delete_batch(struct store *s, enum store_collection coll,
                        const char *user, int64_t limit, int64_t *deleted,
                        struct error *err)
@@ -1521,6 +1831,9 @@ fake_user_delete_batch(struct store *s, enum store_collection coll,
         break;
     case STORE_TOMBSTONES:
         n = sweep(f->tombs, &f->ntombs, sizeof(*f->tombs), tomb_of_user, &u);
+        break;
+    case STORE_USERS:
+        n = sweep(f->users, &f->nusers, sizeof(*f->users), counter_of_user, &u);
         break;
     }
     if (!failing)
@@ -1631,6 +1944,126 @@ fake_tombstone_list(struct store *s, struct arena *a, int64_t cutoff,
     return true;
 }
 
+/* --- user counters and recounts ----------------------------------------- */
+
+static struct fake_user *
+find_user(struct fake_impl *f, const char *user)
+{
+    for (size_t i = 0; i < f->nusers; i++)
+        if (strcmp(f->users[i].user, user) == 0)
+            return &f->users[i];
+    return NULL;
+}
+
+static bool
+fake_user_count(struct store *s, const char *user, int64_t delta, int64_t max,
+                int64_t now, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_USER_COUNT, &step);
+    struct fake_impl *f = impl(s);
+    struct fake_user *u = find_user(f, user);
+
+    if (failing && !step.applied)
+        return end(FAKE_USER_COUNT, failing, &step, false, err);
+    if (u == NULL && delta > 0) {
+        f->users = grow(f->users, f->nusers, &f->cusers, sizeof(*f->users));
+        u = &f->users[f->nusers++];
+        memset(u, 0, sizeof(*u));
+        u->user = arena_strdup(&f->arena, user);
+    }
+    if (u == NULL)
+        return end(FAKE_USER_COUNT, failing, &step, true, err);
+    if (delta > 0 && u->c.sessions + delta > max) {
+        error_set(err, ERR_QUOTA_EXCEEDED, NULL, "the user has %lld sessions",
+                  (long long)u->c.sessions);
+        return end(FAKE_USER_COUNT, failing, &step, false, err);
+    }
+    if (u->c.sessions + delta >= 0)
+        u->c.sessions += delta;
+    if (now > u->c.dirty_at)
+        u->c.dirty_at = now;
+    return end(FAKE_USER_COUNT, failing, &step, true, err);
+}
+
+static bool
+fake_user_get(struct store *s, const char *user, struct user_counter *out,
+              struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_USER_GET, &step);
+    struct fake_user *u = find_user(impl(s), user);
+
+    memset(out, 0, sizeof(*out));
+    if (failing)
+        return end(FAKE_USER_GET, failing, &step, false, err);
+    if (u == NULL)
+        return error_set(err, ERR_NOT_FOUND, NULL, "no user counter");
+    *out = u->c;
+    return true;
+}
+
+static bool
+fake_user_set_count(struct store *s, const char *user,
+                    const struct user_counter *seen, int64_t sessions,
+                    bool *changed, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_USER_SET_COUNT, &step);
+    struct fake_user *u = find_user(impl(s), user);
+
+    *changed = false;
+    if (failing && !step.applied)
+        return end(FAKE_USER_SET_COUNT, failing, &step, false, err);
+    if (u != NULL && u->c.dirty_at == seen->dirty_at &&
+        u->c.sessions == seen->sessions) {
+        u->c.sessions = sessions;
+        u->c.dirty_at = 0;
+        *changed = !failing;
+    }
+    return end(FAKE_USER_SET_COUNT, failing, &step, true, err);
+}
+
+static bool
+fake_dirty_list(struct store *s, struct arena *a, enum store_collection coll,
+                int64_t cutoff, int64_t limit, struct sweep_candidate **out,
+                size_t *n, struct error *err)
+{
+    struct fake_step step;
+    bool failing = begin(s, FAKE_DIRTY_LIST, &step);
+    struct fake_impl *f = impl(s);
+
+    *out = NULL;
+    *n = 0;
+    if (failing)
+        return end(FAKE_DIRTY_LIST, failing, &step, false, err);
+    *out = arena_calloc(a, (size_t)(limit > 0 ? limit : 0) * sizeof(**out) + 1);
+    if (coll == STORE_USERS) {
+        for (size_t i = 0; i < f->nusers && (int64_t)*n < limit; i++)
+            if (f->users[i].c.dirty_at != 0 && f->users[i].c.dirty_at < cutoff)
+                (*out)[(*n)++].user_id = arena_strdup(a, f->users[i].user);
+        return true;
+    }
+    for (size_t i = 0; i < f->len && (int64_t)*n < limit; i++) {
+        const struct session *x = &f->sessions[i];
+
+        if (x->dirty_at == 0 || x->dirty_at >= cutoff)
+            continue;
+        (*out)[*n].id = x->id;
+        (*out)[*n].user_id = arena_strdup(a, x->user_id);
+        (*n)++;
+    }
+    return true;
+}
+
+size_t
+fake_store_user_sessions(const struct store *s, const char *user)
+{
+    const struct fake_user *u = find_user(impl(s), user);
+
+    return u != NULL ? (size_t)u->c.sessions : 0;
+}
+
 static void
 fake_free(struct store *s)
 {
@@ -1642,6 +2075,7 @@ fake_free(struct store *s)
     free(f->idem);
     free(f->memory);
     free(f->tombs);
+    free(f->users);
     free(f);
     free(s);
 }

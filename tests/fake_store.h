@@ -3,8 +3,8 @@
  * operations can be told to fail (libmongoc's mock server idea), and a
  * fake clock for the retry policy.
  *
- * The backend keeps sessions, messages, idempotency keys, memory and
- * tombstones in
+ * The backend keeps sessions, messages, idempotency keys, memory,
+ * tombstones and user counters in
  * memory with the same unique keys as the real one (session: id, user +
  * session_id; message: id, session + seq; idempotency key: user +
  * session + key; memory: session + key), copies what it is given and
@@ -100,6 +100,9 @@ size_t fake_store_memory_count(const struct store *s);
 size_t fake_store_tombstone_count(const struct store *s);
 bool fake_store_tombstone(const struct store *s, const char *user,
                           const struct uuid *id, int64_t *at);
+
+/* The user's session counter (0 without a counter document). */
+size_t fake_store_user_sessions(const struct store *s, const char *user);
 
 /* A minimal valid session of user: fresh id, the given session_id,
  * status active, version 1, empty metadata from a, times at now. */

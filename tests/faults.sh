@@ -104,6 +104,9 @@ shutdown_timeout = 10
 # No sweeper child: it would come a minute after start, in the middle of
 # (d), as one more child of the supervisor.
 cleanup_interval = 0
+# The supervisor's children are counted as the workers below; the
+# conversation pool is tests/conversation.sh's.
+conversation_workers = 0
 EOF
 )
 # All the load comes from 127.0.0.1: the real per-client limit (100 r/s)
@@ -115,7 +118,7 @@ EOF
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 supervisor=$PARLEY_PID
 port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "$PARLEY_TMP/http.conf"
+nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "$PARLEY_TMP/http.conf" "" "$PARLEY_SOCKET"
 nginx_test "$PARLEY_TMP"
 nginx_start "$PARLEY_TMP"
 url=http://127.0.0.1:$port

@@ -54,6 +54,10 @@
  * input, a limit+1 page one document more. */
 #define SLACK 6
 
+/* One message of 40 bytes, within quotas no seed comes near. */
+static const struct store_reserve one_message = {
+    {1, 40, 0}, {1000000000, INT64_C(1) << 40, 1000000000}, true};
+
 /* The seed. */
 #define A_SESSIONS   300  /* user ua */
 #define BIG_MESSAGES 3000 /* ua's session "big" */
@@ -239,13 +243,13 @@ seed(struct explain *x)
 
         snprintf(key, sizeof(key), "k%03d", i);
         must(store_memory_put(x->store, ctx(x), "ua", &x->big, key, v,
-                              clock_now_ms(), &err),
+                              clock_now_ms(), true, &err),
              &err, "seed memory");
         if (i < 20)
             must(store_memory_put(x->store, ctx(x), "ub", &x->b_big, key, v,
-                                  clock_now_ms(), &err) &&
+                                  clock_now_ms(), true, &err) &&
                      store_memory_put(x->store, ctx(x), "uc", &x->uc_session,
-                                      key, v, clock_now_ms(), &err),
+                                      key, v, clock_now_ms(), true, &err),
                  &err, "seed memory");
     }
     for (int i = 0; i < IDEM_KEYS; i++) {
@@ -844,14 +848,18 @@ session_shapes(struct explain *x)
     }
     shape_end(x);
     shape_begin(x, "append: seq reservation", EXACT, 0, "_id_");
-    must(store_session_reserve_seq(x->store, ctx(x), "ua", &x->sessions[11], 1,
-                                   clock_now_ms(), &s, &err),
+    must(store_session_reserve_seq(x->store, ctx(x), "ua", &x->sessions[11],
+                                   &one_message, clock_now_ms(), &s, &err),
          &err, "reserve");
     shape_end(x);
     shape_begin(x, "message delete: touch session", EXACT, 0, "_id_");
-    must(store_session_touch(x->store, ctx(x), "ua", &x->sessions[11], -1,
-                             clock_now_ms(), &err),
-         &err, "touch");
+    {
+        struct store_counts minus = {-1, -40, 0};
+
+        must(store_session_touch(x->store, ctx(x), "ua", &x->sessions[11],
+                                 &minus, clock_now_ms(), true, &err),
+             &err, "touch");
+    }
     shape_end(x);
     shape_begin(x, "per-session metrics", EXACT, 0, "user_session_id");
     must(store_session_add_metrics(x->store, ctx(x), "ua", "s011", 3, 1, 2.5,
@@ -960,9 +968,13 @@ message_shapes(struct explain *x)
     }
     shape_end(x);
     shape_begin(x, "message DELETE", EXACT, 0, "_id_");
-    must(store_message_delete(x->store, ctx(x), "ua", &x->big, &x->msg_ids[11],
-                              &err),
-         &err, "delete");
+    {
+        int64_t bytes = 0;
+
+        must(store_message_delete(x->store, ctx(x), "ua", &x->big,
+                                  &x->msg_ids[11], &bytes, &err),
+             &err, "delete");
+    }
     shape_end(x);
     shape_begin(x, "append undone: delete by ids", IN, 0, "_id_");
     must(store_message_delete_ids(x->store, ctx(x), "ua", &x->msg_ids[20], 10,
@@ -974,7 +986,8 @@ message_shapes(struct explain *x)
     {
         int64_t n = 0;
 
-        must(store_message_clear(x->store, ctx(x), "ua", &x->clearme, &n, &err),
+        must(store_message_clear(x->store, ctx(x), "ua", &x->clearme, 100, &n,
+                                 &err),
              &err, "clear");
     }
     shape_end(x);
@@ -996,8 +1009,8 @@ append_shape(struct explain *x)
     shape_begin(x, "append with client_message_id", EXACT, 0, "_id_");
     must(store_idem_claim(x->store, ctx(x), "ua", &x->big, "append-1", &k,
                           &err) &&
-             store_session_reserve_seq(x->store, ctx(x), "ua", &x->big, 1,
-                                       clock_now_ms(), &s, &err),
+             store_session_reserve_seq(x->store, ctx(x), "ua", &x->big,
+                                       &one_message, clock_now_ms(), &s, &err),
          &err, "append");
     m.session_uuid = x->big;
     m.user_id = "ua";
@@ -1048,8 +1061,13 @@ key_and_memory_shapes(struct explain *x)
     shape_end(x);
 
     shape_begin(x, "memory: list", EXACT, 0, "session_key");
-    must(store_memory_list(x->store, ctx(x), "ua", &x->big, &v, &err), &err,
-         "memory list");
+    must(store_memory_list(x->store, ctx(x), "ua", &x->big, NULL, 50, &v, &err),
+         &err, "memory list");
+    shape_end(x);
+    shape_begin(x, "memory: a page after a key", EXACT, 0, "session_key");
+    must(store_memory_list(x->store, ctx(x), "ua", &x->big, "k049", 50, &v,
+                           &err),
+         &err, "memory list after");
     shape_end(x);
     shape_begin(x, "memory: get", EXACT, 0, "_id_");
     must(store_memory_get(x->store, ctx(x), "ua", &x->big, "k042", &v, &err),
@@ -1057,7 +1075,8 @@ key_and_memory_shapes(struct explain *x)
     shape_end(x);
     shape_begin(x, "memory: put (upsert)", EXACT, 0, "_id_");
     must(store_memory_put(x->store, ctx(x), "ua", &x->big, "k042",
-                          json_new_int(&x->arena, 7), clock_now_ms(), &err),
+                          json_new_int(&x->arena, 7), clock_now_ms(), false,
+                          &err),
          &err, "memory put");
     shape_end(x);
     shape_begin(x, "memory: delete", EXACT, 0, "_id_");
@@ -1144,6 +1163,7 @@ erasure_shapes(struct explain *x)
          "user_session,_id_"},
         {STORE_TOMBSTONES, "user erasure: tombstones", "user,_id_"},
         {STORE_SESSIONS, "user erasure: sessions", "user_session_id,_id_"},
+        {STORE_USERS, "user erasure: the user counter", "_id_"},
     };
 
     for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++) {
@@ -1158,6 +1178,125 @@ erasure_shapes(struct explain *x)
              &err, colls[i].name);
         shape_end(x);
     }
+}
+
+/* The counters and quotas: marks, the user counter, the recount. */
+static void
+counter_shapes(struct explain *x)
+{
+    struct error err = ERROR_INIT;
+    struct session s;
+    struct store_counts c;
+    struct user_counter u;
+    struct sweep_candidate *cand = NULL;
+    size_t n = 0;
+    bool changed = false;
+
+    shape_begin(x, "a counted change: mark the session", EXACT, 0,
+                "user_session_id");
+    must(store_session_mark(x->store, ctx(x), "ua", "s013", clock_now_ms(), &s,
+                            &err),
+         &err, "mark");
+    shape_end(x);
+    shape_begin(x, "recount: the sweeper's dirty sessions", EXACT, 0, "dirty");
+    must(store_dirty_list(x->store, ctx(x), STORE_SESSIONS,
+                          clock_now_ms() + 60000, 200, &cand, &n, &err),
+         &err, "dirty sessions");
+    shape_end(x);
+    /* A session's tally reads its messages and memory: at most what the
+     * quotas allow. */
+    shape_begin(x, "recount: a session's tally (quota)", QUOTA,
+                BIG_MESSAGES + MEMORY_KEYS,
+                "user_session_seq,session_seq,user_session_role_seq,"
+                "session_key,user_session");
+    must(store_session_tally(x->store, ctx(x), "ua", &x->big, STORE_NO_SEQ, &c,
+                             &err),
+         &err, "tally");
+    shape_end(x);
+    shape_begin(x, "recount: the session as it is", EXACT, 0,
+                "user_session_id");
+    must(store_session_get(x->store, ctx(x), "ua", "s013", &s, &err), &err,
+         "get");
+    shape_end(x);
+    shape_begin(x, "recount: set a session's counts", EXACT, 0, "_id_");
+    must(store_session_set_counts(x->store, ctx(x), "ua", &s.id, &s, &c,
+                                  &changed, &err),
+         &err, "set counts");
+    shape_end(x);
+    shape_begin(x, "conversation: add token usage", EXACT, 0, "_id_");
+    must(store_session_add_usage(x->store, ctx(x), "ua", &x->sessions[14], 10,
+                                 20, &err),
+         &err, "usage");
+    shape_end(x);
+    shape_begin(x, "user counter: count a session", EXACT, 0, "_id_");
+    must(store_user_count(x->store, ctx(x), "ua", 1, 1000000, clock_now_ms(),
+                          &err),
+         &err, "user count");
+    shape_end(x);
+    shape_begin(x, "user counter: read", EXACT, 0, "_id_");
+    must(store_user_get(x->store, ctx(x), "ua", &u, &err), &err, "user get");
+    shape_end(x);
+    shape_begin(x, "user counter: set (recount)", EXACT, 0, "_id_");
+    must(store_user_set_count(x->store, ctx(x), "ua", &u, u.sessions, &changed,
+                              &err),
+         &err, "user set");
+    shape_end(x);
+    shape_begin(x, "recount: the sweeper's dirty users", EXACT, 0, "dirty");
+    must(store_dirty_list(x->store, ctx(x), STORE_USERS,
+                          clock_now_ms() + 60000, 200, &cand, &n, &err),
+         &err, "dirty users");
+    shape_end(x);
+    shape_begin(x, "a failed first turn: delete the unused session", EXACT, 0,
+                "_id_");
+    {
+        struct uuid id;
+
+        seed_session(x, "ua", "unused", 5011, 0, &id);
+        must(store_session_delete_unused(x->store, ctx(x), "ua", &id, &err),
+             &err, "delete unused");
+    }
+    shape_end(x);
+}
+
+/* A keyed batch as the service makes it now: the keys looked up and
+ * claimed together, the messages read back by their ids on a replay. */
+static void
+batch_shapes(struct explain *x)
+{
+    static const char *const keys[] = {"b-1", "b-2", "b-3", "c-010", "c-011"};
+    enum { NK = sizeof(keys) / sizeof(keys[0]) };
+    struct error err = ERROR_INIT;
+    struct idem_key got[NK], k[NK];
+    bool found[NK], claimed[NK];
+    struct message msgs[NK];
+    struct uuid ids[NK];
+    int64_t seqs[NK];
+
+    shape_begin(x, "keyed batch: look the keys up", IN, 0, "_id_");
+    must(store_idem_get_many(x->store, ctx(x), "ua", &x->big, keys, NK, got,
+                             found, &err),
+         &err, "idem get many");
+    shape_end(x);
+    for (size_t i = 0; i < NK; i++) {
+        uuid_generate(&ids[i]);
+        k[i] = (struct idem_key){ids[i], 0, clock_now_ms()};
+        seqs[i] = 5000 + (int64_t)i;
+    }
+    shape_begin(x, "keyed batch: claim the keys (insert)", EXACT, 0, "_id_");
+    must(store_idem_claim_many(x->store, ctx(x), "ua", &x->big, keys, k, NK,
+                               claimed, &err),
+         &err, "idem claim many");
+    shape_end(x);
+    shape_begin(x, "keyed batch: complete the keys", EXACT, 0, "_id_");
+    must(store_idem_complete_many(x->store, ctx(x), "ua", &x->big, keys, ids,
+                                  seqs, 3, &err),
+         &err, "idem complete many");
+    shape_end(x);
+    shape_begin(x, "keyed batch replayed: the messages by id", IN, 0, "_id_");
+    must(store_message_get_many(x->store, ctx(x), "ua", &x->big, x->msg_ids,
+                                NK, msgs, found, &err),
+         &err, "message get many");
+    shape_end(x);
 }
 
 /* Import's reads and writes are the shapes above (session by session_id,
@@ -1243,6 +1382,8 @@ main(int argc, char **argv)
     session_shapes(x);
     message_shapes(x);
     key_and_memory_shapes(x);
+    batch_shapes(x);
+    counter_shapes(x);
     sweeper_shapes(x);
     erasure_shapes(x);
     report_unused(x);

@@ -41,11 +41,13 @@ main(int argc, char **argv)
     struct arena arena;
     struct store_ctx ctx;
     struct session s;
+    struct store_reserve reserve;
     char *end;
     long long n;
     int64_t first, t0 = clock_mono_ms(), now = clock_now_ms();
     int rc = 1;
 
+    memset(&reserve, 0, sizeof(reserve));
     if (argc != 6 || (n = strtoll(argv[5], &end, 10)) < 1 || *end != '\0') {
         fprintf(stderr,
                 "usage: mongo_fill URI DATABASE USER SESSION_ID N (N >= 1)\n");
@@ -67,9 +69,17 @@ main(int argc, char **argv)
     memset(&ctx, 0, sizeof(ctx));
     ctx.arena = &arena;
     ctx.deadline_ms = clock_mono_ms() + 60000;
+    /* The counters grow as n appends of ~45 bytes would make them; the
+     * quotas given are beyond any fill. */
+    reserve.add.messages = n;
+    reserve.add.bytes = n * 45;
+    reserve.max.messages = INT64_C(1) << 40;
+    reserve.max.bytes = INT64_C(1) << 50;
+    reserve.max.memory_keys = INT64_C(1) << 40;
+    reserve.message_write = true;
     if (!store_session_get(store, &ctx, argv[3], argv[4], &s, &err) ||
-        !store_session_reserve_seq(store, &ctx, argv[3], &s.id, n, now, &s,
-                                   &err))
+        !store_session_reserve_seq(store, &ctx, argv[3], &s.id, &reserve, now,
+                                   &s, &err))
         goto done;
     first = s.last_seq - n + 1;
     for (long long done = 0; done < n;) {

@@ -145,6 +145,9 @@ for n in 1 2; do
 # Written by tests/multihost.sh: host $n
 listen = ${addr[n]}:9000
 workers = 3
+# The conversation pool on a port of its own (upstream parley_conversation).
+conversation_listen = ${addr[n]}:9001
+conversation_workers = 1
 # Every host names the same database; the options are those of the README's
 # replica-set URI that a single dev DB can honour too.
 mongodb_uri = $(testdb_uri 'w=majority&journal=true&readPreference=primary&retryWrites=true')
@@ -237,6 +240,11 @@ http {
         zone parley_upstream 64k;
         server ${addr[1]}:9000 max_fails=1 fail_timeout=${fail_timeout}s;
         server ${addr[2]}:9000 max_fails=1 fail_timeout=${fail_timeout}s;
+    }
+    upstream parley_conversation {
+        zone parley_conversation_upstream 64k;
+        server ${addr[1]}:9001 max_fails=1 fail_timeout=${fail_timeout}s;
+        server ${addr[2]}:9001 max_fails=1 fail_timeout=${fail_timeout}s;
     }
 
     server {

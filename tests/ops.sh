@@ -57,8 +57,10 @@ jwt_secret = $secret
 log_level = info
 request_deadline_ms = 3000
 db_retry_base_ms = 50
-# No sweeper child: the test counts the supervisor's children as workers.
+# No sweeper child and no conversation pool (tests/conversation.sh runs
+# that): the test counts the supervisor's children as workers.
 cleanup_interval = 0
+conversation_workers = 0
 EOF
 )
 log=$PARLEY_TMP/parley.log
@@ -68,7 +70,7 @@ parley_start "$bin" "$conf" "$log"
 # server exactly as nginx/site.conf.example has it, on a free port.
 port=$(free_port)
 mport=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET"
+nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "" "" "$PARLEY_SOCKET"
 awk '/^# Prometheus metrics/ { f = 1 } f && /^server \{/ { p = 1 } p { print } p && /^\}/ { exit }' \
     "$PARLEY_SRCDIR/nginx/site.conf.example" |
     sed "s/listen 127\.0\.0\.1:9180;/listen 127.0.0.1:$mport;/" >"$PARLEY_TMP/metrics-server.conf"

@@ -88,7 +88,7 @@ else
 fi
 
 port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$sock"
+nginx_conf_write "$PARLEY_TMP" "$port" "$sock" "" "" "$sock"
 nginx_test "$PARLEY_TMP"
 nginx_start "$PARLEY_TMP"
 url=http://127.0.0.1:$port

@@ -7,6 +7,7 @@
 
 #include <check.h>
 
+Suite *agent_suite(void);
 Suite *app_suite(void);
 Suite *arena_suite(void);
 Suite *auth_suite(void);
@@ -20,8 +21,10 @@ Suite *json_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
 Suite *query_suite(void);
+Suite *quota_suite(void);
 Suite *retry_suite(void);
 Suite *router_suite(void);
+Suite *service_conversation_suite(void);
 Suite *service_export_suite(void);
 Suite *service_message_suite(void);
 Suite *service_openai_suite(void);

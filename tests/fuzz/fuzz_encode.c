@@ -500,14 +500,17 @@ check_bodies(struct arena *a, struct input *in)
     struct message_page mp = {in->m, in->n, (int64_t)in->n + 3,
                               (in->n & 1) != 0};
     struct session_page sp = {s, 1, 1};
-    struct conversation_result conv = {s->session_id, s->id, s->description,
-                                       s->message_count, s->status == 0};
+    struct conversation_result conv = {.session_id = s->session_id,
+                                       .session_uuid = s->id,
+                                       .response = s->description,
+                                       .messages_count = s->message_count,
+                                       .session_active = s->status == 0};
     struct session_health h = {s->session_id, s->message_count, 0.0, {0}};
     const struct json_value *v, *items;
     struct buf b;
 
     buf_init(&b);
-    encode_message_page(&b, &mp, 2, 1);
+    encode_message_page(&b, &mp, 2, 1, 0);
     v = parse_body(a, &b, 5, "message page");
     items = json_get(v, "items");
     FUZZ_CHECK(items != NULL && items->type == JSON_ARRAY &&
@@ -517,8 +520,20 @@ check_bodies(struct arena *a, struct input *in)
                    json_get(v, "has_more")->u.b == mp.has_more,
                "has_more");
 
+    /* page_max_bytes: a prefix of the items, at least one, within the
+     * bound unless the one item alone passes it, has_more when cut */
     buf_reset(&b);
-    encode_session_page(&b, &sp, 1, 0);
+    encode_message_page(&b, &mp, 2, 1, 4096);
+    v = parse_body(a, &b, 5, "capped message page");
+    items = json_get(v, "items");
+    FUZZ_CHECK(items->u.a.len <= in->n && (in->n == 0 || items->u.a.len >= 1),
+               "capped page items");
+    FUZZ_CHECK(b.len <= 4096 || items->u.a.len == 1, "page past its cap");
+    FUZZ_CHECK(items->u.a.len == in->n || json_get(v, "has_more")->u.b,
+               "a cut page without has_more");
+
+    buf_reset(&b);
+    encode_session_page(&b, &sp, 1, 0, 0);
     v = parse_body(a, &b, 5, "session page");
     items = json_get(v, "items");
     FUZZ_CHECK(items->type == JSON_ARRAY && items->u.a.len == 1,
@@ -526,15 +541,17 @@ check_bodies(struct arena *a, struct input *in)
     expect_text(items->u.a.items[0], "session_id", s->session_id);
 
     buf_reset(&b);
-    encode_context(&b, &mp, s->version);
-    v = parse_body(a, &b, 2, "context");
+    encode_context(&b, &mp, s->version, false);
+    v = parse_body(a, &b, 3, "context");
     FUZZ_CHECK(json_get(v, "items")->u.a.len == in->n &&
                    json_get(v, "tokens")->u.i == s->version,
                "context");
 
     buf_reset(&b);
+    if (in->n > 0)
+        conv.message = in->m[0];
     encode_conversation(&b, &conv);
-    v = parse_body(a, &b, 5, "conversation");
+    v = parse_body(a, &b, 6, "conversation");
     expect_text(v, "session_id", s->session_id);
     expect_text(v, "response", s->description);
     FUZZ_CHECK(json_get(v, "messages_count")->u.i == s->message_count,
@@ -547,8 +564,8 @@ check_bodies(struct arena *a, struct input *in)
     FUZZ_CHECK(fuzz_json_same(json_get(v, "value"), s->metadata),
                "memory value changed");
     buf_reset(&b);
-    encode_memory_items(&b, s->metadata);
-    v = parse_body(a, &b, 1, "memory items");
+    encode_memory_page(&b, &(struct memory_page){s->metadata, false}, 100, 0);
+    v = parse_body(a, &b, 4, "memory page");
     FUZZ_CHECK(fuzz_json_same(json_get(v, "items"), s->metadata),
                "memory items changed");
 
