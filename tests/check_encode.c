@@ -313,7 +313,7 @@ END_TEST
 
 START_TEST(context_and_clear)
 {
-    struct message_page p = {NULL, 0, 0};
+    struct message_page p = {NULL, 0, 0, false};
 
     encode_context(&b, &p, 0, false);
     ck_assert_str_eq(b.data, "{\"items\":[],\"tokens\":0,\"has_more\":false}");

@@ -101,6 +101,9 @@ jwt_secret = $secret
 log_level = info
 request_deadline_ms = $deadline_ms
 shutdown_timeout = 10
+# No sweeper child: it would come a minute after start, in the middle of
+# (d), as one more child of the supervisor.
+cleanup_interval = 0
 # The supervisor's children are counted as the workers below; the
 # conversation pool is tests/conversation.sh's.
 conversation_workers = 0
@@ -171,8 +174,13 @@ count() { # count FILE AWK_COND
     awk -F'\t' "$2 { n++ } END { print n + 0 }" "$1"
 }
 
+# The supervisor's children but its indexer (which makes the indexes
+# when the database was not there at start, then exits).
 worker_pids() {
-    pgrep -P "$supervisor" | sort -n | tr '\n' ' ' | sed 's/ *$//'
+    local p
+    for p in $(pgrep -P "$supervisor"); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = parley-indexer ] || echo "$p"
+    done | sort -n | tr '\n' ' ' | sed 's/ *$//'
 }
 
 # first_served PID: the wall-clock ms at which process PID took its first
