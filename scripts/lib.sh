@@ -532,19 +532,26 @@ TESTDB_URI=
 TESTDB_DEVDB_ARGS=()
 TESTDB_NAMES=()
 
-# testdb_prepare [--own] [--persist] [--host ADDR]: decides which database
-# and where; starts nothing.  --persist: the dev DB keeps its data on disk
-# (a replica set always does), so that it can be killed and restarted on
-# it.  --host: the address to serve on instead of 127.0.0.1 (not for a
-# shared set).
+# testdb_prepare [--own] [--persist] [--host ADDR] [--members N]: decides
+# which database and where; starts nothing.  --persist: the dev DB keeps its
+# data on disk (a replica set always does), so that it can be killed and
+# restarted on it.  --host: the address to serve on instead of 127.0.0.1
+# (not for a shared set).  --members: a replica set of its own of N
+# members instead of 3 (scripts/bench: one, so that a fill of 10^6
+# messages is not replicated twice on the same cores).
 testdb_prepare() {
-    local own=0 persist=0 host=127.0.0.1
+    local own=0 persist=0 host=127.0.0.1 members=3
     while [ $# -gt 0 ]; do
         case $1 in
         --own) own=1 ;;
         --persist) persist=1 ;;
         --host)
             host=$2
+            shift
+            ;;
+        --members)
+            members=$2
+            own=1
             shift
             ;;
         *) lib_fail "testdb_prepare: unknown option $1" || return 1 ;;
@@ -571,7 +578,7 @@ testdb_prepare() {
     else
         TESTDB_KIND=rs
         RS_HOST=$host
-        rs_prepare "$PARLEY_TMP" 3 || return 1
+        rs_prepare "$PARLEY_TMP" "$members" || return 1
         TESTDB_URI=$RS_URI
     fi
 }
@@ -695,6 +702,35 @@ testdb_describe() {
     shared) echo "shared replica set at $TESTDB_URI" ;;
     *) echo "database not started yet" ;;
     esac
+}
+
+# testdb_profile_on DB: the profiler records every operation on database DB
+# (on the primary: {profile: 2, slowms: 0}) into a system.profile of 64 MiB,
+# so that a whole suite's operations fit.  Not for the dev DB.
+testdb_profile_on() {
+    local db=$1
+    mongo_cmd "$TESTDB_URI" "$db" '{"profile":0}' >/dev/null &&
+        { mongo_cmd "$TESTDB_URI" "$db" '{"drop":"system.profile"}' >/dev/null 2>&1 || true; } &&
+        mongo_cmd "$TESTDB_URI" "$db" \
+            '{"create":"system.profile","capped":true,"size":67108864}' >/dev/null &&
+        mongo_cmd "$TESTDB_URI" "$db" '{"profile":2,"slowms":0}' >/dev/null ||
+        lib_fail "could not turn the profiler on for $db"
+}
+
+# testdb_profile_check DB: prints what parley's operations on DB (those of
+# appName "parley" the profiler recorded since testdb_profile_on) used, one
+# line per kind of operation and plan, and fails if one scanned a
+# collection or sorted in memory (tests/profile_check.mjs).
+testdb_profile_check() {
+    local db=$1 out
+    out=$(mongo_cmd "$TESTDB_URI" "$db" '{"aggregate":"system.profile","pipeline":[
+        {"$match":{"appName":"parley","op":{"$nin":["insert","getmore","killcursors"]}}},
+        {"$group":{"_id":{"ns":"$ns","op":"$op","plan":"$planSummary","sort":"$hasSortStage"},
+                   "n":{"$sum":1},"keys":{"$max":"$keysExamined"},"docs":{"$max":"$docsExamined"},
+                   "returned":{"$max":"$nreturned"},"command":{"$first":"$command"}}},
+        {"$sort":{"_id.ns":1,"n":-1}}],"cursor":{"batchSize":10000}}') ||
+        lib_fail "reading $db.system.profile failed" || return 1
+    "$NODE" "$PARLEY_SRCDIR/tests/profile_check.mjs" <<<"$out"
 }
 
 # --- parley ------------------------------------------------------------------

@@ -49,7 +49,7 @@ struct api_call {
     struct query query;
     const struct json_value *body; /* an object for API_BODY routes */
     struct store_ctx ctx;
-    bool *indexes_ready;
+    bool indexes_ready; /* known to exist (app.h); else API_DB is 503 */
     /* The session the request names (its {session_id}, or the one the
      * conversation route made), whose metrics count this request. */
     const char *session_named;

@@ -35,11 +35,11 @@ api_ops_readyz(struct api_call *call, struct error *err)
     if (!store_ping(store, &call->ctx, err))
         return error_set(err, ERR_UNAVAILABLE, NULL,
                          "the database is not answering");
-    if (!*call->indexes_ready) {
-        if (!store_ensure_indexes(store, &call->ctx, err))
-            return false;
-        *call->indexes_ready = true;
-    }
+    /* Made by the supervisor (or its indexer child), never here: requests
+     * answer 503 until then, and so does readiness. */
+    if (!call->indexes_ready)
+        return error_set(err, ERR_UNAVAILABLE, NULL,
+                         "the indexes are not made yet");
     encode_probe(&call->resp->body, "ready");
     return true;
 }

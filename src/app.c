@@ -16,11 +16,12 @@
 
 void
 app_init(struct app *app, const struct config *cfg, struct store *store,
-         bool indexes_ready)
+         const atomic_bool *indexes_ready)
 {
     app->cfg = cfg;
     app->store = store;
     app->indexes_ready = indexes_ready;
+    app->indexes_seen = indexes_ready == NULL;
     app->metrics_user = NULL;
     app->metrics_session = NULL;
     app->route_index = -1;
@@ -205,6 +206,16 @@ app_request_id(struct request *req)
     req->request_id = id;
 }
 
+/* Whether the indexes are known to exist (one load of the shared flag
+ * until it is seen set). */
+static bool
+app_indexes_ready(struct app *app)
+{
+    if (!app->indexes_seen)
+        app->indexes_seen = atomic_load(app->indexes_ready);
+    return app->indexes_seen;
+}
+
 /* The request flow, top to bottom: route, token, body and query,
  * indexes, handler.  Returns false with err saying what to answer. */
 static bool
@@ -253,11 +264,10 @@ app_run(struct app *app, struct api_call *call, struct router_match *match,
     if (!app_body(cfg, req, flags, &call->body, err) ||
         !query_parse(&call->query, req->query, req->arena, err))
         return false;
-    if ((flags & API_DB) && !app->indexes_ready) {
-        if (!store_ensure_indexes(app->store, &call->ctx, err))
-            return false;
-        app->indexes_ready = true;
-    }
+    call->indexes_ready = app_indexes_ready(app);
+    if ((flags & API_DB) && !call->indexes_ready)
+        return error_set(err, ERR_UNAVAILABLE, NULL,
+                         "the indexes are not made yet");
     return match->route->handler(call, err);
 }
 
@@ -372,7 +382,6 @@ app_handle(struct app *app, struct request *req, struct response *resp)
     waited = app_queue_wait_ms(app->cfg, req, clock_now_ms());
     call.received_ms = req->started_ms - waited;
     call.ctx.deadline_ms = call.received_ms + app->cfg->request_deadline_ms;
-    call.indexes_ready = &app->indexes_ready;
     app->route_index = -1;
     app->inflight_held = false;
 

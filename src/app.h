@@ -9,6 +9,7 @@
 #ifndef PARLEY_APP_H
 #define PARLEY_APP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "auth.h"
@@ -20,7 +21,13 @@
 struct app {
     const struct config *cfg;
     struct store *store;
-    bool indexes_ready; /* made by the supervisor, or by us on demand */
+    /* Whether the indexes are known to exist: the supervisor's flag in
+     * shared memory (supervisor.h), NULL for "they do".  Until it is
+     * set, every route that uses the database answers 503 with
+     * Retry-After: a query planned without its index could scan a
+     * collection, and one that hints it would fail. */
+    const atomic_bool *indexes_ready;
+    bool indexes_seen; /* the flag was seen set: it stays so */
     /* Set by app_handle() for app_after(): whose session the request
      * named, or NULLs.  Arena memory of the current request. */
     const char *metrics_user;
@@ -58,7 +65,7 @@ int64_t app_queue_wait_ms(const struct config *cfg, const struct request *req,
                           int64_t now_wall_ms);
 
 void app_init(struct app *app, const struct config *cfg, struct store *store,
-              bool indexes_ready);
+              const atomic_bool *indexes_ready);
 /* Writes the pending per-session metrics and frees what app_init() made
  * (not the store). */
 void app_release(struct app *app);

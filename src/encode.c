@@ -45,11 +45,12 @@ encode_items(struct buf *b, size_t start, size_t max_bytes, const void *items,
 }
 
 /* Closes a list's items array and adds the paging fields every list
- * answers with; cut: the byte bound ended the page early, so more
- * follow. */
+ * answers with.  has_more comes from the caller: computed from total
+ * (sessions), or read by the store (messages), and true as well when the
+ * byte bound ended the page early. */
 static void
-encode_page_end(struct buf *b, size_t len, int64_t total, int64_t limit,
-                int64_t offset, bool cut)
+encode_page_end(struct buf *b, bool has_more, int64_t total, int64_t limit,
+                int64_t offset)
 {
     buf_adds(b, "],\"total\":");
     json_write_int(b, total);
@@ -58,7 +59,7 @@ encode_page_end(struct buf *b, size_t len, int64_t total, int64_t limit,
     buf_adds(b, ",\"offset\":");
     json_write_int(b, offset);
     buf_adds(b, ",\"has_more\":");
-    json_write_bool(b, cut || offset + (int64_t)len < total);
+    json_write_bool(b, has_more);
     buf_addch(b, '}');
 }
 
@@ -127,7 +128,8 @@ encode_session_page(struct buf *b, const struct session_page *p, int64_t limit,
     buf_adds(b, "{\"items\":[");
     n = encode_items(b, start, max_bytes, p->items, p->len,
                      encode_session_item);
-    encode_page_end(b, n, p->total, limit, offset, n < p->len);
+    encode_page_end(b, n < p->len || offset + (int64_t)n < p->total, p->total,
+                    limit, offset);
 }
 
 void
@@ -199,7 +201,9 @@ encode_message_page(struct buf *b, const struct message_page *p, int64_t limit,
     buf_adds(b, "{\"items\":[");
     n = encode_items(b, start, max_bytes, p->items, p->len,
                      encode_message_item);
-    encode_page_end(b, n, p->total, limit, offset, n < p->len);
+    /* has_more was read (one message past the page), not computed:
+     * total may be the session's message_count (service_message.c). */
+    encode_page_end(b, n < p->len || p->has_more, p->total, limit, offset);
 }
 
 /* The service has fitted the run to page_max_bytes already

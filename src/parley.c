@@ -8,6 +8,11 @@
  *   parley cleanup [-c FILE]          one sweeper pass (cron); prints its
  *                                     counts as JSON; exit 0, 1 on failure,
  *                                     75 when another sweep holds the lock
+ *   parley ensure-indexes [-c FILE]   make the indexes (and drop those
+ *                                     they replace), retrying for up to a
+ *                                     minute while the database does not
+ *                                     answer; exit 0 when they exist, 1
+ *                                     if not
  *
  * Without -c, $PARLEY_CONFIG names the file; without either, the
  * built-in defaults and PARLEY_* variables are all there is.
@@ -40,6 +45,7 @@ static int cmd_serve(struct config *cfg, const struct cli *cli);
 static int cmd_check_config(struct config *cfg, const struct cli *cli);
 static int cmd_token(struct config *cfg, const struct cli *cli);
 static int cmd_cleanup(struct config *cfg, const struct cli *cli);
+static int cmd_ensure_indexes(struct config *cfg, const struct cli *cli);
 
 /* The subcommands (git's commands[]).  Each runs with the configuration
  * loaded, owns it (releases it, or hands it on) and returns the exit
@@ -54,6 +60,7 @@ static const struct command {
     {"token", cmd_token,
      "token --sub USER [--ttl SECONDS] [--admin] [-c FILE]"},
     {"cleanup", cmd_cleanup, "cleanup [-c FILE]"},
+    {"ensure-indexes", cmd_ensure_indexes, "ensure-indexes [-c FILE]"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -94,14 +101,33 @@ cmd_serve(struct config *cfg, const struct cli *cli)
     return supervisor_run(cfg, cli->config_path);
 }
 
+/* The settings, then what the driver makes of mongodb_uri with parley's
+ * defaults (the write concern above all), without its credentials. */
 static int
 cmd_check_config(struct config *cfg, const struct cli *cli)
 {
+    struct error err = ERROR_INIT;
+    struct store *store;
+    char settings[512];
+    int rc = 0;
+
     (void)cli;
     config_dump(cfg, stdout);
-    printf("# configuration ok\n");
+    store_mongo_global_init();
+    store = store_mongo_new(cfg, &err);
+    if (store == NULL) {
+        fprintf(stderr, "parley: %s\n", err.message);
+        rc = 1;
+    } else {
+        store_mongo_describe(store, settings, sizeof(settings));
+        printf("# database settings: %s\n", settings);
+        store_free(store);
+    }
+    store_mongo_global_cleanup();
+    if (rc == 0)
+        printf("# configuration ok\n");
     config_release(cfg);
-    return 0;
+    return rc;
 }
 
 static int
@@ -171,6 +197,33 @@ cmd_cleanup(struct config *cfg, const struct cli *cli)
     (void)cli;
     config_release(cfg);
     return rc;
+}
+
+/* How long ensure-indexes keeps trying while the database does not
+ * answer (or refuses). */
+#define ENSURE_INDEXES_GIVE_UP_MS 60000
+
+/* The indexes serve needs, made now (the supervisor makes them too, at
+ * start or in the background; this is for a deployment that wants them
+ * made, or an upgrade's new ones built, before any host serves).  Safe
+ * beside running hosts and other runs of itself. */
+static int
+cmd_ensure_indexes(struct config *cfg, const struct cli *cli)
+{
+    struct error err = ERROR_INIT;
+    bool ok;
+
+    (void)cli;
+    store_mongo_global_init();
+    ok = supervisor_ensure_indexes(
+        cfg, clock_mono_ms() + ENSURE_INDEXES_GIVE_UP_MS, NULL, &err);
+    store_mongo_global_cleanup();
+    if (ok)
+        printf("indexes ready\n");
+    else
+        fprintf(stderr, "parley: indexes not made: %s\n", err.message);
+    config_release(cfg);
+    return ok ? 0 : 1;
 }
 
 /* Reads the options before the command's name (-c, --help, --version)

@@ -377,7 +377,7 @@ ask(struct service *svc, struct store_ctx *ctx, const char *user,
 {
     const struct config *cfg = svc->cfg;
     int64_t keep = cfg->request_deadline_ms;
-    struct message_page history = {NULL, 0, 0};
+    struct message_page history = {NULL, 0, 0, false};
     struct agent_turn turn;
     int64_t tokens = 0;
 

@@ -174,6 +174,10 @@ struct message_page {
     struct message *items;
     size_t len;
     int64_t total; /* matching, ignoring limit and offset; -1 if not counted */
+    /* Another message matches past the page: read (the backend asks for
+     * one more than the limit), never computed from total.  A caller
+     * that ends a page early (a byte cap) sets it too. */
+    bool has_more;
 };
 
 /* What a message update sets. */
@@ -463,7 +467,10 @@ struct store_backend {
                         const struct uuid *session_uuid, const struct uuid *id,
                         struct message *out, struct error *err);
     /* Sorted by seq (ascending unless f->descending), on the
-     * {session_uuid, seq} index. */
+     * {user_id, session_uuid, seq} index ({user_id, session_uuid, role,
+     * seq} with a role filter); out->has_more from one document more
+     * than limit; out->total counted over the filter unless
+     * f->no_total. */
     bool (*message_list)(struct store *s, struct arena *a, const char *user,
                          const struct uuid *session_uuid,
                          const struct message_filter *f, int64_t limit,

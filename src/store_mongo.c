@@ -248,6 +248,10 @@ mongo_code_retryable(int64_t code)
     case 11602: /* InterruptedDueToReplStateChange */
     case 13435: /* NotPrimaryNoSecondaryOk */
     case 13436: /* NotPrimaryOrSecondary */
+    /* Index management meeting another host's or process's index build
+     * (mongo_ensure_indexes): nothing was done, and it passes. */
+    case 276:   /* IndexBuildAborted */
+    case 12587: /* BackgroundOperationInProgressForNamespace */
         return true;
     default:
         return false;
@@ -260,12 +264,36 @@ mongo_code_duplicate(int64_t code)
     return code == 11000 || code == 11001 || code == 12582;
 }
 
+/* The name of the error a reply reports (a command's own, or that of its
+ * write concern or first write error), for the log; "" if none. */
+static const char *
+mongo_code_name(const bson_t *reply)
+{
+    static const char *const paths[] = {
+        "codeName", "writeConcernError.codeName",
+        "writeConcernErrors.0.codeName", "writeErrors.0.codeName"};
+    bson_iter_t it, found;
+
+    for (size_t i = 0; reply != NULL && i < MONGO_COUNT(paths); i++)
+        if (bson_iter_init(&it, reply) &&
+            bson_iter_find_descendant(&it, paths[i], &found) &&
+            BSON_ITER_HOLDS_UTF8(&found))
+            return bson_iter_utf8(&found, NULL);
+    return "";
+}
+
 /*
  * The one place a driver failure becomes a struct error (see
  * store_mongo.h for the table).  The transport domains are looked at
  * before the RetryableWriteError label: the driver labels a socket error
  * in a retryable write too, but the label promises safety only to a retry
- * that reuses the transaction number, which ours does not.
+ * that reuses the transaction number, which ours does not.  So is a
+ * write-concern error: the write ran on the primary, and only whether it
+ * reached a majority (or the journal) is unknown; the server labels it
+ * when the primary stepped down or shut down while waiting, but the
+ * write may still survive, so only an idempotent call may run again.
+ * A failed authentication is the database refusing us, not a bug: 503,
+ * never retried (another try would be refused the same way).
  *
  * A server's message can quote document content (a duplicate key error
  * shows the key's values), so for server errors only the code and its
@@ -277,8 +305,7 @@ mongo_classify(const char *op, const bson_error_t *e, const bson_t *reply,
                struct error *err)
 {
     char clean[sizeof(err->message)];
-    const char *code_name = "";
-    bson_iter_t it;
+    const char *code_name;
     bool server = e->domain == MONGOC_ERROR_SERVER ||
                   e->domain == MONGOC_ERROR_WRITE_CONCERN;
     bool labelled =
@@ -286,9 +313,7 @@ mongo_classify(const char *op, const bson_error_t *e, const bson_t *reply,
 
     if (err == NULL)
         return;
-    if (reply != NULL && bson_iter_init_find(&it, reply, "codeName") &&
-        BSON_ITER_HOLDS_UTF8(&it))
-        code_name = bson_iter_utf8(&it, NULL);
+    code_name = mongo_code_name(reply);
     mongo_redact(e->message, clean, sizeof(clean));
 
     if (e->domain == MONGOC_ERROR_SERVER_SELECTION) {
@@ -304,6 +329,18 @@ mongo_classify(const char *op, const bson_error_t *e, const bson_t *reply,
             err->retry = RETRY_SAFE;
         else
             err->retry = RETRY_IDEMPOTENT;
+    } else if (e->domain == MONGOC_ERROR_WRITE_CONCERN) {
+        error_set(err, ERR_UNAVAILABLE, NULL,
+                  "%s: write concern error %u %.40s", op, (unsigned)e->code,
+                  code_name);
+        err->retry = RETRY_IDEMPOTENT;
+    } else if ((e->domain == MONGOC_ERROR_CLIENT &&
+                e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+               (server && e->code == 18)) {
+        error_set(err, ERR_UNAVAILABLE, NULL,
+                  "%s: the database refused our credentials (check the user "
+                  "and password of mongodb_uri)",
+                  op);
     } else if (server && mongo_code_duplicate(e->code)) {
         error_set(err, ERR_DUPLICATE, NULL, "%s: duplicate key (%u)", op,
                   (unsigned)e->code);
@@ -318,6 +355,28 @@ mongo_classify(const char *op, const bson_error_t *e, const bson_t *reply,
         error_set(err, ERR_INTERNAL, NULL, "%s: %s", op, clean);
     }
     err->db_code = (int)e->code;
+}
+
+bool
+store_mongo_classify_json(const char *op, uint32_t domain, uint32_t code,
+                          const char *message, const char *reply_json,
+                          struct error *err)
+{
+    bson_error_t e;
+    bson_t *reply = NULL;
+
+    memset(&e, 0, sizeof(e));
+    e.domain = domain;
+    e.code = code;
+    bson_strncpy(e.message, message, sizeof(e.message));
+    if (reply_json != NULL && reply_json[0] != '\0') {
+        reply = bson_new_from_json((const uint8_t *)reply_json, -1, NULL);
+        if (reply == NULL)
+            return false;
+    }
+    mongo_classify(op, &e, reply, err);
+    bson_destroy(reply);
+    return true;
 }
 
 static bool
@@ -993,6 +1052,28 @@ mongo_client(struct mongo_store *m)
     return m->client;
 }
 
+/* The name of one of the store's collections. */
+static const char *
+mongo_coll_name(const struct mongo_store *m, enum mongo_coll which)
+{
+    switch (which) {
+    case MONGO_SESSIONS:
+        return m->sessions;
+    case MONGO_MESSAGES:
+        return m->messages;
+    case MONGO_MEMORY:
+        return m->memory;
+    case MONGO_IDEMPOTENCY:
+        return m->idempotency;
+    case MONGO_USERS:
+        return m->users;
+    case MONGO_TOMBSTONES:
+    case MONGO_NCOLLS:
+        break;
+    }
+    return m->tombstones;
+}
+
 /* The kept client's handle on collection `name`, which is one of the
  * store's four (every caller passes m->sessions, m->messages, m->memory
  * or m->idempotency), made at first use.  Borrowed: callers never destroy
@@ -1048,6 +1129,9 @@ mongo_deleted_count(const bson_t *reply)
 
 /* ---- operations ------------------------------------------------------- */
 
+static bool mongo_cursor_ok(mongoc_cursor_t *cursor, const char *op,
+                            struct error *err);
+
 static bool
 mongo_ping(struct store *s, struct error *err)
 {
@@ -1074,9 +1158,16 @@ struct mongo_index_key {
 struct mongo_index {
     const char *name;
     bool unique;
-    struct mongo_index_key keys[3]; /* ends at the first NULL field */
+    struct mongo_index_key keys[4]; /* ends at the first NULL field */
 };
 
+/*
+ * The session list sorts on {updated_at or created_at, _id} (the _id
+ * breaks ties, so pages never overlap): each list index ends in both,
+ * so the sort comes from the index, never from a blocking SORT stage.
+ * The status ones serve a status filter (is_active=false is the other
+ * statuses, $in, which MongoDB merges in order: SORT_MERGE) and stats.
+ */
 /* Indexes that hold only the documents that have a field:
  * partialFilterExpression {<field>: {$exists: true}}. */
 static const struct {
@@ -1098,23 +1189,34 @@ mongo_partial_field(const char *index)
 
 static const struct mongo_index mongo_session_indexes[] = {
     {"user_session_id", true, {{"user_id", 1}, {"session_id", 1}}},
-    {"user_updated", false, {{"user_id", 1}, {"updated_at", -1}}},
-    {"user_status_updated",
+    {"user_updated_id",
      false,
-     {{"user_id", 1}, {"status", 1}, {"updated_at", -1}}},
+     {{"user_id", 1}, {"updated_at", -1}, {"_id", -1}}},
+    {"user_status_updated_id",
+     false,
+     {{"user_id", 1}, {"status", 1}, {"updated_at", -1}, {"_id", -1}}},
+    {"user_created_id",
+     false,
+     {{"user_id", 1}, {"created_at", -1}, {"_id", -1}}},
+    {"user_status_created_id",
+     false,
+     {{"user_id", 1}, {"status", 1}, {"created_at", -1}, {"_id", -1}}},
     {"status_activity", false, {{"status", 1}, {"last_activity_at", 1}}},
-    {"user_created", false, {{"user_id", 1}, {"created_at", -1}}},
     {"created", false, {{"created_at", 1}}},
     {"dirty", false, {{"dirty_at", 1}}},
 };
 
 /* user_session_seq serves every user-scoped message query: the list (a
- * seq range, sorted by seq), its count, clear and purge. */
+ * seq range, sorted by seq), its count, context, export, clear and
+ * purge; user_session_role_seq the same with a role filter. */
 static const struct mongo_index mongo_message_indexes[] = {
     {"session_seq", true, {{"session_uuid", 1}, {"seq", 1}}},
     {"user_session_seq",
      false,
      {{"user_id", 1}, {"session_uuid", 1}, {"seq", 1}}},
+    {"user_session_role_seq",
+     false,
+     {{"user_id", 1}, {"session_uuid", 1}, {"role", 1}, {"seq", 1}}},
     /* Unique only among the messages that have an item_id (partial). */
     {"session_item_id", true, {{"session_uuid", 1}, {"item_id", 1}}},
 };
@@ -1141,16 +1243,52 @@ static const struct mongo_index mongo_user_indexes[] = {
     {"dirty", false, {{"dirty_at", 1}}},
 };
 
+/* Each collection's indexes, and those an older parley made there that
+ * the ones above replace (dropped once the new ones are built). */
+static const struct mongo_index_set {
+    enum mongo_coll coll;
+    const struct mongo_index *ix;
+    size_t n;
+    const char *legacy[4]; /* ends at the first NULL */
+} mongo_index_sets[] = {
+    {MONGO_SESSIONS,
+     mongo_session_indexes,
+     MONGO_COUNT(mongo_session_indexes),
+     {"user_updated", "user_status_updated", "user_created"}},
+    {MONGO_MESSAGES,
+     mongo_message_indexes,
+     MONGO_COUNT(mongo_message_indexes),
+     {"user_session"}},
+    {MONGO_MEMORY,
+     mongo_memory_indexes,
+     MONGO_COUNT(mongo_memory_indexes),
+     {NULL}},
+    {MONGO_IDEMPOTENCY,
+     mongo_idem_indexes,
+     MONGO_COUNT(mongo_idem_indexes),
+     {NULL}},
+    {MONGO_TOMBSTONES,
+     mongo_tombstone_indexes,
+     MONGO_COUNT(mongo_tombstone_indexes),
+     {NULL}},
+    {MONGO_USERS, mongo_user_indexes, MONGO_COUNT(mongo_user_indexes), {NULL}},
+};
+
 /* One createIndexes command for a collection.  The server answers a
  * request for indexes that already exist with this exact name and spec
- * with success ("all indexes already exist"), so reruns are free; one
- * with the same name and another spec fails, which we want to hear. */
+ * with success ("all indexes already exist"), so reruns are free, and
+ * one that meets the same build under way (another worker, host or
+ * `parley ensure-indexes`) waits for it and answers the same; one with
+ * the same name and another spec fails, which we want to hear. */
 static bool
 mongo_create_indexes(mongoc_database_t *db, const char *coll,
-                     const struct mongo_index *ix, size_t n, struct error *err)
+                     const struct mongo_index *ix, size_t n, bool wait,
+                     struct error *err)
 {
     bson_t cmd = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
+    bson_t opts = BSON_INITIALIZER;
+    bson_t wc;
     bson_t list, spec, keys;
     bson_error_t e;
     char idx[16];
@@ -1165,7 +1303,8 @@ mongo_create_indexes(mongoc_database_t *db, const char *coll,
 
         bson_append_document_begin(&list, ikey, (int)len, &spec);
         bson_append_document_begin(&spec, "key", -1, &keys);
-        for (size_t k = 0; k < 3 && ix[i].keys[k].field != NULL; k++)
+        for (size_t k = 0;
+             k < MONGO_COUNT(ix[i].keys) && ix[i].keys[k].field != NULL; k++)
             bson_append_int32(&keys, ix[i].keys[k].field, -1,
                               ix[i].keys[k].dir);
         bson_append_document_end(&spec, &keys);
@@ -1185,70 +1324,107 @@ mongo_create_indexes(mongoc_database_t *db, const char *coll,
         bson_append_document_end(&list, &spec);
     }
     bson_append_array_end(&cmd, &list);
-    ok = mongoc_database_write_command_with_opts(db, &cmd, NULL, &reply, &e);
+    /* Only the last command waits for the URI's write concern (a
+     * majority): once it is majority-committed, so is every oplog entry
+     * before it, and a new database's indexes are ready after one wait
+     * for the majority instead of five. */
+    if (!wait) {
+        bson_append_document_begin(&opts, "writeConcern", -1, &wc);
+        bson_append_int32(&wc, "w", -1, 1);
+        bson_append_document_end(&opts, &wc);
+    }
+    ok = mongoc_database_write_command_with_opts(db, &cmd, &opts, &reply, &e);
     if (!ok)
         mongo_classify("createIndexes", &e, &reply, err);
+    bson_destroy(&opts);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     return ok;
 }
 
-/* Drops an index we no longer want.  "No such index" (27) and "no such
- * collection" (26) mean it is already gone, which is the point.  The
- * names are compared too: the development server says IndexNotFound
- * with another code. */
+/* Whether the collection has an index of that name (listIndexes); a
+ * collection that does not exist has none. */
 static bool
-mongo_drop_index(mongoc_database_t *db, const char *coll, const char *name,
-                 struct error *err)
+mongo_has_index(mongoc_collection_t *coll, const char *name, bool *found,
+                struct error *err)
+{
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_indexes_with_opts(coll, NULL);
+    const bson_t *doc = NULL;
+    bson_iter_t it;
+    bool ok;
+
+    *found = false;
+    while (mongoc_cursor_next(cursor, &doc))
+        if (bson_iter_init_find(&it, doc, "name") &&
+            BSON_ITER_HOLDS_UTF8(&it) &&
+            strcmp(bson_iter_utf8(&it, NULL), name) == 0)
+            *found = true;
+    ok = mongo_cursor_ok(cursor, "listIndexes", err);
+    mongoc_cursor_destroy(cursor);
+    return ok;
+}
+
+/* Drops an index we no longer want, if it is there: listed first, so a
+ * database that never had it (every new one) sends no dropIndexes at
+ * all.  A dropIndexes while another process builds an index on the
+ * collection is refused (12587, retried: mongo_code_retryable); "no such
+ * index" (27) or collection (26) means another process dropped it
+ * first, which is the point.  The names are compared too: the
+ * development server says IndexNotFound with another code. */
+static bool
+mongo_drop_index(mongoc_database_t *db, mongoc_collection_t *coll,
+                 const char *name, struct error *err)
 {
     bson_t cmd = BSON_INITIALIZER;
     bson_t reply = BSON_INITIALIZER;
-    bson_iter_t it;
     bson_error_t e;
-    bool ok;
+    bool found = false;
+    bool ok = mongo_has_index(coll, name, &found, err);
 
-    bson_append_utf8(&cmd, "dropIndexes", -1, coll, -1);
+    if (!ok || !found)
+        goto done;
+    bson_append_utf8(&cmd, "dropIndexes", -1, mongoc_collection_get_name(coll),
+                     -1);
     bson_append_utf8(&cmd, "index", -1, name, -1);
     ok = mongoc_database_write_command_with_opts(db, &cmd, NULL, &reply, &e);
     if (!ok && e.domain == MONGOC_ERROR_SERVER) {
-        const char *code_name = "";
+        const char *code_name = mongo_code_name(&reply);
 
-        if (bson_iter_init_find(&it, &reply, "codeName") &&
-            BSON_ITER_HOLDS_UTF8(&it))
-            code_name = bson_iter_utf8(&it, NULL);
         ok = e.code == 26 || e.code == 27 ||
              strcmp(code_name, "IndexNotFound") == 0 ||
              strcmp(code_name, "NamespaceNotFound") == 0;
     }
     if (!ok)
         mongo_classify("dropIndexes", &e, &reply, err);
+done:
     bson_destroy(&reply);
     bson_destroy(&cmd);
     return ok;
 }
 
-/* The new message index is built before the one it replaces is dropped,
- * so message queries always have one to use. */
+/* Each collection's indexes are built before the ones they replace are
+ * dropped, so every query always has one to use. */
 static bool
 mongo_ensure_indexes(struct store *s, struct error *err)
 {
     struct mongo_store *m = mongo_impl(s);
     mongoc_client_t *client = mongo_client(m);
     mongoc_database_t *db = mongoc_client_get_database(client, m->database);
-    bool ok = mongo_create_indexes(db, m->sessions, mongo_session_indexes,
-                                   MONGO_COUNT(mongo_session_indexes), err) &&
-              mongo_create_indexes(db, m->messages, mongo_message_indexes,
-                                   MONGO_COUNT(mongo_message_indexes), err) &&
-              mongo_drop_index(db, m->messages, "user_session", err) &&
-              mongo_create_indexes(db, m->memory, mongo_memory_indexes,
-                                   MONGO_COUNT(mongo_memory_indexes), err) &&
-              mongo_create_indexes(db, m->idempotency, mongo_idem_indexes,
-                                   MONGO_COUNT(mongo_idem_indexes), err) &&
-              mongo_create_indexes(db, m->tombstones, mongo_tombstone_indexes,
-                                   MONGO_COUNT(mongo_tombstone_indexes), err) &&
-              mongo_create_indexes(db, m->users, mongo_user_indexes,
-                                   MONGO_COUNT(mongo_user_indexes), err);
+    bool ok = true;
 
+    for (size_t i = 0; ok && i < MONGO_COUNT(mongo_index_sets); i++) {
+        const struct mongo_index_set *set = &mongo_index_sets[i];
+        mongoc_collection_t *coll =
+            mongo_collection(s, client, mongo_coll_name(m, set->coll));
+
+        ok = mongo_create_indexes(db, mongoc_collection_get_name(coll), set->ix,
+                                  set->n,
+                                  i + 1 == MONGO_COUNT(mongo_index_sets), err);
+        for (size_t k = 0;
+             ok && k < MONGO_COUNT(set->legacy) && set->legacy[k] != NULL; k++)
+            ok = mongo_drop_index(db, coll, set->legacy[k], err);
+    }
     mongoc_database_destroy(db);
     return ok;
 }
@@ -1393,13 +1569,18 @@ mongo_append_range(bson_t *q, const char *field, int64_t after, int64_t before)
 /*
  * The list filter.  status and is_active both constrain the one status
  * field; rather than an $and, a status that contradicts is_active means
- * nothing can match, reported through *empty.
+ * nothing can match, reported through *empty.  is_active=false is every
+ * other status, listed ($in rather than $ne): on a {user_id, status,
+ * <sort>} index MongoDB reads each status's run in sort order and merges
+ * them (SORT_MERGE), where a $ne range would need a blocking sort.
+ * *by_status says the filter pins status to a value or a list.
  */
 static void
 mongo_list_filter(bson_t *q, struct arena *a, const char *user,
-                  const struct session_filter *f, bool *empty)
+                  const struct session_filter *f, bool *empty, bool *by_status)
 {
     *empty = false;
+    *by_status = f->status >= 0 || f->is_active == 1 || f->is_active == 0;
     bson_append_utf8(q, "user_id", -1, user, -1);
     if (f->status >= 0) {
         if ((f->is_active == 1 && f->status != STATUS_ACTIVE) ||
@@ -1410,11 +1591,24 @@ mongo_list_filter(bson_t *q, struct arena *a, const char *user,
     } else if (f->is_active == 1) {
         bson_append_utf8(q, "status", -1, status_name(STATUS_ACTIVE), -1);
     } else if (f->is_active == 0) {
-        bson_t ne;
+        bson_t in, list;
+        char idx[16];
+        const char *ikey;
+        uint32_t n = 0;
 
-        bson_append_document_begin(q, "status", -1, &ne);
-        bson_append_utf8(&ne, "$ne", -1, status_name(STATUS_ACTIVE), -1);
-        bson_append_document_end(q, &ne);
+        bson_append_document_begin(q, "status", -1, &in);
+        bson_append_array_begin(&in, "$in", -1, &list);
+        for (int st = 0; st < STATUS_COUNT; st++) {
+            size_t len;
+
+            if (st == STATUS_ACTIVE)
+                continue;
+            len = bson_uint32_to_string(n++, &ikey, idx, sizeof(idx));
+            bson_append_utf8(&list, ikey, (int)len,
+                             status_name((enum session_status)st), -1);
+        }
+        bson_append_array_end(&in, &list);
+        bson_append_document_end(q, &in);
     }
     if (f->agent_name != NULL)
         bson_append_utf8(q, "agent_name", -1, f->agent_name, -1);
@@ -1431,8 +1625,14 @@ mongo_list_filter(bson_t *q, struct arena *a, const char *user,
     mongo_append_range(q, "updated_at", f->updated_after, f->updated_before);
 }
 
+/* The sort {field: dir, _id: dir} and its index, named with a hint: a
+ * list filtered by status reads that status's run of the sort
+ * (user_status_*_id), any other the user's sessions in sort order
+ * (user_*_id), whatever else the filter holds (searched, agent_name and
+ * date filters are checked on the documents: at most the user's
+ * sessions, which quota_sessions_per_user bounds, are read). */
 static void
-mongo_list_sort(bson_t *opts, enum session_sort sort)
+mongo_list_sort(bson_t *opts, enum session_sort sort, bool by_status)
 {
     const char *field = "updated_at";
     int dir = -1;
@@ -1456,46 +1656,65 @@ mongo_list_sort(bson_t *opts, enum session_sort sort)
     bson_append_int32(&doc, field, -1, dir);
     bson_append_int32(&doc, "_id", -1, dir);
     bson_append_document_end(opts, &doc);
+    if (field[0] == 'u')
+        bson_append_utf8(
+            opts, "hint", -1,
+            by_status ? "user_status_updated_id" : "user_updated_id", -1);
+    else
+        bson_append_utf8(
+            opts, "hint", -1,
+            by_status ? "user_status_created_id" : "user_created_id", -1);
 }
+
+/* What a list read: items is an array of len structs of the kind in the
+ * arena; total counts every match, -1 if not counted; has_more: another
+ * document matches past the page. */
+struct mongo_page {
+    void *items;
+    size_t len;
+    int64_t total;
+    bool has_more;
+};
 
 /* The total of a list page: a short page that is not past the end holds
  * the last matches, so the total is known without a second round trip;
- * otherwise the filter is counted. */
+ * otherwise the filter is counted, on the index the page used (opts'
+ * hint). */
 static bool
-mongo_page_total(mongoc_collection_t *coll, const bson_t *filter, int64_t limit,
-                 int64_t offset, size_t len, const char *what, int64_t *total,
-                 struct error *err)
+mongo_page_total(mongoc_collection_t *coll, const bson_t *filter,
+                 const bson_t *opts, int64_t limit, int64_t offset,
+                 const struct mongo_page *page, const char *what,
+                 int64_t *total, struct error *err)
 {
     bson_t reply = BSON_INITIALIZER;
+    bson_t count_opts = BSON_INITIALIZER;
+    bson_iter_t it;
     bson_error_t e;
     bool ok = true;
 
-    if (limit > 0 && (int64_t)len < limit && (len > 0 || offset == 0)) {
-        *total = offset + (int64_t)len;
+    if (limit > 0 && !page->has_more && (page->len > 0 || offset == 0)) {
+        *total = offset + (int64_t)page->len;
     } else {
-        *total = mongoc_collection_count_documents(coll, filter, NULL, NULL,
-                                                   &reply, &e);
+        if (bson_iter_init_find(&it, opts, "hint"))
+            bson_append_iter(&count_opts, "hint", -1, &it);
+        *total = mongoc_collection_count_documents(coll, filter, &count_opts,
+                                                   NULL, &reply, &e);
         if (*total < 0) {
             *total = 0;
             mongo_classify(what, &e, &reply, err);
             ok = false;
         }
     }
+    bson_destroy(&count_opts);
     bson_destroy(&reply);
     return ok;
 }
 
-/* What a list read: items is an array of len structs of the kind in the
- * arena; total counts every match, -1 if not counted. */
-struct mongo_page {
-    void *items;
-    size_t len;
-    int64_t total;
-};
-
 /* A page of a list: up to limit documents of kind matching filter after
- * skipping offset, in the sort opts holds, decoded one by one; then, if
- * count, the total of all matches.  On failure the page is empty. */
+ * skipping offset, in the sort (and on the index) opts holds, decoded one
+ * by one, and whether one more matches (page->has_more: one document
+ * more than limit is asked for and not decoded); then, if count, the
+ * total of all matches.  On failure the page is empty. */
 static bool
 mongo_list_page(mongoc_collection_t *coll, struct arena *a,
                 const struct mongo_doc *kind, const bson_t *filter,
@@ -1507,15 +1726,21 @@ mongo_list_page(mongoc_collection_t *coll, struct arena *a,
     size_t cap = 0;
     bool ok = true;
 
-    *page = (struct mongo_page){NULL, 0, count ? 0 : -1};
+    *page = (struct mongo_page){NULL, 0, count ? 0 : -1, false};
     if (offset < 0)
         offset = 0;
     if (limit > 0) {
         if (offset > 0)
             bson_append_int64(opts, "skip", -1, offset);
-        bson_append_int64(opts, "limit", -1, limit);
+        bson_append_int64(opts, "limit", -1, limit + 1);
+        /* The whole page in the first reply (up to 16 MiB). */
+        bson_append_int64(opts, "batchSize", -1, limit + 1);
         cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
         while (ok && mongoc_cursor_next(cursor, &doc)) {
+            if ((int64_t)page->len == limit) {
+                page->has_more = true;
+                break;
+            }
             if (page->len == cap)
                 page->items =
                     arena_grow(a, page->items, page->len, &cap, kind->size, 16);
@@ -1528,12 +1753,13 @@ mongo_list_page(mongoc_collection_t *coll, struct arena *a,
         ok = ok && mongo_cursor_ok(cursor, kind->list_op, err);
     }
     if (ok && count)
-        ok = mongo_page_total(coll, filter, limit, offset, page->len,
+        ok = mongo_page_total(coll, filter, opts, limit, offset, page,
                               kind->count_op, &page->total, err);
     mongoc_cursor_destroy(cursor);
     if (!ok) {
         page->items = NULL;
         page->len = 0;
+        page->has_more = false;
     }
     return ok;
 }
@@ -1548,13 +1774,13 @@ mongo_session_list(struct store *s, struct arena *a, const char *user,
     mongoc_collection_t *coll = mongo_collection(s, client, m->sessions);
     bson_t filter = BSON_INITIALIZER;
     bson_t opts = BSON_INITIALIZER;
-    struct mongo_page page = {NULL, 0, 0};
-    bool empty;
+    struct mongo_page page = {NULL, 0, 0, false};
+    bool empty, by_status;
     bool ok = true;
 
-    mongo_list_filter(&filter, a, user, f, &empty);
+    mongo_list_filter(&filter, a, user, f, &empty, &by_status);
     if (!empty) {
-        mongo_list_sort(&opts, f->sort);
+        mongo_list_sort(&opts, f->sort, by_status);
         ok = mongo_list_page(coll, a, &mongo_session_doc, &filter, &opts, limit,
                              offset, true, &page, err);
     }
@@ -2667,11 +2893,20 @@ mongo_message_list(struct store *s, struct arena *a, const char *user,
     bson_append_document_begin(&opts, "sort", -1, &sort);
     bson_append_int32(&sort, "seq", -1, f->descending ? -1 : 1);
     bson_append_document_end(&opts, &sort);
+    /* The seq range (and the role) bound the index scan; search and
+     * date filters are checked on the documents, so such a page reads at
+     * most the session's messages (quota_messages_per_session). */
+    bson_append_utf8(&opts, "hint", -1,
+                     f->role >= 0 && f->role < ROLE_COUNT
+                         ? "user_session_role_seq"
+                         : "user_session_seq",
+                     -1);
     ok = mongo_list_page(coll, a, &mongo_message_doc, &filter, &opts, limit,
                          offset, !f->no_total, &page, err);
     out->items = page.items;
     out->len = page.len;
     out->total = page.total;
+    out->has_more = page.has_more;
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;
@@ -3634,7 +3869,7 @@ mongo_stats_pipeline(bson_t *pipeline, bson_t *opts, const char *user)
         bson_append_utf8(&body, "user_id", -1, user, -1);
         bson_append_document_end(&stage, &body);
         bson_append_document_end(&stages, &stage);
-        bson_append_utf8(opts, "hint", -1, "user_status_updated", -1);
+        bson_append_utf8(opts, "hint", -1, "user_status_updated_id", -1);
     }
     bson_append_document_begin(&stages, i++ == 0 ? "0" : "1", -1, &stage);
     bson_append_document_begin(&stage, "$group", -1, &body);
@@ -4140,6 +4375,46 @@ mongo_default_timeout(mongoc_uri_t *uri, const char *option, int32_t ms)
 }
 
 /*
+ * What parley acknowledges must survive the primary going: unless the URI
+ * says otherwise (w or journal), a write is acknowledged once a majority
+ * of the members have it in their journals (w=majority, journal=true).
+ * Unless the URI sets wtimeoutMS, such a write waits for the majority at
+ * most 3/8 of the request deadline (1500 ms of 4000): three quarters of
+ * socketTimeoutMS, so the server's answer comes before the socket gives
+ * up, and a retry still fits.  A write-concern timeout is a write that
+ * ran on the primary but is not known to be durable: mongo_classify()
+ * makes it a 503 that only idempotent calls retry (an insert that meets
+ * its own _id, an upsert), so a keyed append answers 503 with
+ * Retry-After and the client resends it with its key.
+ */
+static void
+mongo_write_concern_defaults(mongoc_uri_t *uri, const struct config *cfg)
+{
+    const mongoc_write_concern_t *given = mongoc_uri_get_write_concern(uri);
+    mongoc_write_concern_t *wc = mongoc_write_concern_copy(given);
+    int32_t w = mongoc_write_concern_get_w(wc);
+    int32_t wtimeout = cfg->request_deadline_ms * 3 / 8;
+
+    if (w == MONGOC_WRITE_CONCERN_W_DEFAULT &&
+        !mongoc_write_concern_journal_is_set(wc)) {
+        mongoc_write_concern_set_w(wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+        mongoc_write_concern_set_journal(wc, true);
+        w = MONGOC_WRITE_CONCERN_W_MAJORITY;
+    }
+    if (wtimeout < 100)
+        wtimeout = 100;
+    /* wtimeoutMS=0 in the URI means "wait for ever", its author's
+     * choice; only an absent one gets ours, and only where it means
+     * anything (w beyond the primary alone). */
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_WTIMEOUTMS) &&
+        (w == MONGOC_WRITE_CONCERN_W_MAJORITY ||
+         w == MONGOC_WRITE_CONCERN_W_TAG || w > 1))
+        mongoc_write_concern_set_wtimeout_int64(wc, wtimeout);
+    mongoc_uri_set_write_concern(uri, wc);
+    mongoc_write_concern_destroy(wc);
+}
+
+/*
  * One try gets its share of the request's deadline to find a server and
  * connect, so the retry loop has time for the others; a reply (or a new
  * connection's handshake) may wait half the deadline.  Reads are retried
@@ -4162,6 +4437,7 @@ mongo_uri_defaults(mongoc_uri_t *uri, const struct config *cfg)
     mongo_default_timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, per_try);
     mongo_default_timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS,
                           cfg->request_deadline_ms / 2);
+    mongo_write_concern_defaults(uri, cfg);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS) &&
         !mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false))
         log_warn("mongodb: could not set %s", MONGOC_URI_RETRYREADS);

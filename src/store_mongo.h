@@ -9,17 +9,28 @@
  * over the attempts; socket: half the deadline), retryReads is off (reads
  * are retried by the retry loop, within the deadline), and the store's
  * retry policy gets the longest of the three as its try_ms, so no retry
- * starts that could outlive the request.  Error classification (see
- * error.h's enum retry_class):
+ * starts that could outlive the request.  Unless the URI sets w or
+ * journal, writes are w=majority, journal=true, and unless it sets
+ * wtimeoutMS, one waits for the majority 3/8 of the deadline at most.
+ * Error classification (see error.h's enum retry_class):
  *   RETRY_SAFE       server selection failure, connect failure, the
  *                    RetryableWriteError label, not-primary and shutdown
- *                    codes (10107 13435 13436 189 91 11600 11602 ...)
- *   RETRY_IDEMPOTENT socket errors and timeouts during an operation
- *   RETRY_NEVER      duplicate key (ERR_DUPLICATE), validation, auth and
- *                    every other server error (ERR_INTERNAL)
+ *                    codes (10107 13435 13436 189 91 11600 11602 ...),
+ *                    an index build in progress (12587 276): 503
+ *   RETRY_IDEMPOTENT socket errors and timeouts during an operation, and
+ *                    write-concern errors (the write ran on the primary;
+ *                    whether a majority has it is unknown): 503
+ *   RETRY_NEVER      duplicate key (ERR_DUPLICATE); failed
+ *                    authentication (ERR_UNAVAILABLE: 503, the database
+ *                    refuses our credentials); validation, authorization
+ *                    and every other server error (ERR_INTERNAL)
  */
 #ifndef PARLEY_STORE_MONGO_H
 #define PARLEY_STORE_MONGO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "error.h"
@@ -48,5 +59,15 @@ struct store *store_mongo_new(const struct config *cfg, struct error *err);
  * pool, which starts the pool's monitoring: call it where the store is
  * about to be used anyway, before any fork. */
 void store_mongo_describe(struct store *s, char *out, size_t n);
+
+/* For tests: the verdict the store gives a driver failure, given as the
+ * bson_error_t's domain, code and message and the reply document as
+ * MongoDB extended JSON (NULL or "" for none), into err (code, retry,
+ * db_code).  False if reply_json does not parse.  tests/check_store_mongo.c
+ * keeps real replies from failovers as fixtures; tests/mongo_probe.c
+ * classifies what it meets live. */
+bool store_mongo_classify_json(const char *op, uint32_t domain, uint32_t code,
+                               const char *message, const char *reply_json,
+                               struct error *err);
 
 #endif

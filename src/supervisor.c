@@ -1,8 +1,11 @@
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +20,7 @@
 #include "llm.h"
 #include "log.h"
 #include "metrics.h"
+#include "rng.h"
 #include "store.h"
 #include "store_mongo.h"
 #include "supervisor.h"
@@ -36,6 +40,16 @@
  * most ten) is stuck, not busy: each pass is capped (sweeper.h). */
 #define SWEEP_MIN_RUN_MS 60000
 #define SWEEP_MAX_RUN_MS 600000
+/* An indexer child that failed (it only stops when the indexes are made)
+ * is started again this much later. */
+#define INDEXER_RESPAWN_MS 1000
+/* supervisor_ensure_indexes(): the pause between two rounds, short when
+ * the database was unreachable (the next round's server selection waits
+ * for it anyway), growing up to the longer one when it answered with an
+ * error (a wrong password, an index of the same name with other keys),
+ * so as not to hammer it. */
+#define INDEXES_PAUSE_MS     250
+#define INDEXES_MAX_PAUSE_MS 5000
 
 /* A child's index in the table is its slot in metrics.h's in-flight
  * table. */
@@ -71,7 +85,15 @@ struct supervisor {
     struct fcgi_listener conv_listener;
     struct child children[MAX_CHILDREN];
     unsigned generation;
-    bool indexes_ready;
+    /* Shared with every child (a MAP_SHARED page made before the first
+     * fork): set once the indexes are known to exist, by the supervisor
+     * at start or by the indexer child.  Workers answer a database
+     * request 503 until it is set (app.h). */
+    atomic_bool *indexes_ready;
+    /* The indexer child: makes the indexes, retrying until the database
+     * answers, when they could not be made at start.  At most one. */
+    pid_t indexer_pid;      /* 0: none running */
+    int64_t indexer_due_ms; /* start one then (monotonic); 0: none due */
     bool draining;
     int64_t kill_at_ms; /* SIGKILL deadline for draining/retired children */
     int64_t retire_kill_at_ms;
@@ -109,44 +131,136 @@ supervisor_signals(sigset_t *set)
     sigprocmask(SIG_BLOCK, set, NULL);
 }
 
-/* Makes the indexes with a short-lived client that is gone before any
- * fork: libmongoc's pool threads must not be inherited.  If the database
- * is not there yet, the workers make them before their first database
- * request instead, so parley can start before its database.  Returns 1
- * when made, 0 when the database did not answer, -1 for a bad URI. */
-static int
-supervisor_indexes(const struct config *cfg)
+/* What the driver made of the URI (replica set, read preference, write
+ * concern, retries, timeouts), logged at start so an operator can see it
+ * was taken as meant; false for a URI it refused. */
+static bool
+supervisor_describe_db(const struct config *cfg)
 {
     struct error err = ERROR_INIT;
     struct store *store = store_mongo_new(cfg, &err);
-    struct arena arena;
-    struct store_ctx ctx;
     char settings[512];
-    bool ok;
 
     if (store == NULL) {
         log_error("database: %s", err.message);
-        return -1;
+        return false;
     }
-    /* What the driver made of the URI (replica set, read preference,
-     * write concern, retries, timeouts), so an operator can see it was
-     * taken as meant. */
     store_mongo_describe(store, settings, sizeof(settings));
     log_info("database settings: %s", settings);
-    arena_init(&arena, 4096);
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.arena = &arena;
-    ctx.deadline_ms = clock_mono_ms() + cfg->request_deadline_ms;
-    ok = store_ensure_indexes(store, &ctx, &err);
-    if (ok)
-        log_info("indexes ready");
-    else
-        log_warn("indexes not made yet (%s); workers will make them once "
-                 "the database answers",
-                 err.message);
     store_free(store);
-    arena_release(&arena);
-    return ok ? 1 : 0;
+    return true;
+}
+
+bool
+supervisor_ensure_indexes(const struct config *cfg, int64_t give_up_ms,
+                          const volatile sig_atomic_t *stop, struct error *err)
+{
+    struct store *store = store_mongo_new(cfg, err);
+    int64_t pause = INDEXES_PAUSE_MS;
+    int rounds = 0;
+    bool ok = false;
+
+    if (store == NULL)
+        return false;
+    while (!ok && (stop == NULL || !*stop)) {
+        struct arena arena;
+        struct store_ctx ctx;
+
+        arena_init(&arena, 4096);
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.arena = &arena;
+        ctx.deadline_ms = clock_mono_ms() + cfg->request_deadline_ms;
+        error_clear(err);
+        ok = store_ensure_indexes(store, &ctx, err);
+        arena_release(&arena);
+        if (ok || (give_up_ms != 0 && clock_mono_ms() + pause >= give_up_ms))
+            break;
+        /* The first failure and then one in ten: the database being
+         * down for a while must not fill the log. */
+        if (rounds++ % 10 == 0)
+            log_warn("indexes not made yet (%s); trying again", err->message);
+        if (err->code == ERR_UNAVAILABLE && err->retry != RETRY_NEVER) {
+            pause = INDEXES_PAUSE_MS;
+        } else {
+            pause *= 2;
+            if (pause > INDEXES_MAX_PAUSE_MS)
+                pause = INDEXES_MAX_PAUSE_MS;
+        }
+        clock_sleep_ms(pause);
+    }
+    store_free(store);
+    return ok;
+}
+
+/* At start: one round of making the indexes, with a short-lived client
+ * that is gone before any fork (libmongoc's pool threads must not be
+ * inherited).  If the database does not answer, the indexer child makes
+ * them (supervisor_indexer) while the workers already answer: 503 with
+ * Retry-After for a database request until then, so parley can start
+ * before its database.  Returns false for a URI the driver refused. */
+static bool
+supervisor_indexes(struct supervisor *sv)
+{
+    const struct config *cfg = sv->cfg;
+    struct error err = ERROR_INIT;
+
+    if (!supervisor_describe_db(cfg))
+        return false;
+    if (supervisor_ensure_indexes(cfg, clock_mono_ms() + 1, NULL, &err)) {
+        atomic_store(sv->indexes_ready, true);
+        log_info("indexes ready");
+    } else {
+        log_warn("indexes not made yet (%s); database requests answer 503 "
+                 "until they are, made in the background",
+                 err.message);
+        sv->indexer_due_ms = clock_mono_ms();
+    }
+    return true;
+}
+
+/* Starts the indexer child when one is due: it makes the indexes,
+ * retrying until the database answers, sets the shared flag and exits 0
+ * (then the supervisor logs it, supervisor_reap).  SIGTERM ends it at
+ * once: nothing it does needs finishing. */
+static void
+supervisor_indexer(struct supervisor *sv, int64_t now)
+{
+    struct error err = ERROR_INIT;
+    sigset_t none;
+    pid_t pid;
+
+    if (sv->indexer_due_ms == 0 || now < sv->indexer_due_ms ||
+        sv->indexer_pid > 0 || sv->draining)
+        return;
+    sv->indexer_due_ms = 0;
+    pid = fork();
+    if (pid < 0) {
+        log_error("fork (indexer): %s", strerror(errno));
+        sv->indexer_due_ms = now + INDEXER_RESPAWN_MS;
+        return;
+    }
+    if (pid == 0) {
+        close(sv->listener.fd);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGCHLD, SIG_DFL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* So ps and the tests tell it from a worker. */
+        prctl(PR_SET_NAME, "parley-indexer");
+        rng_seed();
+        if (!supervisor_ensure_indexes(sv->cfg, 0, NULL, &err))
+            _exit(1);
+        atomic_store(sv->indexes_ready, true);
+#ifdef __SANITIZE_ADDRESS__
+        __lsan_do_leak_check(); /* _exit skips it: see supervisor_spawn */
+#endif
+        _exit(0);
+    }
+    sv->indexer_pid = pid;
+    log_debug("indexer %ld started", (long)pid);
 }
 
 /* Workers wait this long for their requests at most: a drain or reload
@@ -291,6 +405,17 @@ supervisor_reap(struct supervisor *sv)
         struct child *ch = NULL;
         bool recycled;
 
+        if (pid == sv->indexer_pid) {
+            sv->indexer_pid = 0;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                atomic_store(sv->indexes_ready, true);
+                log_info("indexes ready");
+            } else if (!sv->draining) {
+                supervisor_exit_ok("indexer", pid, status, false);
+                sv->indexer_due_ms = now + INDEXER_RESPAWN_MS;
+            }
+            continue;
+        }
         if (pid == sv->sweeper_pid) {
             /* Not a worker: nothing to respawn; the schedule starts the
              * next one. */
@@ -512,6 +637,8 @@ supervisor_next_wake(const struct supervisor *sv, int64_t now)
         next = sv->next_sweep_ms;
     if (sv->sweeper_pid > 0 && sv->sweeper_kill_ms < next)
         next = sv->sweeper_kill_ms;
+    if (!sv->draining && sv->indexer_due_ms != 0 && sv->indexer_due_ms < next)
+        next = sv->indexer_due_ms;
     return next > now ? next : now;
 }
 
@@ -554,15 +681,18 @@ supervisor_start(struct supervisor *sv)
      * same region.  Serving without metrics beats not serving. */
     if (metrics_init(api_nroutes, &err) != 0)
         log_warn("%s; /metrics will answer 404", err.message);
-    switch (supervisor_indexes(cfg)) {
-    case -1:
-        return false; /* a bad URI will not get better by retrying */
-    case 1:
-        sv->indexes_ready = true;
-        break;
-    default:
-        sv->indexes_ready = false;
+    sv->indexes_ready =
+        mmap(NULL, sizeof(*sv->indexes_ready), PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sv->indexes_ready == MAP_FAILED) {
+        sv->indexes_ready = NULL;
+        log_error("mmap: %s", strerror(errno));
+        return false;
     }
+    atomic_init(sv->indexes_ready, false);
+    /* A bad URI will not get better by retrying. */
+    if (!supervisor_indexes(sv))
+        return false;
     write_pid_file(cfg->pid_file);
     log_info("parley %s serving on %s with %d workers", PACKAGE_VERSION,
              cfg->listen[0] ? cfg->listen : "fd 0", cfg->workers);
@@ -599,6 +729,8 @@ supervisor_drain(struct supervisor *sv, int64_t now)
     /* The sweeper stops between two sessions. */
     if (sv->sweeper_pid > 0)
         kill(sv->sweeper_pid, SIGTERM);
+    if (sv->indexer_pid > 0)
+        kill(sv->indexer_pid, SIGTERM);
 }
 
 /* What is due on every wake, whatever woke us: reaping, the kill
@@ -618,6 +750,8 @@ supervisor_tick(struct supervisor *sv, int64_t now)
         supervisor_signal_all(sv, SIGKILL, false);
         if (sv->sweeper_pid > 0)
             kill(sv->sweeper_pid, SIGKILL);
+        if (sv->indexer_pid > 0)
+            kill(sv->indexer_pid, SIGKILL);
         sv->kill_at_ms = now + 1000;
     }
     if (!sv->draining && sv->retire_kill_at_ms != 0 &&
@@ -629,6 +763,7 @@ supervisor_tick(struct supervisor *sv, int64_t now)
     if (!sv->draining) {
         supervisor_respawn_due(sv, now);
         supervisor_sweep(sv, now);
+        supervisor_indexer(sv, now);
     }
     metrics_set_workers(supervisor_count(sv, false));
 }
@@ -663,7 +798,7 @@ supervisor_run(struct config *cfg, const char *config_path)
 
     /* Until a drain has seen every child go. */
     while (!sv->draining || supervisor_count(sv, false) > 0 ||
-           sv->sweeper_pid != 0) {
+           sv->sweeper_pid != 0 || sv->indexer_pid != 0) {
         int64_t now = clock_mono_ms();
         int64_t wake = supervisor_next_wake(sv, now) - now;
         struct timespec ts = {(time_t)(wake / 1000),
@@ -699,6 +834,8 @@ done:
     store_mongo_global_cleanup();
     llm_global_cleanup();
     metrics_release();
+    if (sv->indexes_ready != NULL)
+        munmap(sv->indexes_ready, sizeof(*sv->indexes_ready));
     config_release(cfg);
     free(sv);
     return rc;

@@ -1,7 +1,9 @@
 /*
  * supervisor.h - the parent of the pre-forked workers.
  *
- * It opens the listening socket, makes the indexes, forks `workers`
+ * It opens the listening socket, makes the indexes (or, if the database
+ * does not answer, forks an indexer child that makes them once it does;
+ * workers answer database requests 503 until then), forks `workers`
  * children and then only waits for signals, synchronously, with
  * sigtimedwait(2) on a blocked set (SIGCHLD, SIGTERM, SIGINT, SIGHUP): a
  * signal that arrives while the parent is busy stays pending until the
@@ -35,10 +37,27 @@
 #ifndef PARLEY_SUPERVISOR_H
 #define PARLEY_SUPERVISOR_H
 
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "config.h"
+#include "error.h"
 
 /* Takes ownership of *cfg (released at exit).  Returns the process exit
  * status. */
 int supervisor_run(struct config *cfg, const char *config_path);
+
+/* Makes the indexes (store_ensure_indexes: each round under a request
+ * deadline), trying again until they are made, *stop (may be NULL) is
+ * set, or the monotonic time give_up_ms (0: never) would pass; between
+ * rounds it pauses 250 ms after an unreachable database, up to 5 s after
+ * one that answered with an error.  Safe while other processes and hosts
+ * do the same.  Makes its own store: call it where no pool may be
+ * inherited by a later fork, or in a process that does not fork.  The
+ * supervisor and `parley ensure-indexes` use it. */
+bool supervisor_ensure_indexes(const struct config *cfg, int64_t give_up_ms,
+                               const volatile sig_atomic_t *stop,
+                               struct error *err);
 
 #endif

@@ -149,7 +149,8 @@ worker_rss_limit(const struct config *cfg)
 }
 
 int
-worker_main(const struct config *cfg, int listen_fd, bool indexes_ready)
+worker_main(const struct config *cfg, int listen_fd,
+            const atomic_bool *indexes_ready)
 {
     pid_t parent = getppid();
     struct error err = ERROR_INIT;

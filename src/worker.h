@@ -4,6 +4,7 @@
 #ifndef PARLEY_WORKER_H
 #define PARLEY_WORKER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -11,10 +12,10 @@
 
 /* Runs in the child right after fork(): makes the child's own RNG seed,
  * MongoDB client pool and FastCGI state, then serves.  Returns the exit
- * status for the child.  indexes_ready says the supervisor made the
- * indexes; if not, the worker makes them before the first database
- * request. */
-int worker_main(const struct config *cfg, int listen_fd, bool indexes_ready);
+ * status for the child.  indexes_ready is the supervisor's shared flag:
+ * until it is set, database requests answer 503 (app.h). */
+int worker_main(const struct config *cfg, int listen_fd,
+                const atomic_bool *indexes_ready);
 
 /* The exit status of a worker that ends itself to be replaced (its RSS
  * grew past worker_max_rss_mb): the supervisor starts the next one at

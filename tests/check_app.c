@@ -32,7 +32,7 @@ static void
 setup(void)
 {
     service_fixture_setup();
-    app_init(&app, &fx.cfg, fx.store, true);
+    app_init(&app, &fx.cfg, fx.store, NULL);
     response_init(&resp);
     buf_init(&logged);
     buf_init(&text);

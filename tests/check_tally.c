@@ -275,7 +275,7 @@ START_TEST(test_tally_app)
 
     setenv("PARLEY_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
     ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
-    app_init(&app, &cfg, store, true);
+    app_init(&app, &cfg, store, NULL);
     response_init(&resp);
     log_set_level(LOG_WARN); /* app_after's access lines are noise here */
 

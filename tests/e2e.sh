@@ -22,6 +22,12 @@
 # temp dir; PARLEY_DEVDB_HOME says where the dev DB is installed (default
 # scripts/devdb, installed on first use).
 #
+# On a real mongod the suite's database is profiled ({profile: 2}) and,
+# after a passing run, every operation parley issued is checked: none may
+# scan a collection or sort in memory (tests/profile_check.mjs; the one
+# allowed scan is the admin's GET /stats?all=true, which reads every
+# session by design).  tests/explain.sh checks each shape in detail.
+#
 # nginx applies its real per-client rate limit (100 r/s, burst 200) to the
 # suite too, since all of it comes from 127.0.0.1.  PARLEY_E2E_HTTP_SNIPPET
 # may name another http-context snippet defining zone parley_per_client.
@@ -36,6 +42,9 @@ TEST_LOGS=(parley.log:60 nginx-error.log:30)
 
 testdb_start
 testdb_name parley_e2e
+if [ "$TESTDB_KIND" != devdb ]; then
+    testdb_profile_on "$TESTDB_NAME" || exit 1
+fi
 
 secret=$(random_hex 48)
 conf=$PARLEY_TMP/parley.conf
@@ -84,6 +93,10 @@ PARLEY_E2E_URL=$url \
 if [ "$rc" -eq 0 ] && ! lib_check_children; then
     lib_fail "a server exited during the suite"
     rc=1
+fi
+
+if [ "$rc" -eq 0 ] && [ "$TESTDB_KIND" != devdb ]; then
+    testdb_profile_check "$TESTDB_NAME" || rc=1
 fi
 
 # Logs never hold a token, the secret or message content.  The suite sends

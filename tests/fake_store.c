@@ -1157,6 +1157,7 @@ fake_message_list(struct store *s, struct arena *a, const char *user,
     out->items = arena_alloc(a, sizeof(*out->items) * (size_t)limit + 1);
     for (int64_t i = offset; i < (int64_t)n && i < offset + limit; i++)
         copy_message(a, hits[i], &out->items[out->len++]);
+    out->has_more = offset + limit < (int64_t)n;
     free(hits);
     return true;
 }

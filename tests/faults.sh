@@ -105,6 +105,9 @@ shutdown_timeout = 10
 # a reload): no per-user limit here (tests/limits.sh tests it).
 user_max_inflight = 1024
 user_max_bulk = 1024
+# No sweeper child: it would come a minute after start, in the middle of
+# (d), as one more child of the supervisor.
+cleanup_interval = 0
 # The supervisor's children are counted as the workers below; the
 # conversation pool is tests/conversation.sh's.
 conversation_workers = 0
@@ -177,8 +180,13 @@ count() { # count FILE AWK_COND
     awk -F'\t' "$2 { n++ } END { print n + 0 }" "$1"
 }
 
+# The supervisor's children but its indexer (which makes the indexes
+# when the database was not there at start, then exits).
 worker_pids() {
-    pgrep -P "$supervisor" | sort -n | tr '\n' ' ' | sed 's/ *$//'
+    local p
+    for p in $(pgrep -P "$supervisor"); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = parley-indexer ] || echo "$p"
+    done | sort -n | tr '\n' ' ' | sed 's/ *$//'
 }
 
 # first_served PID: the wall-clock ms at which process PID took its first

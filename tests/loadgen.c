@@ -30,11 +30,12 @@
  *
  * One record per request, tab-separated, written when it ends:
  *   client index start_ms end_ms status retry_after id seq code request_id
- *   error
+ *   error version
  * start and end are wall-clock ms since the epoch (comparable with
  * `date +%s%3N`); status 0 means no HTTP response (error says why);
- * retry_after is the Retry-After header or "-"; id, seq and code are the
- * first "id", "seq" and "code" members in the body ("-" when absent);
+ * retry_after is the Retry-After header or "-"; id, seq, code and version
+ * are the first "id", "seq", "code" and "version" members in the body ("-"
+ * when absent);
  * request_id is the X-Request-Id header (parley's log names it).
  */
 #include <errno.h>
@@ -163,18 +164,20 @@ loadgen_record(struct loadgen *lg, long c, long i, int64_t start, int64_t end,
 {
     const char *ra = e2e_http_header(r, "Retry-After");
     const char *rid = e2e_http_header(r, "X-Request-Id");
-    char id[64], seq[32], code[64], error[256];
+    char id[64], seq[32], code[64], error[256], version[32];
 
     loadgen_member(r->body, r->body_len, "id", id, sizeof(id));
     loadgen_member(r->body, r->body_len, "seq", seq, sizeof(seq));
+    loadgen_member(r->body, r->body_len, "version", version, sizeof(version));
     loadgen_member(r->body, r->body_len, "code", code, sizeof(code));
     snprintf(error, sizeof(error), "%s", r->status == 0 ? r->error : "-");
     loadgen_one_word(error);
     pthread_mutex_lock(&lg->out_lock);
-    fprintf(lg->out, "%ld\t%ld\t%lld\t%lld\t%d\t%.16s\t%s\t%s\t%s\t%.64s\t%s\n",
-            c, i, (long long)start, (long long)end, r->status,
+    fprintf(lg->out,
+            "%ld\t%ld\t%lld\t%lld\t%d\t%.16s\t%s\t%s\t%s\t%.64s\t%s\t%s\n", c,
+            i, (long long)start, (long long)end, r->status,
             ra != NULL ? ra : "-", id, seq, code, rid != NULL ? rid : "-",
-            error);
+            error, version);
     fflush(lg->out);
     pthread_mutex_unlock(&lg->out_lock);
 }
