@@ -802,12 +802,15 @@ nginx_conf_write() {
     cat >"$dir/nginx.conf" <<EOF
 # Written by scripts/lib.sh (nginx_conf_write); loopback only.
 worker_processes 2;
+# Enough connections that thousands of idle ones from one client (the
+# noisy-neighbour test opens 2000) leave room for everyone else.
+worker_rlimit_nofile 16384;
 pid $dir/nginx.pid;
 error_log $dir/nginx-error.log warn;
 daemon off;
 
 events {
-    worker_connections 1024;
+    worker_connections 8192;
 }
 
 http {

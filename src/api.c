@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "encode.h"
+#include "metrics.h"
 #include "banned.h"
 
 #define SESSIONS "/api/agent-sessions"
@@ -158,6 +159,20 @@ api_if_match(const char *header, int64_t *version, struct error *err)
 bad:
     return error_set(err, ERR_VALIDATION, "If-Match",
                      "If-Match must be a version such as \"3\" or *");
+}
+
+bool
+api_bulk_enter(struct api_call *call, struct error *err)
+{
+    int limit = call->cfg->user_max_bulk;
+
+    if (limit <= 0 || metrics_bulk_enter(call->user.sub, limit))
+        return true;
+    metrics_count(METRICS_BULK_REJECTED);
+    return error_set(err, ERR_TOO_MANY_REQUESTS, NULL,
+                     "more than %d bulk requests (exports, imports, batches) "
+                     "of this user at once; retry after a moment",
+                     limit);
 }
 
 bool

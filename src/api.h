@@ -41,6 +41,10 @@ struct api_call {
     struct request *req;
     struct response *resp;
     const struct router_match *match;
+    /* When the web server passed the request on (monotonic ms): the
+     * request's deadlines run from it (ctx.deadline_ms, and an export's
+     * export_deadline_ms). */
+    int64_t received_ms;
     struct auth_user user;
     struct query query;
     const struct json_value *body; /* an object for API_BODY routes */
@@ -143,6 +147,11 @@ void api_respond_session(struct api_call *call, int status,
                          const struct session *s);
 /* 201, Location, ETag and the session: one this request made. */
 void api_respond_new_session(struct api_call *call, const struct session *s);
+/* This request is a bulk one (an export, an import, a batch append): at
+ * most user_max_bulk of one user's run at once on a host (0: no limit
+ * but user_max_inflight's); beyond, 429 too_many_requests.  Called by the
+ * handler before any work; released with the request (app.c). */
+bool api_bulk_enter(struct api_call *call, struct error *err);
 
 /* --- handlers, one file per resource ---------------------------------------
  */

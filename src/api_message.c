@@ -70,6 +70,9 @@ api_message_append(struct api_call *call, struct error *err)
         }
         if (!decode_messages(call, list, &in, &n, err))
             return false;
+        /* A batch is a bulk write (api_bulk_enter). */
+        if (n > 1 && !api_bulk_enter(call, err))
+            return false;
     } else if (!api_decode_fields(call->body, message_fields, N_MESSAGE_FIELDS,
                                   &one, err)) {
         return false;

@@ -47,6 +47,17 @@ item_param(const struct api_call *call)
     return router_param(call->match, "item_id");
 }
 
+/* More than one item is a batch: a bulk request (api_bulk_enter), as a
+ * batch append under /api is. */
+static bool
+bulk_if_many(struct api_call *call, const struct json_value *items,
+             struct error *err)
+{
+    if (items == NULL || items->type != JSON_ARRAY || items->u.a.len <= 1)
+        return true;
+    return api_bulk_enter(call, err);
+}
+
 bool
 api_openai_create(struct api_call *call, struct error *err)
 {
@@ -62,6 +73,7 @@ api_openai_create(struct api_call *call, struct error *err)
 
     if (!api_query(call, NULL, 0, NULL, err) ||
         !api_decode_fields(call->body, fields, API_NFIELDS(fields), &in, err) ||
+        !bulk_if_many(call, in.items, err) ||
         !service_openai_create(call->svc, &call->ctx, call->user.sub, in.items,
                                in.metadata, &s, err))
         return false;
@@ -129,6 +141,7 @@ api_openai_items_create(struct api_call *call, struct error *err)
 
     if (!include_only(call, err) ||
         !api_decode_fields(call->body, fields, API_NFIELDS(fields), &in, err) ||
+        !bulk_if_many(call, in.items, err) ||
         !service_openai_items_add(call->svc, &call->ctx, call->user.sub,
                                   api_session_param(call), in.items, &stored,
                                   &n, err))

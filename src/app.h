@@ -40,10 +40,29 @@ struct app {
     struct tally *tally;
     /* Tokens this worker has verified (auth.h).  Owned. */
     struct auth_cache *auth_cache;
+    /* The current request counts for its user's requests in flight
+     * (metrics_inflight_enter); released at the end of app_handle(). */
+    bool inflight_held;
     /* The conversation's backend (agent.h), with its connection to a
      * model server once used.  Owned. */
     struct agent *agent;
 };
+
+/* user_max_inflight, or its default: half the workers, at least 1. */
+int app_user_max_inflight(const struct config *cfg);
+/* Whether this host has a conversation pool (conversation_workers and
+ * conversation_listen); and how many of a user's conversation turns it
+ * serves at once then: user_max_inflight when set, else half the pool's
+ * workers, at least 1.  Without the pool, turns count among the user's
+ * other requests. */
+bool app_has_conversation_pool(const struct config *cfg);
+int app_user_max_turns(const struct config *cfg);
+/* How long the request waited between the web server passing it on
+ * (req->web_start_ms) and now_wall_ms, less queue_clock_skew_ms; 0 when
+ * not known, and for a time that is more than a day off (a wrong clock,
+ * logged) rather than a wait. */
+int64_t app_queue_wait_ms(const struct config *cfg, const struct request *req,
+                          int64_t now_wall_ms);
 
 void app_init(struct app *app, const struct config *cfg, struct store *store,
               const atomic_bool *indexes_ready);

@@ -304,6 +304,23 @@ auth_check_claims(const struct config *cfg, const struct json_value *p,
     if (iat != NULL && auth_too_new(iat->u.i, leeway, now))
         return error_set(err, ERR_UNAUTHORIZED, NULL,
                          "token issued in the future");
+    /* jwt_max_lifetime: a token meant to live longer is refused (a leaked
+     * long-lived token stays good too long), and iat is then needed to
+     * know its lifetime. */
+    if (cfg->jwt_max_lifetime > 0) {
+        if (iat == NULL)
+            return error_set(err, ERR_UNAUTHORIZED, NULL,
+                             "missing iat claim (needed to check the "
+                             "token's lifetime)");
+        if (exp->u.i < iat->u.i)
+            return error_set(err, ERR_UNAUTHORIZED, NULL,
+                             "token expires before it was issued");
+        if ((uint64_t)exp->u.i - (uint64_t)iat->u.i >
+            (uint64_t)cfg->jwt_max_lifetime)
+            return error_set(err, ERR_UNAUTHORIZED, NULL,
+                             "token lifetime (exp - iat) longer than %d s",
+                             cfg->jwt_max_lifetime);
+    }
 
     if (cfg->jwt_issuer != NULL && cfg->jwt_issuer[0] != '\0') {
         const struct json_value *iss = json_get(p, "iss");
@@ -441,6 +458,7 @@ struct auth_cache {
     size_t key_len;
     enum jwt_alg_pin pin;
     int leeway;
+    int max_lifetime;
     char *issuer;
     char *audience;
     uint64_t hits;
@@ -527,6 +545,7 @@ auth_cache_settings(struct auth_cache *c, const struct config *cfg)
     if (c->key != NULL && c->key_len == cfg->jwt_key_len &&
         memcmp(c->key, cfg->jwt_key, c->key_len) == 0 &&
         c->pin == cfg->jwt_pin && c->leeway == cfg->jwt_leeway &&
+        c->max_lifetime == cfg->jwt_max_lifetime &&
         auth_same_text(c->issuer, cfg->jwt_issuer) &&
         auth_same_text(c->audience, cfg->jwt_audience))
         return;
@@ -535,6 +554,7 @@ auth_cache_settings(struct auth_cache *c, const struct config *cfg)
     c->key_len = cfg->jwt_key_len;
     c->pin = cfg->jwt_pin;
     c->leeway = cfg->jwt_leeway;
+    c->max_lifetime = cfg->jwt_max_lifetime;
     c->issuer = auth_memdup(cfg->jwt_issuer ? cfg->jwt_issuer : "",
                             cfg->jwt_issuer ? strlen(cfg->jwt_issuer) : 0);
     c->audience =

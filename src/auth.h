@@ -10,7 +10,9 @@
  * claims are decoded and checked here with json.h:
  *   exp   required, a JSON integer; expired when exp + leeway < now
  *   nbf   optional integer; rejected when nbf - leeway > now
- *   iat   optional integer; rejected when iat - leeway > now
+ *   iat   optional integer; rejected when iat - leeway > now; required
+ *         when jwt_max_lifetime is set, and then exp - iat must not
+ *         exceed it
  *   iss   checked when configured: a string equal to it
  *   aud   checked when configured: a string equal to it, or an array
  *         holding it
@@ -56,8 +58,9 @@ bool auth_check(const struct config *cfg, struct arena *a,
  * else (a miss, an expired entry, a token that differs in one byte) goes
  * through auth_check() in full, with its exact error.  The entries belong
  * to the settings they were verified under (algorithm, key bytes, leeway,
- * issuer, audience): a config with any of them different empties the
- * cache first.  One per worker (one thread); not to be shared.
+ * maximum lifetime, issuer, audience): a config with any of them
+ * different empties the cache first.  One per worker (one thread); not
+ * to be shared.
  */
 #define AUTH_CACHE_SLOTS 32
 #define AUTH_CACHE_TTL   60 /* seconds */

@@ -70,6 +70,11 @@ static const struct config_entry config_table[] = {
     I(db_retry_base_ms, 100, 1, 60000),
     I(db_retry_max_ms, 1000, 1, 600000),
     I(request_deadline_ms, 4000, 100, 600000),
+    I(export_deadline_ms, 30000, 100, 3600000),
+    I(queue_clock_skew_ms, 100, 0, 60000),
+    I(user_max_inflight, 0, 0, 1024),
+    I(user_max_bulk, 1, 0, 1024),
+    I(worker_max_rss_mb, 512, 0, 1048576),
     /* auth */
     S(jwt_algorithm, "HS256"),
     SECRET(jwt_secret, ""),
@@ -78,6 +83,7 @@ static const struct config_entry config_table[] = {
     I(jwt_leeway, 60, 0, 3600),
     S(jwt_issuer, ""),
     S(jwt_audience, ""),
+    I(jwt_max_lifetime, 0, 0, 315360000),
     /* limits */
     I(max_body_bytes, 1048576, 1024, 67108864),
     I(max_name_chars, 255, 1, 65535),

@@ -46,6 +46,12 @@ struct config {
     int db_retry_base_ms;
     int db_retry_max_ms;
     int request_deadline_ms;
+    /* fairness (issue 12): docs/configuration.md */
+    int export_deadline_ms;  /* an export's (or import's) whole time */
+    int queue_clock_skew_ms; /* web server's clock vs ours, tolerated */
+    int user_max_inflight;   /* per user per host; 0: max(1, workers / 2) */
+    int user_max_bulk;       /* of those, bulk: exports, imports, batches */
+    int worker_max_rss_mb;   /* replace a worker grown past it; 0: never */
 
     /* auth */
     char *jwt_algorithm; /* HS256 | RS256 | ES256 */
@@ -53,8 +59,9 @@ struct config {
     char *jwt_secret_file;
     char *jwt_public_key_file; /* RS256 / ES256, PEM */
     int jwt_leeway;
-    char *jwt_issuer;   /* "" = not checked */
-    char *jwt_audience; /* "" = not checked */
+    char *jwt_issuer;     /* "" = not checked */
+    char *jwt_audience;   /* "" = not checked */
+    int jwt_max_lifetime; /* seconds of exp - iat; 0 = no limit */
 
     /* limits */
     int max_body_bytes;

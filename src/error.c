@@ -65,6 +65,8 @@ error_http_status(enum error_code code)
         return 502;
     case ERR_UPSTREAM_TIMEOUT:
         return 504;
+    case ERR_TOO_MANY_REQUESTS:
+        return 429;
     case ERR_CLIENT_GONE:
         return 499;
     }
@@ -110,6 +112,8 @@ error_code_name(enum error_code code)
         return "upstream_error";
     case ERR_UPSTREAM_TIMEOUT:
         return "upstream_timeout";
+    case ERR_TOO_MANY_REQUESTS:
+        return "too_many_requests";
     case ERR_CLIENT_GONE:
         return "client_closed_request";
     }

@@ -30,7 +30,8 @@ enum error_code {
     ERR_UNAVAILABLE,            /* 503: database gone after retries */
     ERR_INTERNAL,               /* 500: a bug or a broken server, never input */
     ERR_UPSTREAM,               /* 502: the model server failed or misbehaved */
-    ERR_UPSTREAM_TIMEOUT, /* 504: the model server did not answer in time */
+    ERR_UPSTREAM_TIMEOUT,  /* 504: the model server did not answer in time */
+    ERR_TOO_MANY_REQUESTS, /* 429: over the user's concurrent requests */
     /* Store-level codes; the service maps them before they reach HTTP. */
     ERR_DUPLICATE, /* unique index violated (MongoDB 11000) */
     /* 499 (nginx's "client closed request"): the client went away before

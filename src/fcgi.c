@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@ struct fcgi_conn {
     int listen_fd;
     bool active;    /* a request is accepted and not yet finished */
     bool head_only; /* the current request is HEAD: no body is sent */
+    bool broken;    /* a write of the current request failed */
+    int io_timeout_ms;
 };
 
 bool
@@ -204,7 +207,7 @@ fcgi_listener_close(struct fcgi_listener *l, bool unlink_socket)
 }
 
 struct fcgi_conn *
-fcgi_conn_new(int listen_fd)
+fcgi_conn_new(int listen_fd, int io_timeout_ms)
 {
     struct fcgi_conn *c = calloc(1, sizeof(*c));
 
@@ -216,6 +219,7 @@ fcgi_conn_new(int listen_fd)
         abort();
     FCGX_InitRequest(&c->req, listen_fd, 0);
     c->listen_fd = listen_fd;
+    c->io_timeout_ms = io_timeout_ms;
     return c;
 }
 
@@ -228,6 +232,22 @@ fcgi_conn_free(struct fcgi_conn *c)
         FCGX_Finish_r(&c->req);
     FCGX_Free(&c->req, 1);
     free(c);
+}
+
+/* A read or write that blocks past io_timeout_ms fails (EAGAIN): libfcgi
+ * then marks the stream in error, read_body() sees the body end short,
+ * and fcgi_put() marks the request broken. */
+static void
+fcgi_set_timeouts(struct fcgi_conn *c)
+{
+    struct timeval tv;
+
+    if (c->io_timeout_ms <= 0 || c->req.ipcFd < 0)
+        return;
+    tv.tv_sec = c->io_timeout_ms / 1000;
+    tv.tv_usec = (c->io_timeout_ms % 1000) * 1000;
+    (void)setsockopt(c->req.ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(c->req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 int
@@ -254,6 +274,8 @@ fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask, int timeout_ms)
         rc = FCGX_Accept_r(&c->req);
         if (rc == 0) {
             c->active = true;
+            c->broken = false;
+            fcgi_set_timeouts(c);
             return 1;
         }
         /* Another worker won the race (EAGAIN), or the peer gave up
@@ -311,6 +333,12 @@ read_params(struct fcgi_conn *c, struct arena *a, struct request *req)
     req->content_type = param(c, a, "CONTENT_TYPE");
     req->if_match = param(c, a, "HTTP_IF_MATCH");
     req->idempotency_key = param(c, a, "HTTP_IDEMPOTENCY_KEY");
+    /* nginx: PARLEY_REQUEST_START $msec; Apache (mod_headers):
+     * RequestHeader set X-Request-Start "%t". */
+    q = param(c, a, "PARLEY_REQUEST_START");
+    if (q == NULL || q[0] == '\0')
+        q = param(c, a, "HTTP_X_REQUEST_START");
+    req->web_start_ms = q != NULL ? http_parse_request_start(q) : 0;
     req->request_id = param(c, a, "PARLEY_REQUEST_ID");
     if (req->request_id == NULL || req->request_id[0] == '\0')
         req->request_id = param(c, a, "HTTP_X_REQUEST_ID");
@@ -373,6 +401,10 @@ read_body(struct fcgi_conn *c, size_t max, struct arena *a, struct request *req)
                (n = FCGX_GetStr(sink, sizeof(sink), c->req.in)) > 0)
             drained += (size_t)n;
         len = 0;
+    } else if (req->content_length >= 0 && (int64_t)len < req->content_length) {
+        /* The stream ended (the peer went away, or stopped sending for
+         * longer than the timeout) before the length it announced. */
+        req->body_short = true;
     }
     body[len] = '\0';
     req->body = len > 0 ? body : NULL;
@@ -427,11 +459,13 @@ fcgi_send_head(struct fcgi_conn *c, const struct response *resp,
 static void
 fcgi_put(struct fcgi_conn *c, const char *data, size_t n)
 {
-    while (n > 0) {
+    while (n > 0 && !c->broken) {
         int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
 
+        /* The web server went away (EPIPE: SIGPIPE is ignored): nothing
+         * more is written, and sink_gone() says so from now on. */
         if (FCGX_PutStr(data, chunk, c->req.out) < 0)
-            return; /* the web server went away; FCGX_Finish_r tells */
+            c->broken = true;
         data += chunk;
         n -= (size_t)chunk;
     }
@@ -492,7 +526,7 @@ sink_gone(void *ctx)
     struct pollfd pfd = {.fd = c->req.ipcFd, .events = POLLIN | POLLRDHUP};
     char byte;
 
-    if (!c->active || c->req.ipcFd < 0)
+    if (!c->active || c->req.ipcFd < 0 || c->broken)
         return true;
     if (FCGX_GetError(c->req.out) != 0)
         return true;
@@ -523,4 +557,5 @@ fcgi_finish(struct fcgi_conn *c)
         return;
     FCGX_Finish_r(&c->req);
     c->active = false;
+    c->broken = false;
 }

@@ -43,8 +43,12 @@ void fcgi_listener_close(struct fcgi_listener *l, bool unlink_socket);
 
 struct fcgi_conn;
 
-/* Per-worker state; call after fork. */
-struct fcgi_conn *fcgi_conn_new(int listen_fd);
+/* Per-worker state; call after fork.  io_timeout_ms (0: none) bounds how
+ * long one read of a request's body or one write of its answer may block:
+ * a web server that stops sending or reading (a broken peer, a client
+ * that reads nothing through a front that does not buffer) cannot hold a
+ * worker longer than that. */
+struct fcgi_conn *fcgi_conn_new(int listen_fd, int io_timeout_ms);
 void fcgi_conn_free(struct fcgi_conn *c);
 
 /* Waits for the next request, at most timeout_ms (-1: no limit).
@@ -57,7 +61,9 @@ int fcgi_accept(struct fcgi_conn *c, const sigset_t *wait_mask, int timeout_ms);
 
 /* Fills req from the accepted request: parameters, headers we use, and
  * the body (read whole, up to cfg->max_body_bytes; beyond that the rest is
- * drained and req->body_too_large set).  Strings live in the arena. */
+ * drained and req->body_too_large set; a body that ends before its
+ * Content-Length, the peer gone or timed out, sets req->body_short).
+ * Strings live in the arena. */
 void fcgi_read_request(struct fcgi_conn *c, const struct config *cfg,
                        struct arena *a, struct request *req);
 

@@ -1,3 +1,5 @@
+#include <stdint.h>
+
 #include "health.h"
 #include "banned.h"
 
@@ -52,13 +54,20 @@ health_score(int64_t message_count, double hours_inactive, bool active,
 }
 
 /* Whole hundredths of an hour (36 s each), half up, in integers: exact,
- * and without libm. */
+ * and without libm.  The difference is taken in unsigned arithmetic, where
+ * it cannot overflow (now > last_activity_at, so it is below 2^64), and
+ * capped before the rounding is added: timestamps near the int64 limits
+ * (a corrupt document, a fuzzer) give a large number, never undefined
+ * behaviour. */
 double
 health_hours(int64_t last_activity_at, int64_t now)
 {
-    int64_t idle = now - last_activity_at;
+    uint64_t idle;
 
-    if (idle <= 0)
+    if (now <= last_activity_at)
         return 0.0;
+    idle = (uint64_t)now - (uint64_t)last_activity_at;
+    if (idle > (uint64_t)INT64_MAX)
+        idle = (uint64_t)INT64_MAX;
     return (double)((idle + 18000) / 36000) / 100.0;
 }

@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <string.h>
 
 #include "http.h"
@@ -72,6 +73,42 @@ http_reason(int status)
     default:
         return "Unknown";
     }
+}
+
+int64_t
+http_parse_request_start(const char *v)
+{
+    int64_t whole = 0, frac_ms = 0;
+    int digits = 0, frac_digits = 0;
+
+    if (v[0] == 't' && v[1] == '=')
+        v += 2;
+    for (; *v >= '0' && *v <= '9'; v++, digits++) {
+        if (digits >= 18)
+            return 0; /* past int64 (and any sane time) */
+        whole = whole * 10 + (*v - '0');
+    }
+    if (digits == 0)
+        return 0;
+    if (*v == '.') {
+        /* Seconds with a fraction: its first three digits are the ms. */
+        for (v++; *v >= '0' && *v <= '9'; v++, frac_digits++)
+            if (frac_digits < 3)
+                frac_ms = frac_ms * 10 + (*v - '0');
+        for (int k = frac_digits; k < 3; k++)
+            frac_ms *= 10;
+        if (*v != '\0' || frac_digits == 0 || whole > INT64_MAX / 1000 - 1)
+            return 0;
+        whole = whole * 1000 + frac_ms;
+    } else if (*v != '\0') {
+        return 0;
+    } else if (whole >= INT64_C(100000000000000)) {
+        whole /= 1000; /* µs (mod_headers' %t) */
+    } else if (whole < INT64_C(100000000000)) {
+        whole *= 1000; /* whole seconds */
+    }
+    /* 978307200000 is 2001-01-01: anything older is not a clock. */
+    return whole >= INT64_C(978307200000) ? whole : 0;
 }
 
 void

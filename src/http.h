@@ -41,12 +41,18 @@ struct request {
     const char *body;       /* NUL-terminated; NULL when none */
     size_t body_len;
     bool body_too_large; /* more than max_body_bytes was sent */
+    bool body_short;     /* the body ended before its Content-Length */
+    /* When the web server passed the request on (nginx's $msec as the
+     * PARLEY_REQUEST_START parameter, or an X-Request-Start header of
+     * "t=<µs>"): wall-clock ms, 0 when not told.  app.c measures the time
+     * the request waited for a worker from it. */
+    int64_t web_start_ms;
     int64_t started_ms;  /* monotonic */
     int64_t started_us;  /* the same instant in µs, for timing */
     struct arena *arena; /* the request's arena */
 };
 
-#define HTTP_MAX_HEADERS 8
+#define HTTP_MAX_HEADERS 12
 
 struct response;
 
@@ -60,7 +66,8 @@ struct response_sink {
     bool (*push)(void *ctx);
     /* True when the web server has closed the connection: the client went
      * away (nginx with fastcgi_ignore_client_abort off, Apache), so
-     * nothing more can reach it.  NULL: never known. */
+     * nothing more can reach it (or a write to it failed).  NULL: never
+     * known. */
     bool (*gone)(void *ctx);
     void *ctx;
 };
@@ -86,6 +93,11 @@ struct response {
 const char *http_method_name(enum http_method m);
 enum http_method http_method_parse(const char *name);
 const char *http_reason(int status);
+/* The time a web server says it passed a request on, in wall-clock ms:
+ * nginx's $msec ("1700000000.123", seconds), or mod_headers' %t
+ * ("t=1700000000123456", µs); also "t=" with seconds and a fraction, or
+ * a bare integer of ms.  0 for anything else, or a time before 2001. */
+int64_t http_parse_request_start(const char *value);
 
 void response_init(struct response *r);
 void response_reset(struct response *r);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #include "clock.h"
 #include "metrics.h"
@@ -34,7 +35,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
  * answers itself in front of it.  Any other code counts under its class. */
 static const int metrics_codes[] = {200, 201, 204, 304, 400, 401, 403,
                                     404, 405, 409, 412, 413, 414, 415,
-                                    429, 431, 500, 502, 503, 504};
+                                    429, 431, 499, 500, 502, 503, 504};
 
 #define N_CODES (sizeof(metrics_codes) / sizeof(metrics_codes[0]))
 /* After the codes: "1xx" .. "5xx", then "other" for nonsense. */
@@ -67,14 +68,24 @@ struct metrics_region {
     size_t size; /* of the mapping */
     size_t nroutes;
     int64_t start_ms; /* wall clock, written before fork */
+    uint64_t seed;    /* of the user hashes, written before fork */
     atomic_llong workers;
     atomic_ullong db_calls;
     atomic_ullong db_retries;
     atomic_ullong db_errors[DB_KINDS];
+    atomic_ullong events[METRICS_EVENTS];
+    /* metrics.h: each worker's user hash (0: none), and one past the
+     * highest slot ever used, so a count scans only those. */
+    atomic_ullong inflight[METRICS_WORKER_SLOTS];
+    atomic_ullong bulk[METRICS_WORKER_SLOTS]; /* the same, bulk requests */
+    atomic_ullong conv[METRICS_WORKER_SLOTS]; /* conversation turns */
+    atomic_int inflight_top;
     atomic_ullong cells[];
 };
 
 static struct metrics_region *metrics_region = NULL;
+/* This process's slot in inflight[], or -1 (not a worker). */
+static int metrics_slot = -1;
 
 static size_t
 metrics_slots(size_t nroutes)
@@ -121,6 +132,8 @@ metrics_init(size_t nroutes, struct error *err)
     m->size = size;
     m->nroutes = nroutes;
     m->start_ms = clock_now_ms();
+    if (getrandom(&m->seed, sizeof(m->seed), 0) != (ssize_t)sizeof(m->seed))
+        m->seed = (uint64_t)m->start_ms;
     metrics_region = m;
     return 0;
 }
@@ -132,6 +145,7 @@ metrics_release(void)
         return;
     munmap(metrics_region, metrics_region->size);
     metrics_region = NULL;
+    metrics_slot = -1;
 }
 
 static size_t
@@ -199,6 +213,150 @@ metrics_set_workers(int n)
     if (metrics_region != NULL)
         atomic_store_explicit(&metrics_region->workers, n,
                               memory_order_relaxed);
+}
+
+void
+metrics_count(enum metrics_event e)
+{
+    if (metrics_region != NULL && (unsigned)e < METRICS_EVENTS)
+        atomic_fetch_add_explicit(&metrics_region->events[e], 1,
+                                  memory_order_relaxed);
+}
+
+/* --- requests in flight per user ------------------------------------------ */
+
+static uint64_t
+metrics_user_hash(const struct metrics_region *m, const char *user)
+{
+    uint64_t h = UINT64_C(14695981039346656037) ^ m->seed;
+
+    for (const unsigned char *p = (const unsigned char *)user; *p; p++) {
+        h ^= *p;
+        h *= UINT64_C(1099511628211);
+    }
+    /* One more round over the seed, so users differing only in their
+     * last byte do not differ only in the low bits. */
+    h ^= m->seed >> 17;
+    h *= UINT64_C(1099511628211);
+    return h != 0 ? h : 1; /* 0 marks a free slot */
+}
+
+void
+metrics_worker_slot(int slot)
+{
+    struct metrics_region *m = metrics_region;
+    int top;
+
+    if (m == NULL || slot < 0 || slot >= METRICS_WORKER_SLOTS)
+        return;
+    metrics_slot = slot;
+    atomic_store(&m->inflight[slot], 0);
+    atomic_store(&m->bulk[slot], 0);
+    atomic_store(&m->conv[slot], 0);
+    top = atomic_load(&m->inflight_top);
+    while (top < slot + 1 &&
+           !atomic_compare_exchange_weak(&m->inflight_top, &top, slot + 1))
+        ;
+}
+
+void
+metrics_worker_gone(int slot)
+{
+    if (metrics_region != NULL && slot >= 0 && slot < METRICS_WORKER_SLOTS) {
+        atomic_store(&metrics_region->bulk[slot], 0);
+        atomic_store(&metrics_region->conv[slot], 0);
+        atomic_store(&metrics_region->inflight[slot], 0);
+    }
+}
+
+static int
+metrics_scan(struct metrics_region *m, atomic_ullong *table, uint64_t h)
+{
+    int top = atomic_load(&m->inflight_top), n = 0;
+
+    for (int i = 0; i < top && i < METRICS_WORKER_SLOTS; i++)
+        if (atomic_load(&table[i]) == h)
+            n++;
+    return n;
+}
+
+/* Publishes this slot's hash for user in table, then counts: see
+ * metrics.h. */
+static bool
+metrics_table_enter(atomic_ullong *table, const char *user, int limit)
+{
+    struct metrics_region *m = metrics_region;
+    uint64_t h;
+
+    if (m == NULL || metrics_slot < 0 || user == NULL)
+        return true;
+    h = metrics_user_hash(m, user);
+    atomic_store(&table[metrics_slot], h);
+    if (metrics_scan(m, table, h) <= limit)
+        return true;
+    atomic_store(&table[metrics_slot], 0);
+    return false;
+}
+
+bool
+metrics_inflight_enter(const char *user, int limit)
+{
+    return metrics_region == NULL ||
+           metrics_table_enter(metrics_region->inflight, user, limit);
+}
+
+bool
+metrics_bulk_enter(const char *user, int limit)
+{
+    return metrics_region == NULL ||
+           metrics_table_enter(metrics_region->bulk, user, limit);
+}
+
+bool
+metrics_conversation_enter(const char *user, int limit)
+{
+    return metrics_region == NULL ||
+           metrics_table_enter(metrics_region->conv, user, limit);
+}
+
+void
+metrics_inflight_leave(void)
+{
+    if (metrics_region != NULL && metrics_slot >= 0) {
+        atomic_store(&metrics_region->bulk[metrics_slot], 0);
+        atomic_store(&metrics_region->conv[metrics_slot], 0);
+        atomic_store(&metrics_region->inflight[metrics_slot], 0);
+    }
+}
+
+int
+metrics_inflight_count(const char *user)
+{
+    struct metrics_region *m = metrics_region;
+
+    return m != NULL && user != NULL
+               ? metrics_scan(m, m->inflight, metrics_user_hash(m, user))
+               : 0;
+}
+
+int
+metrics_bulk_count(const char *user)
+{
+    struct metrics_region *m = metrics_region;
+
+    return m != NULL && user != NULL
+               ? metrics_scan(m, m->bulk, metrics_user_hash(m, user))
+               : 0;
+}
+
+int
+metrics_conversation_count(const char *user)
+{
+    struct metrics_region *m = metrics_region;
+
+    return m != NULL && user != NULL
+               ? metrics_scan(m, m->conv, metrics_user_hash(m, user))
+               : 0;
 }
 
 static unsigned long long
@@ -309,6 +467,47 @@ metrics_render_http(struct buf *out, struct metrics_region *m,
     }
 }
 
+static void
+metrics_render_fairness(struct buf *out, struct metrics_region *m)
+{
+    unsigned long long v[METRICS_EVENTS];
+
+    for (int e = 0; e < METRICS_EVENTS; e++)
+        v[e] = metrics_load(&m->events[e]);
+    metrics_head(out, "parley_user_inflight_rejected_total", "counter",
+                 "Requests refused with 429 because their user already had "
+                 "user_max_inflight requests (kind=\"all\"), user_max_bulk "
+                 "bulk requests (kind=\"bulk\") or half the conversation "
+                 "pool's turns (kind=\"conversation\") served on this "
+                 "host.");
+    buf_printf(out, "parley_user_inflight_rejected_total{kind=\"all\"} %llu\n",
+               v[METRICS_INFLIGHT_REJECTED]);
+    buf_printf(out, "parley_user_inflight_rejected_total{kind=\"bulk\"} %llu\n",
+               v[METRICS_BULK_REJECTED]);
+    metrics_head(out, "parley_queue_expired_total", "counter",
+                 "Requests answered 503 without any work because they had "
+                 "waited for a worker past their deadline.");
+    buf_printf(out, "parley_queue_expired_total %llu\n",
+               v[METRICS_QUEUE_EXPIRED]);
+    metrics_head(out, "parley_client_gone_total", "counter",
+                 "Requests whose client had gone: before a worker took them "
+                 "(not served) or while they were served (stopped).");
+    buf_printf(out, "parley_client_gone_total{when=\"queued\"} %llu\n",
+               v[METRICS_GONE_QUEUED]);
+    buf_printf(out, "parley_client_gone_total{when=\"serving\"} %llu\n",
+               v[METRICS_GONE_SERVING]);
+    metrics_head(out, "parley_export_truncated_total", "counter",
+                 "Exports cut short by export_deadline_ms (the body ends "
+                 "with the truncation marker).");
+    buf_printf(out, "parley_export_truncated_total %llu\n",
+               v[METRICS_EXPORT_TRUNCATED]);
+    metrics_head(out, "parley_worker_recycled_total", "counter",
+                 "Workers replaced after a request, by reason (rss: past "
+                 "worker_max_rss_mb).");
+    buf_printf(out, "parley_worker_recycled_total{reason=\"rss\"} %llu\n",
+               v[METRICS_RECYCLED_RSS]);
+}
+
 bool
 metrics_render(struct buf *out, const struct route *routes, size_t n)
 {
@@ -333,6 +532,8 @@ metrics_render(struct buf *out, const struct route *routes, size_t n)
     for (int k = 0; k < DB_KINDS; k++)
         buf_printf(out, "parley_db_errors_total{kind=\"%s\"} %llu\n",
                    metrics_db_kinds[k], metrics_load(&m->db_errors[k]));
+
+    metrics_render_fairness(out, m);
 
     metrics_head(out, "parley_workers", "gauge",
                  "Worker processes alive (during a reload, old and new).");

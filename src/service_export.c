@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <string.h>
 
 #include "clock.h"
@@ -9,14 +10,29 @@
 
 /* --- export -------------------------------------------------------------- */
 
+int64_t
+service_export_deadline(const struct config *cfg, int64_t ctx_deadline_ms)
+{
+    int64_t extra = (int64_t)cfg->export_deadline_ms - cfg->request_deadline_ms;
+
+    /* Saturating: a test's context may have no deadline (INT64_MAX). */
+    if (extra > 0 && ctx_deadline_ms > INT64_MAX - extra)
+        return INT64_MAX;
+    if (extra < 0 && ctx_deadline_ms < INT64_MIN - extra)
+        return INT64_MIN;
+    return ctx_deadline_ms + extra;
+}
+
 void
 service_export_pages_init(struct service_export_pages *p, struct service *svc,
-                          const char *user, const struct session *s)
+                          const char *user, const struct session *s,
+                          int64_t deadline_ms)
 {
     memset(p, 0, sizeof(*p));
     p->svc = svc;
     p->user = user;
     p->session_uuid = s->id;
+    p->deadline_ms = deadline_ms;
     arena_init(&p->arena, 0);
     p->ctx.arena = &p->arena;
 }
@@ -43,6 +59,8 @@ service_export_pages_next(void *pages, int64_t after_seq, int64_t limit,
     arena_reset(&p->arena);
     p->ctx.deadline_ms =
         clock_mono_ms() + (int64_t)p->svc->cfg->request_deadline_ms;
+    if (p->ctx.deadline_ms > p->deadline_ms)
+        p->ctx.deadline_ms = p->deadline_ms;
     return store_message_list(p->svc->store, &p->ctx, p->user, &p->session_uuid,
                               &f, limit, 0, page, err);
 }
@@ -50,12 +68,15 @@ service_export_pages_next(void *pages, int64_t after_seq, int64_t limit,
 /* --- import -------------------------------------------------------------- */
 
 /* Gives an import step a deadline of its own, as export's pages have: an
- * import may hold far more messages than one append. */
+ * import may hold far more messages than one append.  Never past `limit`,
+ * the whole import's deadline. */
 static void
-extend_deadline(const struct service *svc, struct store_ctx *ctx)
+extend_deadline(const struct service *svc, struct store_ctx *ctx, int64_t limit)
 {
     int64_t d = clock_mono_ms() + (int64_t)svc->cfg->request_deadline_ms;
 
+    if (d > limit)
+        d = limit;
     if (d > ctx->deadline_ms)
         ctx->deadline_ms = d;
 }
@@ -164,8 +185,11 @@ check_import(struct service *svc, struct store_ctx *ctx,
 static bool
 import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
                 const struct session *s, struct message *msgs, size_t n,
-                int64_t now, struct error *err)
+                int64_t now, int64_t limit, struct error *err)
 {
+    const struct retry_policy *p = &svc->store->policy;
+    int64_t put_at = 0;
+
     for (size_t i = 0; i < n; i++) {
         uuid_generate(&msgs[i].id);
         msgs[i].session_uuid = s->id;
@@ -177,27 +201,33 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
     }
     /* The tombstone, before the first message: should this import die
      * before its session document is in, the sweeper finds the messages
-     * by it.  Put again before each batch, it stays younger than the
-     * sweeper's cutoff (2 x request_deadline_ms at least) for as long as
-     * the import is alive, however many batches it has. */
+     * by it.  Put again before a batch once half a request_deadline_ms
+     * has passed since the last put, it stays younger than the sweeper's
+     * cutoff (2 x request_deadline_ms at least) for as long as the import
+     * is alive, however many batches it has. */
     for (size_t done = 0; done < n; done += SERVICE_IMPORT_BATCH) {
         size_t k =
             n - done < SERVICE_IMPORT_BATCH ? n - done : SERVICE_IMPORT_BATCH;
+        int64_t t0;
 
-        extend_deadline(svc, ctx);
+        extend_deadline(svc, ctx, limit);
         /* The user's counter is marked again with it: a recount while the
          * import runs would not see the session it has counted. */
-        if (!store_tombstone_put(svc->store, ctx, user, &s->id, clock_now_ms(),
-                                 err) ||
-            !store_user_count(svc->store, ctx, user, 0, 0, clock_now_ms(),
-                              err)) {
-            struct error e = *err;
+        if (done == 0 ||
+            clock_now_ms() - put_at >= svc->cfg->request_deadline_ms / 2) {
+            put_at = clock_now_ms();
+            if (!store_tombstone_put(svc->store, ctx, user, &s->id, put_at,
+                                     err) ||
+                !store_user_count(svc->store, ctx, user, 0, 0, put_at, err)) {
+                struct error e = *err;
 
-            if (done > 0)
-                undo_import(svc, ctx, user, s, false, msgs, done);
-            *err = e;
-            return false;
+                if (done > 0)
+                    undo_import(svc, ctx, user, s, false, msgs, done);
+                *err = e;
+                return false;
+            }
         }
+        t0 = p->now_ms(p->env);
         if (!store_message_insert(svc->store, ctx, msgs + done, k, err)) {
             struct error e = *err;
 
@@ -206,6 +236,15 @@ import_messages(struct service *svc, struct store_ctx *ctx, const char *user,
             undo_import(svc, ctx, user, s, false, msgs, done + k);
             *err = e;
             return false;
+        }
+        /* Yield (service_export.h), never past the import's deadline. */
+        if (done + k < n) {
+            int64_t pause = (p->now_ms(p->env) - t0) * SERVICE_IMPORT_YIELD;
+
+            if (pause > limit - clock_mono_ms())
+                pause = limit - clock_mono_ms();
+            if (pause > 0)
+                p->sleep_ms(p->env, pause);
         }
     }
     return true;
@@ -219,7 +258,7 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
     char uuid_text[UUID_STR_LEN + 1];
     struct message *msgs = NULL;
     struct session s, existing;
-    int64_t now;
+    int64_t now, limit = service_export_deadline(svc->cfg, ctx->deadline_ms);
 
     memset(&s, 0, sizeof(s));
     if (!check_import(svc, ctx, in, &s, &msgs, err))
@@ -244,7 +283,7 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
      * written; every failure below gives it back. */
     if (!service_session_reserve_user(svc, ctx, user, now, err))
         return false;
-    if (!import_messages(svc, ctx, user, &s, msgs, in->n, now, err)) {
+    if (!import_messages(svc, ctx, user, &s, msgs, in->n, now, limit, err)) {
         service_session_release_user(svc, ctx, user, NULL);
         return false;
     }
@@ -255,7 +294,7 @@ service_export_import(struct service *svc, struct store_ctx *ctx,
     s.message_count = s.last_seq = (int64_t)in->n;
     s.version = 1;
     s.created_at = s.updated_at = s.last_activity_at = now;
-    extend_deadline(svc, ctx);
+    extend_deadline(svc, ctx, limit);
     if (!store_session_insert(svc->store, ctx, &s, err)) {
         struct error e = *err;
 

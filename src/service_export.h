@@ -5,9 +5,11 @@
  * each page gets its own arena, emptied before the next page, and its own
  * deadline of request_deadline_ms, so a session of 10^5 messages is read
  * in bounded memory and is not cut off by the deadline meant for one
- * ordinary request.  Messages appended while an export runs may or may
- * not be in it; those it has are in seq order with no gaps but deleted
- * ones.
+ * ordinary request; no page reads past the export's own deadline
+ * (export_deadline_ms from the request's arrival), where api_export.c
+ * ends the export with its truncation marker.  Messages appended while an
+ * export runs may or may not be in it; those it has are in seq order with no
+ * gaps but deleted ones.
  *
  * Import is all or none without transactions.  Every field is checked
  * first (the session as on create, each message as on append).  Then the
@@ -20,7 +22,15 @@
  * went away: 503) the messages are deleted again.  A tombstone for the
  * UUID (store_tombstone_put) goes in before the first message and out at
  * the end, so a crash in between leaves orphan messages the sweeper finds
- * and removes, as it does those of a delete cut short.
+ * and removes, as it does those of a delete cut short.  Each batch gets
+ * request_deadline_ms, and the whole import at most export_deadline_ms
+ * from the request's arrival: past it the import is undone and answers
+ * 503.  An import yields: after each batch it waits SERVICE_IMPORT_YIELD
+ * times as long as the batch took, so one import keeps its connection to
+ * the primary busy a quarter of the time at most, the secondaries get
+ * time to apply what it wrote, and the requests of other users are not
+ * stuck behind a long run of inserts (nor, with a majority write
+ * concern, behind their replication).
  */
 #ifndef PARLEY_SERVICE_EXPORT_H
 #define PARLEY_SERVICE_EXPORT_H
@@ -38,8 +48,12 @@
 /* Messages per page read by an export.  The page's memory is bounded by
  * this times the largest message (max_content_bytes plus extra_data). */
 #define SERVICE_EXPORT_PAGE 200
-/* Messages per insert of an import. */
-#define SERVICE_IMPORT_BATCH 500
+/* Messages per insert of an import: small, so that one insert (and its
+ * replication, which a majority write concern waits for) is short, and
+ * other users' writes get in between. */
+#define SERVICE_IMPORT_BATCH 100
+/* The pause after each batch, in multiples of the time the batch took. */
+#define SERVICE_IMPORT_YIELD 3
 /* Messages one import may hold (the body limit usually bounds it first). */
 #define SERVICE_IMPORT_MAX_MESSAGES 100000
 
@@ -50,11 +64,13 @@ struct service_export_pages {
     struct uuid session_uuid;
     struct arena arena;   /* the current page's memory */
     struct store_ctx ctx; /* page reads: this arena, own deadline */
+    int64_t deadline_ms;  /* the whole export's (monotonic) */
 };
 
+/* deadline_ms: the export's own, monotonic; no page read runs past it. */
 void service_export_pages_init(struct service_export_pages *p,
                                struct service *svc, const char *user,
-                               const struct session *s);
+                               const struct session *s, int64_t deadline_ms);
 void service_export_pages_release(struct service_export_pages *p);
 /* export_source.next: the messages after after_seq, at most limit, in
  * seq order; valid until the next call or the release. */
@@ -80,5 +96,11 @@ struct import_input {
 bool service_export_import(struct service *svc, struct store_ctx *ctx,
                            const char *user, const struct import_input *in,
                            struct session *out, struct error *err);
+
+/* The deadline of a bulk request (export, import) that arrived with the
+ * ordinary deadline ctx_deadline_ms: export_deadline_ms from its arrival
+ * instead of request_deadline_ms. */
+int64_t service_export_deadline(const struct config *cfg,
+                                int64_t ctx_deadline_ms);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "service_export.h"
 #include "service_lifecycle.h"
 #include "service_session.h"
 #include "utf8.h"
@@ -60,16 +61,19 @@ service_lifecycle_cleanup(struct service *svc, struct store_ctx *ctx,
  * batch comes back short. */
 static bool
 erase_collection(struct service *svc, struct store_ctx *ctx,
-                 enum store_collection coll, const char *user, int64_t *count,
-                 struct error *err)
+                 enum store_collection coll, const char *user, int64_t limit,
+                 int64_t *count, struct error *err)
 {
     struct store *s = svc->store;
 
     for (;;) {
         int64_t n = 0;
 
+        /* Each batch its own deadline, the whole at most `limit`. */
         ctx->deadline_ms =
             s->policy.now_ms(s->policy.env) + svc->cfg->request_deadline_ms;
+        if (ctx->deadline_ms > limit)
+            ctx->deadline_ms = limit;
         if (!store_user_delete_batch(s, ctx, coll, user, LIFECYCLE_ERASE_BATCH,
                                      &n, err))
             return false;
@@ -84,7 +88,7 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
                              const char *user_id, struct erase_counts *out,
                              struct error *err)
 {
-    int64_t tombstones = 0, counters = 0;
+    int64_t tombstones = 0, counters = 0, limit;
     size_t chars;
     bool ok;
 
@@ -93,20 +97,25 @@ service_lifecycle_erase_user(struct service *svc, struct store_ctx *ctx,
     if (chars < 1 || chars > 255)
         return error_set(err, ERR_VALIDATION, "user_id",
                          "user_id must be 1 to 255 characters");
-    /* The session counter first: cut short after it, the sessions left
-     * are counted again when the user next makes one (a new counter is
-     * marked for the sweeper's recount); after them, it would stay. */
-    ok =
-        erase_collection(svc, ctx, STORE_USERS, user_id, &counters, err) &&
-        erase_collection(svc, ctx, STORE_SESSIONS, user_id, &out->sessions,
-                         err) &&
-        erase_collection(svc, ctx, STORE_MESSAGES, user_id, &out->messages,
-                         err) &&
-        erase_collection(svc, ctx, STORE_MEMORY, user_id, &out->memory, err) &&
-        erase_collection(svc, ctx, STORE_IDEMPOTENCY, user_id,
-                         &out->idempotency_keys, err) &&
-        /* Last: they point the sweeper at what is erased above anyway. */
-        erase_collection(svc, ctx, STORE_TOMBSTONES, user_id, &tombstones, err);
+    /* An erasure is a bulk request: export_deadline_ms from its arrival
+     * bounds it; one cut short says so and is run again.  The session
+     * counter first: cut short after it, the sessions left are counted
+     * again when the user next makes one (a new counter is marked for the
+     * sweeper's recount); after them, it would stay. */
+    limit = service_export_deadline(svc->cfg, ctx->deadline_ms);
+    ok = erase_collection(svc, ctx, STORE_USERS, user_id, limit, &counters,
+                          err) &&
+         erase_collection(svc, ctx, STORE_SESSIONS, user_id, limit,
+                          &out->sessions, err) &&
+         erase_collection(svc, ctx, STORE_MESSAGES, user_id, limit,
+                          &out->messages, err) &&
+         erase_collection(svc, ctx, STORE_MEMORY, user_id, limit, &out->memory,
+                          err) &&
+         erase_collection(svc, ctx, STORE_IDEMPOTENCY, user_id, limit,
+                          &out->idempotency_keys, err) &&
+         /* Last: they point the sweeper at what is erased above anyway. */
+         erase_collection(svc, ctx, STORE_TOMBSTONES, user_id, limit,
+                          &tombstones, err);
     /* Counts and never the user id: the log outlives the erasure. */
     log_info("erased a user: %lld sessions, %lld messages, %lld memory "
              "entries, %lld idempotency keys%s",

@@ -51,6 +51,11 @@
 #define INDEXES_PAUSE_MS     250
 #define INDEXES_MAX_PAUSE_MS 5000
 
+/* A child's index in the table is its slot in metrics.h's in-flight
+ * table. */
+_Static_assert(MAX_CHILDREN <= METRICS_WORKER_SLOTS,
+               "every child needs a slot in the in-flight table");
+
 /* The pools, each with its own socket and workers, the way php-fpm runs
  * pools: the main one serves every route; the conversation pool serves
  * what the web server sends to conversation_listen (the conversation
@@ -287,6 +292,8 @@ supervisor_spawn(struct supervisor *sv, struct child *ch)
     if (pid == 0) {
         int status;
 
+        /* Its slot in the shared in-flight table (metrics.h). */
+        metrics_worker_slot((int)(ch - sv->children));
         /* A worker serves its own pool's socket only. */
         if (other->fd >= 0)
             close(other->fd);
@@ -396,6 +403,7 @@ supervisor_reap(struct supervisor *sv)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int64_t now = clock_mono_ms();
         struct child *ch = NULL;
+        bool recycled;
 
         if (pid == sv->indexer_pid) {
             sv->indexer_pid = 0;
@@ -422,7 +430,19 @@ supervisor_reap(struct supervisor *sv)
                 ch = &sv->children[i];
         if (ch == NULL)
             continue;
-        if (supervisor_exit_ok("worker", pid, status, true))
+        /* Whatever it was serving when it died counts no more. */
+        metrics_worker_gone((int)(ch - sv->children));
+        recycled =
+            WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_RECYCLE;
+        if (recycled && !sv->draining && ch->generation == sv->generation) {
+            /* Past worker_max_rss_mb after a request (worker.h): planned,
+             * so replaced at once, however young it was. */
+            log_info("worker %ld replaced (memory ceiling)", (long)pid);
+            ch->quick_deaths = 0;
+            supervisor_spawn(sv, ch);
+            continue;
+        }
+        if (recycled || supervisor_exit_ok("worker", pid, status, true))
             log_debug("worker %ld exited", (long)pid);
 
         if (sv->draining || ch->generation != sv->generation) {

@@ -43,6 +43,11 @@ uuid_parse(const char *s, struct uuid *u)
                 return false;
             i++;
         }
+        /* Lowercase only: an id has one spelling, so it is matched (and
+         * cached, logged, compared) in one form. */
+        if ((s[i] >= 'A' && s[i] <= 'F') ||
+            (s[i + 1] >= 'A' && s[i + 1] <= 'F'))
+            return false;
         byte = url_hex_byte(s + i);
         if (byte < 0)
             return false;

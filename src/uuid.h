@@ -19,7 +19,8 @@ struct uuid {
 void uuid_generate(struct uuid *u);
 /* Writes 36 chars and a NUL into out[37]. */
 void uuid_format(const struct uuid *u, char out[UUID_STR_LEN + 1]);
-/* Accepts only the canonical 8-4-4-4-12 hex form, either case. */
+/* Accepts only the canonical 8-4-4-4-12 form in lowercase hex, as
+ * uuid_format() writes it: "A"-"F" make it no id. */
 bool uuid_parse(const char *s, struct uuid *u);
 bool uuid_equal(const struct uuid *a, const struct uuid *b);
 

@@ -1,9 +1,12 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -11,6 +14,7 @@
 #include "clock.h"
 #include "fcgi.h"
 #include "log.h"
+#include "metrics.h"
 #include "rng.h"
 #include "store_mongo.h"
 #include "tally.h"
@@ -63,6 +67,87 @@ worker_conn_waiting(int listen_fd)
     return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
+int64_t
+worker_rss_bytes(void)
+{
+    /* Opened once and read again with pread: one system call a time. */
+    static int fd = -1;
+    char text[128];
+    long long size, resident;
+    ssize_t n;
+
+    if (fd < 0)
+        fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = pread(fd, text, sizeof(text) - 1, 0);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    if (sscanf(text, "%lld %lld", &size, &resident) != 2)
+        return -1;
+    return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+/* A response body larger than this is not kept for the next request: one
+ * large answer must not keep its memory for the worker's whole life. */
+#define WORKER_KEEP_BODY_BYTES (1024 * 1024)
+
+/* The most this process has had resident, in bytes (getrusage: one
+ * system call, no parsing).  A forked worker starts from its own size at
+ * the fork, not the supervisor's history. */
+static int64_t
+worker_peak_rss_bytes(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return (int64_t)ru.ru_maxrss * 1024;
+}
+
+/* After each request: whether this worker's resident memory has grown
+ * past worker_max_rss_mb, at any moment (its peak), so it must be
+ * replaced, as php-fpm's pm.max_requests replaces a worker, but by size.
+ * The peak rather than the size now: memory that malloc keeps, fragments,
+ * library caches and a request's own spike all count, and a worker that
+ * once needed that much is replaced by one that starts small. */
+static bool
+worker_too_big(const struct config *cfg, int64_t limit)
+{
+    int64_t peak;
+
+    if (limit <= 0)
+        return false;
+    peak = worker_peak_rss_bytes();
+    if (peak < 0 || peak <= limit)
+        return false;
+    log_warn("worker RSS reached %lld MiB (%lld MiB now), past "
+             "worker_max_rss_mb (%d): replacing this worker",
+             (long long)(peak >> 20), (long long)(worker_rss_bytes() >> 20),
+             cfg->worker_max_rss_mb);
+    metrics_count(METRICS_RECYCLED_RSS);
+    return true;
+}
+
+/* The ceiling in bytes, or 0 for none.  A ceiling that leaves a fresh
+ * worker (before its first request) less than 2 MiB would replace
+ * workers after nearly every request: it is refused (logged) instead. */
+static int64_t
+worker_rss_limit(const struct config *cfg)
+{
+    int64_t limit = (int64_t)cfg->worker_max_rss_mb << 20;
+    int64_t base = worker_peak_rss_bytes();
+
+    if (limit > 0 && base >= 0 && base + (2 << 20) > limit) {
+        log_error("worker_max_rss_mb (%d) leaves less than 2 MiB above a "
+                  "fresh worker's %lld MiB: ignored",
+                  cfg->worker_max_rss_mb, (long long)(base >> 20));
+        return 0;
+    }
+    return limit;
+}
+
 int
 worker_main(const struct config *cfg, int listen_fd,
             const atomic_bool *indexes_ready)
@@ -76,6 +161,8 @@ worker_main(const struct config *cfg, int listen_fd,
     struct response resp;
     struct app app;
     sigset_t idle_mask;
+    int64_t rss_limit;
+    bool recycle = false;
     int status = 1;
 
     worker_signals(&idle_mask);
@@ -91,12 +178,13 @@ worker_main(const struct config *cfg, int listen_fd,
         log_error("database: %s", err.message);
         goto done;
     }
-    conn = fcgi_conn_new(listen_fd);
+    conn = fcgi_conn_new(listen_fd, cfg->request_deadline_ms);
     arena_init(&arena, 64 * 1024);
     response_init(&resp);
     app_init(&app, cfg, store, indexes_ready);
+    rss_limit = worker_rss_limit(cfg);
 
-    while (!worker_stop) {
+    while (!worker_stop && !recycle) {
         /* Per-session metrics not yet written (tally.h) bound the sleep. */
         int rc = fcgi_accept(conn, &idle_mask,
                              tally_wait_ms(app.tally, clock_mono_ms()));
@@ -119,7 +207,12 @@ worker_main(const struct config *cfg, int listen_fd,
         app_after(&app, &req, &resp);
         log_set_request(NULL);
         response_reset(&resp);
+        if (resp.body.cap > WORKER_KEEP_BODY_BYTES) {
+            buf_release(&resp.body);
+            buf_init(&resp.body);
+        }
         arena_reset(&arena);
+        recycle = worker_too_big(cfg, rss_limit);
         /* A busy worker (another connection already queued) writes the
          * metrics in batches, when they are due; one about to go idle
          * writes them now, so a client sending one request at a time
@@ -127,7 +220,7 @@ worker_main(const struct config *cfg, int listen_fd,
         if (tally_pending(app.tally) > 0)
             app_flush_metrics(&app, !worker_conn_waiting(listen_fd));
     }
-    status = worker_stop ? 0 : 1;
+    status = worker_stop ? 0 : recycle ? WORKER_EXIT_RECYCLE : 1;
     /* Drains the pending metrics: SIGTERM loses none. */
     app_release(&app);
     response_release(&resp);

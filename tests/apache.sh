@@ -49,7 +49,7 @@ test_need_built "$bin" "$check"
 test_need_tools curl
 [ -n "$APACHE2" ] && [ -x "$APACHE2" ] ||
     lib_fail "apache2 not found (scripts/setup installs Debian's apache2)" || exit 1
-for m in mpm_event authz_core headers unique_id alias proxy proxy_fcgi fcgid; do
+for m in mpm_event authz_core headers unique_id alias setenvif proxy proxy_fcgi fcgid; do
     [ -f "$modules/mod_$m.so" ] ||
         lib_fail "$modules/mod_$m.so missing (scripts/setup installs apache2 and libapache2-mod-fcgid)" ||
         exit 1
@@ -113,6 +113,9 @@ write_conf() {
 listen = $2
 socket_mode = 0666
 workers = 4
+# check_e2e sends one user's requests at once on purpose (races).
+user_max_inflight = 4
+user_max_bulk = 4
 mongodb_uri = $TESTDB_URI
 mongodb_database = $database
 jwt_secret = $secret
@@ -145,7 +148,7 @@ LogLevel warn
 DocumentRoot "$dir/htdocs"
 $user_lines
 EOF
-        for m in mpm_event authz_core headers unique_id alias; do
+        for m in mpm_event authz_core headers unique_id alias setenvif; do
             echo "LoadModule ${m}_module $modules/mod_$m.so"
         done
         case $mode in
@@ -208,13 +211,16 @@ header() {
 
 # expect_error STATUS CODE [v1]: the last response is STATUS with the API's
 # error body for CODE (with v1: OpenAI's, as /v1 answers), a JSON
-# Content-Type and exactly one X-Request-Id.
+# Content-Type, exactly one X-Request-Id and exactly one Cache-Control:
+# no-store and X-Content-Type-Options: nosniff.
 expect_error() {
     local want=$1 code=$2 ok=1 ids
     [ "$got_status" = "$want" ] || ok=0
     header Content-Type | grep -qi '^application/json' || ok=0
     ids=$(header X-Request-Id | grep -c . || true)
     [ "$ids" = 1 ] || ok=0
+    [ "$(header Cache-Control)" = no-store ] || ok=0
+    [ "$(header X-Content-Type-Options)" = nosniff ] || ok=0
     # Under /v1, OpenAI's shape: type in place of status.
     "$NODE" -e '
         const [body, status, code, v1] = process.argv.slice(1);
@@ -229,6 +235,7 @@ expect_error() {
     else
         fail "$got_name: want $want $code with JSON and one X-Request-Id; got $got_status" \
             "(Content-Type: $(header Content-Type), X-Request-Id: $(header X-Request-Id | tr '\n' ' '))" \
+            "(Cache-Control: $(header Cache-Control | tr '\n' ' '), X-Content-Type-Options: $(header X-Content-Type-Options | tr '\n' ' '))" \
             "body: ${got_body:0:200}"
     fi
 }
@@ -259,6 +266,15 @@ front_checks() {
         pass "X-Request-Id is Apache's ($id)"
     else
         fail "X-Request-Id: status $got_status, id '$id'"
+    fi
+    # parley's answer through Apache: its own Cache-Control and nosniff,
+    # once each (Apache adds them only where they are missing).
+    if [ "$(header Cache-Control)" = no-store ] &&
+        [ "$(header X-Content-Type-Options)" = nosniff ]; then
+        pass "parley's answer: one Cache-Control: no-store, one nosniff"
+    else
+        fail "parley's answer: Cache-Control '$(header Cache-Control | tr '\n' ' ')'," \
+            "X-Content-Type-Options '$(header X-Content-Type-Options | tr '\n' ' ')'"
     fi
     if lib_poll 5 grep -qF "\"req\":\"$id\"" "$plog"; then
         pass "parley logged the request under $id"

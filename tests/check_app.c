@@ -51,6 +51,19 @@ teardown(void)
     service_fixture_teardown();
 }
 
+/* What the next serve() puts in the request besides the basics: a token,
+ * the web server's start time, a sink that says the client has gone. */
+static const char *next_authorization;
+static int64_t next_web_start_ms;
+static bool next_gone;
+
+static bool
+sink_gone(void *ctx)
+{
+    (void)ctx;
+    return true;
+}
+
 /* Serves one request the way worker.c does, its log lines caught in
  * `logged`. */
 static void
@@ -68,8 +81,16 @@ serve(const char *method, const char *path, const char *query,
     req.request_id = request_id;
     req.content_length = -1;
     req.arena = &fx.arena;
+    req.authorization = next_authorization;
+    req.web_start_ms = next_web_start_ms;
     req.started_us = clock_mono_us();
     req.started_ms = req.started_us / 1000;
+    memset(&resp.sink, 0, sizeof(resp.sink));
+    if (next_gone)
+        resp.sink.gone = sink_gone;
+    next_authorization = NULL;
+    next_web_start_ms = 0;
+    next_gone = false;
     capture_begin();
     app_handle(&app, &req, &resp);
     app_after(&app, &req, &resp);
@@ -266,6 +287,214 @@ START_TEST(test_app_metrics_off)
 }
 END_TEST
 
+/* --- fairness --------------------------------------------------------------
+ */
+
+/* serve() empties fx.arena first: the header lives here instead. */
+static char bearer_text[2048];
+
+static const char *
+bearer(const char *sub, bool admin)
+{
+    struct error err = ERROR_INIT;
+    char *tok =
+        auth_mint(&fx.cfg, sub, clock_now_ms() / 1000, 600, admin, &err);
+
+    ck_assert_msg(tok != NULL, "%s", err.message);
+    snprintf(bearer_text, sizeof(bearer_text), "Bearer %s", tok);
+    free(tok);
+    return bearer_text;
+}
+
+static int
+store_calls(void)
+{
+    return fake_store_ncalls(fx.store);
+}
+
+/* Every answer, an error or not, says no-store and nosniff. */
+START_TEST(test_app_security_headers)
+{
+    static const char *const paths[] = {"/healthz", "/nope",
+                                        "/api/agent-sessions"};
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        serve("GET", paths[i], "", NULL);
+        ck_assert_str_eq(header("Cache-Control"), "no-store");
+        ck_assert_str_eq(header("X-Content-Type-Options"), "nosniff");
+    }
+    ck_assert_int_eq(resp.status, 401);
+}
+END_TEST
+
+/* Waited for a worker past request_deadline_ms: 503 with Retry-After,
+ * and not one store call. */
+START_TEST(test_app_queue_expired)
+{
+    struct error err = ERROR_INIT;
+    int before;
+
+    ck_assert_int_eq(metrics_init(api_nroutes, &err), 0);
+    before = store_calls();
+    next_authorization = bearer("q-user", false);
+    next_web_start_ms = clock_now_ms() - fx.cfg.request_deadline_ms -
+                        fx.cfg.queue_clock_skew_ms - 500;
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 503);
+    ck_assert_str_eq(header("Retry-After"), "1");
+    ck_has(resp.body.data, "\"code\":\"service_unavailable\"");
+    ck_has(resp.body.data, "waited too long");
+    ck_assert_int_eq(store_calls(), before);
+    ck_has(render(), "\nparley_queue_expired_total 1\n");
+    ck_has(render(), "\nparley_http_requests_total{route=\"/api/agent-sessions"
+                     "\",method=\"GET\",status=\"503\"} 1\n");
+
+    /* one that waited less is served (the fake store has no sessions) */
+    next_authorization = bearer("q-user", false);
+    next_web_start_ms = clock_now_ms() - fx.cfg.request_deadline_ms / 2;
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_int_gt(store_calls(), before);
+    /* a start time ahead of ours (another host's clock) is no wait */
+    next_authorization = bearer("q-user", false);
+    next_web_start_ms = clock_now_ms() + 3600000;
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 200);
+}
+END_TEST
+
+START_TEST(test_app_queue_wait_measure)
+{
+    struct request r;
+    int64_t now = INT64_C(1800000000000);
+
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(app_queue_wait_ms(&fx.cfg, &r, now), 0); /* not told */
+    r.web_start_ms = now - 1000;
+    ck_assert_int_eq(app_queue_wait_ms(&fx.cfg, &r, now),
+                     1000 - fx.cfg.queue_clock_skew_ms);
+    r.web_start_ms = now - fx.cfg.queue_clock_skew_ms;
+    ck_assert_int_eq(app_queue_wait_ms(&fx.cfg, &r, now), 0);
+    r.web_start_ms = now + 5000;
+    ck_assert_int_eq(app_queue_wait_ms(&fx.cfg, &r, now), 0);
+    /* more than a day: a clock, not a queue */
+    r.web_start_ms = now - INT64_C(2) * 86400000;
+    ck_assert_int_eq(app_queue_wait_ms(&fx.cfg, &r, now), 0);
+
+    ck_assert_int_eq(http_parse_request_start("1800000000.123"),
+                     INT64_C(1800000000123));
+    ck_assert_int_eq(http_parse_request_start("1800000000.1"),
+                     INT64_C(1800000000100));
+    ck_assert_int_eq(http_parse_request_start("1800000000.12345"),
+                     INT64_C(1800000000123));
+    ck_assert_int_eq(http_parse_request_start("t=1800000000123456"),
+                     INT64_C(1800000000123));
+    ck_assert_int_eq(http_parse_request_start("t=1800000000.5"),
+                     INT64_C(1800000000500));
+    ck_assert_int_eq(http_parse_request_start("1800000000123"),
+                     INT64_C(1800000000123));
+    ck_assert_int_eq(http_parse_request_start("1800000000"),
+                     INT64_C(1800000000000));
+    ck_assert_int_eq(http_parse_request_start(""), 0);
+    ck_assert_int_eq(http_parse_request_start("t="), 0);
+    ck_assert_int_eq(http_parse_request_start("1800000000."), 0);
+    ck_assert_int_eq(http_parse_request_start("-5"), 0);
+    ck_assert_int_eq(http_parse_request_start("12"), 0); /* 1970 */
+    ck_assert_int_eq(http_parse_request_start("1800000000.123x"), 0);
+    ck_assert_int_eq(http_parse_request_start("99999999999999999999"), 0);
+    ck_assert_int_eq(http_parse_request_start("9223372036854775.807"), 0);
+}
+END_TEST
+
+/* The client went away while the request waited: nothing is served. */
+START_TEST(test_app_client_gone)
+{
+    struct error err = ERROR_INIT;
+    int before;
+
+    ck_assert_int_eq(metrics_init(api_nroutes, &err), 0);
+    before = store_calls();
+    next_authorization = bearer("g-user", false);
+    next_gone = true;
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 499);
+    ck_assert_uint_eq(resp.body.len, 0);
+    ck_assert_int_eq(store_calls(), before);
+    ck_has(render(), "\nparley_client_gone_total{when=\"queued\"} 1\n");
+    ck_has(logged.data, "GET /api/agent-sessions 499 ");
+}
+END_TEST
+
+/* At user_max_inflight of a user's requests on the host, the next one is
+ * 429 with Retry-After, before any store call; others are not affected. */
+START_TEST(test_app_user_inflight)
+{
+    struct error err = ERROR_INIT;
+    int before;
+
+    ck_assert_int_eq(metrics_init(api_nroutes, &err), 0);
+    fx.cfg.user_max_inflight = 1;
+    /* another worker (slot 1) serving one of erin's requests */
+    metrics_worker_slot(1);
+    ck_assert(metrics_inflight_enter("erin", 1));
+    metrics_worker_slot(0);
+    before = store_calls();
+    next_authorization = bearer("erin", false);
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 429);
+    ck_assert_str_eq(header("Retry-After"), "1");
+    ck_has(resp.body.data, "\"code\":\"too_many_requests\"");
+    ck_assert_int_eq(store_calls(), before);
+    ck_assert_int_eq(metrics_inflight_count("erin"), 1);
+    /* frank is served meanwhile, and holds nothing afterwards */
+    next_authorization = bearer("frank", false);
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_int_eq(metrics_inflight_count("frank"), 0);
+    ck_has(render(), "\nparley_user_inflight_rejected_total{kind=\"all\"} 1\n");
+    /* the other worker is done: erin is served */
+    metrics_worker_gone(1);
+    next_authorization = bearer("erin", false);
+    serve("GET", "/api/agent-sessions", "", NULL);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_int_eq(metrics_inflight_count("erin"), 0);
+
+    /* the default: half the workers, at least one */
+    fx.cfg.user_max_inflight = 0;
+    fx.cfg.workers = 4;
+    ck_assert_int_eq(app_user_max_inflight(&fx.cfg), 2);
+    fx.cfg.workers = 1;
+    ck_assert_int_eq(app_user_max_inflight(&fx.cfg), 1);
+    fx.cfg.workers = 3;
+    ck_assert_int_eq(app_user_max_inflight(&fx.cfg), 1);
+    fx.cfg.user_max_inflight = 7;
+    ck_assert_int_eq(app_user_max_inflight(&fx.cfg), 7);
+    /* conversation turns: user_max_inflight when set, else half the
+     * conversation pool, at least 1 */
+    ck_assert_int_eq(app_user_max_turns(&fx.cfg), 7);
+    fx.cfg.user_max_inflight = 0;
+    fx.cfg.conversation_workers = 4;
+    ck_assert_int_eq(app_user_max_turns(&fx.cfg), 2);
+    fx.cfg.conversation_workers = 1;
+    ck_assert_int_eq(app_user_max_turns(&fx.cfg), 1);
+}
+END_TEST
+
+/* An erasure's log line names the route, never the erased user. */
+START_TEST(test_app_erasure_log_has_no_user_id)
+{
+    next_authorization = bearer("root-admin", true);
+    serve("DELETE", "/api/admin/users/gina-the-erased", "", NULL);
+    ck_assert_int_eq(resp.status, 200);
+    ck_assert_ptr_null(strstr(logged.data, "gina"));
+    ck_has(logged.data, "DELETE /api/admin/users/{user_id} 200 ");
+    /* other paths are logged as requested */
+    next_authorization = bearer("root-admin", true);
+    serve("GET", "/api/agent-sessions/s-9", "", NULL);
+    ck_has(logged.data, "GET /api/agent-sessions/s-9 404 ");
+}
+END_TEST
+
 /* The body as text, NUL-terminated. */
 static const char *
 body_text(void)
@@ -361,6 +590,12 @@ app_suite(void)
     tcase_add_test(t, test_app_metrics_counted);
     tcase_add_test(t, test_app_metrics_route);
     tcase_add_test(t, test_app_metrics_off);
+    tcase_add_test(t, test_app_security_headers);
+    tcase_add_test(t, test_app_queue_expired);
+    tcase_add_test(t, test_app_queue_wait_measure);
+    tcase_add_test(t, test_app_client_gone);
+    tcase_add_test(t, test_app_user_inflight);
+    tcase_add_test(t, test_app_erasure_log_has_no_user_id);
     tcase_add_test(t, test_app_openai_errors);
     suite_add_tcase(s, t);
     return s;

@@ -801,6 +801,63 @@ START_TEST(iat_claim)
 }
 END_TEST
 
+/* jwt_max_lifetime: exp - iat at most that, and iat then required. */
+START_TEST(max_lifetime)
+{
+    struct config c = cfg_hs();
+    const char *pair = "\"sub\":\"alice\",\"iat\":%lld,\"exp\":%lld";
+
+    /* off (0): a ten-year token with no iat is fine */
+    ACCEPT(&c,
+           hs_token(HDR_HS256,
+                    arena_printf(&ta, "{\"sub\":\"alice\",\"exp\":%lld}",
+                                 (long long)(NOW + 315360000))),
+           "alice", false);
+    c.jwt_max_lifetime = 3600;
+    REJECT(&c, hs_token(HDR_HS256, claims("")),
+           "missing iat claim (needed to check the token's lifetime)");
+    ACCEPT(&c,
+           hs_token(HDR_HS256,
+                    arena_printf(&ta, "{%s}",
+                                 arena_printf(&ta, pair, (long long)NOW,
+                                              (long long)(NOW + 3600)))),
+           "alice", false);
+    REJECT(&c,
+           hs_token(HDR_HS256,
+                    arena_printf(&ta, "{%s}",
+                                 arena_printf(&ta, pair, (long long)NOW,
+                                              (long long)(NOW + 3601)))),
+           "token lifetime (exp - iat) longer than 3600 s");
+    /* issued long ago, still inside exp: its lifetime is what counts */
+    REJECT(
+        &c,
+        hs_token(HDR_HS256,
+                 arena_printf(&ta, "{%s}",
+                              arena_printf(&ta, pair, (long long)(NOW - 86400),
+                                           (long long)(NOW + 60)))),
+        "token lifetime (exp - iat) longer than 3600 s");
+    REJECT(&c,
+           hs_token(HDR_HS256,
+                    arena_printf(&ta, "{%s}",
+                                 arena_printf(&ta, pair, (long long)(NOW - 200),
+                                              (long long)(NOW - 100)))),
+           "token expired");
+    REJECT(
+        &c,
+        hs_token(HDR_HS256, arena_printf(&ta, "{%s}",
+                                         arena_printf(&ta, pair, (long long)NOW,
+                                                      (long long)(NOW - 30)))),
+        "token expires before it was issued");
+    /* the extremes of int64 do not wrap into a short lifetime */
+    REJECT(&c,
+           hs_token(HDR_HS256, arena_printf(&ta,
+                                            "{\"sub\":\"alice\",\"iat\":%lld,"
+                                            "\"exp\":9223372036854775807}",
+                                            (long long)(NOW - 10))),
+           "token lifetime (exp - iat) longer than 3600 s");
+}
+END_TEST
+
 START_TEST(iss_claim)
 {
     struct config c = cfg_hs();
@@ -1260,6 +1317,23 @@ START_TEST(cache_other_key_misses)
 }
 END_TEST
 
+/* A cached answer does not outlive a stricter jwt_max_lifetime. */
+START_TEST(cache_max_lifetime_misses)
+{
+    struct config a = cfg_hs(), b;
+    struct auth_cache *k = auth_cache_new();
+    char *tok = hs_token(HDR_HS256, claims(""));
+
+    CACHED_OK(k, &a, tok, NOW, "alice", false, false);
+    CACHED_OK(k, &a, tok, NOW, "alice", false, true);
+    b = a;
+    b.jwt_max_lifetime = 60;
+    CACHED_REJECT(k, &b, tok, NOW,
+                  "missing iat claim (needed to check the token's lifetime)");
+    auth_cache_free(k);
+}
+END_TEST
+
 START_TEST(cache_modified_token_misses)
 {
     struct config c = cfg_hs();
@@ -1374,6 +1448,7 @@ auth_suite(void)
     tcase_add_test(sig, empty_key_is_refused);
 
     tcase_add_test(claim, exp_claim);
+    tcase_add_test(claim, max_lifetime);
     tcase_add_test(claim, exp_with_zero_leeway);
     tcase_add_test(claim, time_claims_with_zero_leeway);
     tcase_add_test(claim, nbf_claim);
@@ -1391,6 +1466,7 @@ auth_suite(void)
     tcase_add_test(cache, cache_expires_on_time);
     tcase_add_test(cache, cache_clock_stepped_back);
     tcase_add_test(cache, cache_other_key_misses);
+    tcase_add_test(cache, cache_max_lifetime_misses);
     tcase_add_test(cache, cache_modified_token_misses);
     tcase_add_test(cache, cache_many_tokens);
     return s;

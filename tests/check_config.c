@@ -68,6 +68,11 @@ START_TEST(defaults_are_the_documented_ones)
     ck_assert_int_eq(c.db_retry_base_ms, 100);
     ck_assert_int_eq(c.db_retry_max_ms, 1000);
     ck_assert_int_eq(c.request_deadline_ms, 4000);
+    ck_assert_int_eq(c.export_deadline_ms, 30000);
+    ck_assert_int_eq(c.queue_clock_skew_ms, 100);
+    ck_assert_int_eq(c.user_max_inflight, 0); /* half the workers */
+    ck_assert_int_eq(c.worker_max_rss_mb, 512);
+    ck_assert_int_eq(c.jwt_max_lifetime, 0);
     ck_assert_int_eq(c.jwt_leeway, 60);
     ck_assert_int_eq(c.max_body_bytes, 1048576);
     ck_assert_int_eq(c.max_json_depth, 32);

@@ -169,6 +169,9 @@ static const char *const hostile[] = {
     ("unicode: h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 "
      "\xe2\x80\xa8"),
     "=SUM(A1:A2)",
+    "+1",
+    "-2+3",
+    "@cmd|' /C calc'!A0",
     ",,,",
     "control \x01\x1f",
     "back\\slash </script>",
@@ -347,16 +350,32 @@ expect_csv_field(const struct csv_field *f, const char *want, size_t row,
                   "row %zu %s: \"\" must be quoted", row, name);
 }
 
+/* What the default CSV makes of a client's text (OWASP's rule): a "'"
+ * before = + - @ TAB CR. */
+static const char *
+neutralised(const char *v)
+{
+    if (v == NULL || v[0] == '\0' || strchr("=+-@\t\r", v[0]) == NULL)
+        return v;
+    return str("'%s", v);
+}
+
 /* The CSV export of sid equals its messages as the list route shows
- * them, field by field. */
+ * them, field by field: exactly with escape_formulas=false, neutralised
+ * by default. */
 static void
-expect_csv_matches(const struct user *u, const char *sid, size_t n)
+expect_csv_as(const struct user *u, const char *sid, size_t n, bool raw)
 {
     static const char *const head[] = {
         "message_id", "role",       "content",   "tool_call_id",
         "tool_name",  "created_at", "updated_at"};
-    struct resp r = get_text(u, export_path(sid, "?format=csv"));
+    struct resp r =
+        get_text(u, export_path(sid, raw ? "?format=csv&escape_formulas=false"
+                                         : "?format=csv"));
     const struct json_value **msgs = listed(u, sid, n);
+    const char *(*f)(const char *) =
+        raw ? NULL : neutralised; /* the client's three fields */
+#define CLIENT(v) (f != NULL ? f(v) : (v))
     struct csv_row *rows;
     long nrows;
 
@@ -374,17 +393,26 @@ expect_csv_matches(const struct user *u, const char *sid, size_t n)
 
         expect_csv_field(&row->f[0], jstr(msgs[i], "id"), i + 1, "id");
         expect_csv_field(&row->f[1], jstr(msgs[i], "role"), i + 1, "role");
-        expect_csv_field(&row->f[2], jstr(msgs[i], "content"), i + 1,
+        expect_csv_field(&row->f[2], CLIENT(jstr(msgs[i], "content")), i + 1,
                          "content");
-        expect_csv_field(&row->f[3], jstr_or_null(msgs[i], "tool_call_id"),
-                         i + 1, "tool_call_id");
-        expect_csv_field(&row->f[4], jstr_or_null(msgs[i], "tool_name"), i + 1,
-                         "tool_name");
+        expect_csv_field(&row->f[3],
+                         CLIENT(jstr_or_null(msgs[i], "tool_call_id")), i + 1,
+                         "tool_call_id");
+        expect_csv_field(&row->f[4], CLIENT(jstr_or_null(msgs[i], "tool_name")),
+                         i + 1, "tool_name");
         expect_csv_field(&row->f[5], jstr(msgs[i], "created_at"), i + 1,
                          "created_at");
         expect_csv_field(&row->f[6], jstr(msgs[i], "updated_at"), i + 1,
                          "updated_at");
     }
+#undef CLIENT
+}
+
+static void
+expect_csv_matches(const struct user *u, const char *sid, size_t n)
+{
+    expect_csv_as(u, sid, n, true);
+    expect_csv_as(u, sid, n, false);
 }
 
 /* GET .../export (JSON), checked for shape and headers. */
@@ -724,6 +752,27 @@ START_TEST(test_export_params)
     assert_error(r, 400, "validation_error", "format");
     r = api(&u, "GET", export_path("p", "?limit=5"), NULL);
     assert_error(r, 400, "validation_error", "limit");
+    r = api(&u, "GET", export_path("p", "?format=csv&escape_formulas=no"),
+            NULL);
+    assert_error(r, 400, "validation_error", "escape_formulas");
+    /* meaningless for JSON, and accepted there */
+    r = api(&u, "GET", export_path("p", "?escape_formulas=false"), NULL);
+    expect_status(r, 200);
+    /* importing an export that says it was cut short is refused */
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{\"session_id\":\"cut\"},\"messages\":[],"
+            "\"truncated\":true}");
+    assert_error(r, 400, "validation_error", "truncated");
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{\"session_id\":\"cut\"},\"messages\":[],"
+            "\"truncated\":\"no\"}");
+    assert_error(r, 400, "validation_error", "truncated");
+    r = api(&u, "GET", session_path("cut"), NULL);
+    assert_error(r, 404, "not_found", NULL);
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{\"session_id\":\"cut\"},\"messages\":[],"
+            "\"truncated\":false}");
+    expect_status(r, 201);
     r = api(&u, "GET", export_path("nope", ""), NULL);
     assert_error(r, 404, "not_found", NULL);
     r = api(&u, "GET", export_path("$bad", ""), NULL);

@@ -256,6 +256,7 @@ START_TEST(message_page_bytes)
     p.items = messages(&a, 20, 2000);
     p.len = 20;
     p.total = 50;
+    p.has_more = true;
     one = encode_message_size(&p.items[0]);
     /* room for exactly five items and their commas */
     encode_message_page(&b, &p, 20, 0, ENCODE_PAGE_TAIL + 11 + 5 * (one + 1));
@@ -268,11 +269,12 @@ START_TEST(message_page_bytes)
     /* the last page, whole: has_more false */
     buf_reset(&b);
     p.total = 20;
+    p.has_more = false;
     encode_message_page(&b, &p, 20, 0, 8 * 1024 * 1024);
     parsed = json_parse(&a, b.data, b.len, 32, &jerr);
     ck_assert_uint_eq(json_get(parsed, "items")->u.a.len, 20);
     ck_assert(!json_get(parsed, "has_more")->u.b);
-    /* the same page cut: has_more true although total says no more */
+    /* the same page cut: has_more true although the store read no more */
     buf_reset(&b);
     encode_message_page(&b, &p, 20, 0, 4096);
     parsed = json_parse(&a, b.data, b.len, 32, &jerr);

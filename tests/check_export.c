@@ -326,8 +326,8 @@ static bool
 run(enum export_format f, const struct session *s, struct array_source *src,
     int64_t page, struct collector *c, struct error *err)
 {
-    struct export_source source = {array_next, src};
-    struct export_sink sink = {collect, c};
+    struct export_source source = {.next = array_next, .ctx = src};
+    struct export_sink sink = {.flush = collect, .ctx = c};
     struct buf out;
     bool ok;
 
@@ -358,9 +358,20 @@ expect_csv_field(const struct csv_field *f, const char *want, int row, int col)
                       col);
 }
 
-static void
-expect_csv_round_trip(size_t n, int64_t page)
+/* What EXPORT_CSV makes of a client's text: a "'" before a formula
+ * start. */
+static const char *
+neutralised(const char *v)
 {
+    if (v == NULL || v[0] == '\0' || strchr("=+-@\t\r", v[0]) == NULL)
+        return v;
+    return arena_printf(&arena, "'%s", v);
+}
+
+static void
+expect_csv_round_trip_as(enum export_format f, size_t n, int64_t page)
+{
+    bool safe = f == EXPORT_CSV;
     struct session s = session_of("csv-session");
     struct message *m = messages_of(&s, n);
     struct array_source src = {m, n, 0, -1, false, {0}, {0}};
@@ -372,7 +383,7 @@ expect_csv_round_trip(size_t n, int64_t page)
         "tool_name",  "created_at", "updated_at"};
     long nrows;
 
-    ck_assert(run(EXPORT_CSV, &s, &src, page, &c, &err));
+    ck_assert(run(f, &s, &src, page, &c, &err));
     nrows = csv_parse(c.all.data, c.all.len, rows, n + 2);
     ck_assert_int_eq(nrows, (long)n + 1);
     ck_assert_uint_eq(rows[0].n, 7);
@@ -388,9 +399,15 @@ expect_csv_round_trip(size_t n, int64_t page)
         uuid_format(&m[i].id, id);
         expect_csv_field(&r->f[0], id, (int)i + 1, 0);
         expect_csv_field(&r->f[1], role_name(m[i].role), (int)i + 1, 1);
-        expect_csv_field(&r->f[2], m[i].content, (int)i + 1, 2);
-        expect_csv_field(&r->f[3], m[i].tool_call_id, (int)i + 1, 3);
-        expect_csv_field(&r->f[4], m[i].tool_name, (int)i + 1, 4);
+        expect_csv_field(&r->f[2],
+                         safe ? neutralised(m[i].content) : m[i].content,
+                         (int)i + 1, 2);
+        expect_csv_field(
+            &r->f[3], safe ? neutralised(m[i].tool_call_id) : m[i].tool_call_id,
+            (int)i + 1, 3);
+        expect_csv_field(&r->f[4],
+                         safe ? neutralised(m[i].tool_name) : m[i].tool_name,
+                         (int)i + 1, 4);
         clock_format(m[i].created_at, ts);
         expect_csv_field(&r->f[5], ts, (int)i + 1, 5);
         clock_format(m[i].updated_at, ts);
@@ -399,13 +416,93 @@ expect_csv_round_trip(size_t n, int64_t page)
     buf_release(&c.all);
 }
 
+static void
+expect_csv_round_trip(size_t n, int64_t page)
+{
+    expect_csv_round_trip_as(EXPORT_CSV_RAW, n, page);
+    expect_csv_round_trip_as(EXPORT_CSV, n, page);
+}
+
 START_TEST(csv_hostile_round_trip)
 {
     /* every hostile content with every tool field kind, in several page
-     * sizes: one page, pages that end mid-list, one message per page */
+     * sizes: one page, pages that end mid-list, one message per page;
+     * raw gives back exactly what was stored, the default only adds the
+     * "'" before a formula */
     expect_csv_round_trip(NHOSTILE * 4, 1000);
     expect_csv_round_trip(NHOSTILE * 4, 7);
     expect_csv_round_trip(NHOSTILE, 1);
+}
+END_TEST
+
+/* OWASP's rule, field by field: = + - @ TAB CR first get a "'"; nothing
+ * else changes, and the quoting rules see the "'". */
+START_TEST(csv_formula_cells)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"=SUM(A1:A2)", "'=SUM(A1:A2)"},
+        {"+1", "'+1"},
+        {"-1", "'-1"},
+        {"@cmd", "'@cmd"},
+        {"\tx", "'\tx"},               /* no longer starts with a blank */
+        {"\rx", "\"'\rx\""},           /* CR: quoted */
+        {"=a,b", "\"'=a,b\""},         /* a comma: quoted, "'" inside */
+        {"=\"q\"", "\"'=\"\"q\"\"\""}, /* quotes doubled */
+        {"a=b", "a=b"},
+        {" =x", "\" =x\""}, /* only the first character counts */
+        {"'=x", "'=x"},
+        {"", "\"\""},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b;
+
+        buf_init(&b);
+        export_csv_safe_field(&b, cases[i].in, strlen(cases[i].in));
+        ck_assert_msg(strcmp(b.data, cases[i].out) == 0,
+                      "case %zu: got [%s] want [%s]", i, b.data, cases[i].out);
+        buf_release(&b);
+    }
+    {
+        struct buf b;
+
+        buf_init(&b);
+        export_csv_safe_field(&b, NULL, 0);
+        ck_assert_uint_eq(b.len, 0); /* null stays an empty field */
+        buf_release(&b);
+    }
+}
+END_TEST
+
+/* The row: message_id, role and timestamps are the server's and never
+ * start a formula; the client's three fields are neutralised. */
+START_TEST(csv_formula_row)
+{
+    struct message m;
+    struct buf raw, safe;
+
+    memset(&m, 0, sizeof(m));
+    uuid_parse("00000000-0000-4000-8000-000000000001", &m.id);
+    m.role = ROLE_TOOL;
+    m.content = "=HYPERLINK(\"http://x\")";
+    m.tool_call_id = "+call";
+    m.tool_name = "-tool";
+    buf_init(&raw);
+    buf_init(&safe);
+    export_csv_row(&raw, &m);
+    export_csv_row_as(&safe, &m, true);
+    ck_assert_str_eq(raw.data, "00000000-0000-4000-8000-000000000001,tool,"
+                               "\"=HYPERLINK(\"\"http://x\"\")\",+call,-tool,"
+                               "1970-01-01T00:00:00.000Z,"
+                               "1970-01-01T00:00:00.000Z\r\n");
+    ck_assert_str_eq(safe.data, "00000000-0000-4000-8000-000000000001,tool,"
+                                "\"'=HYPERLINK(\"\"http://x\"\")\",'+call,"
+                                "'-tool,1970-01-01T00:00:00.000Z,"
+                                "1970-01-01T00:00:00.000Z\r\n");
+    buf_release(&raw);
+    buf_release(&safe);
 }
 END_TEST
 
@@ -673,6 +770,211 @@ START_TEST(a_source_that_does_not_advance_stops)
 }
 END_TEST
 
+/* --- stopping: the deadline, a client gone -------------------------------- */
+
+/* A collector whose check says `what` from check number stop_at (from 0)
+ * on; stop_at -1: never. */
+struct stopper {
+    struct collector c;
+    int checks;
+    int stop_at;
+    enum export_check what;
+};
+
+static void
+stop_flush(void *ctx, struct buf *out)
+{
+    collect(&((struct stopper *)ctx)->c, out);
+}
+
+static enum export_check
+stop_check(void *ctx)
+{
+    struct stopper *st = ctx;
+    int n = st->checks++;
+
+    return st->stop_at >= 0 && n >= st->stop_at ? st->what : EXPORT_GO;
+}
+
+static enum export_end
+run_stopped(enum export_format f, const struct session *s,
+            struct array_source *src, int64_t page, struct stopper *st,
+            struct error *err)
+{
+    struct export_source source = {.next = array_next, .ctx = src};
+    struct export_sink sink = {
+        .flush = stop_flush, .ctx = st, .check = stop_check};
+    struct buf out;
+    enum export_end end;
+
+    buf_init(&out);
+    buf_init(&st->c.all);
+    end = export_run(f, s, &source, page, &sink, &out, err);
+    ck_assert_uint_eq(out.len, 0);
+    buf_release(&out);
+    return end;
+}
+
+/* Cut by the deadline before the third page: the two pages written, then
+ * the marker; the JSON still parses and says so. */
+START_TEST(deadline_truncates_json)
+{
+    struct session s = session_of("cut");
+    struct message *m = messages_of(&s, 10);
+    struct array_source src = {m, 10, 0, -1, false, {0}, {0}};
+    struct stopper st = {{{0}, 0, 0, 0}, 0, 2, EXPORT_STOP_DEADLINE};
+    struct error err = ERROR_INIT, perr = ERROR_INIT;
+    const struct json_value *doc, *msgs, *t;
+
+    ck_assert_int_eq(run_stopped(EXPORT_JSON, &s, &src, 4, &st, &err),
+                     EXPORT_TRUNCATED);
+    ck_assert_int_eq(src.calls, 2);
+    doc = json_parse(&arena, st.c.all.data, st.c.all.len, 64, &perr);
+    ck_assert_msg(doc != NULL, "truncated JSON does not parse: %s",
+                  perr.message);
+    msgs = json_get(doc, "messages");
+    ck_assert(msgs != NULL && msgs->type == JSON_ARRAY);
+    ck_assert_uint_eq(msgs->u.a.len, 8);
+    t = json_get(doc, "truncated");
+    ck_assert(t != NULL && t->type == JSON_BOOL && t->u.b);
+    /* the marker is the last member */
+    ck_assert_str_eq(st.c.all.data + st.c.all.len - 19,
+                     "],\"truncated\":true}");
+    buf_release(&st.c.all);
+
+    /* a complete export has no such member */
+    src.calls = 0;
+    st.checks = 0;
+    st.stop_at = -1;
+    ck_assert_int_eq(run_stopped(EXPORT_JSON, &s, &src, 4, &st, &err),
+                     EXPORT_COMPLETE);
+    doc = json_parse(&arena, st.c.all.data, st.c.all.len, 64, &perr);
+    ck_assert(doc != NULL && json_get(doc, "truncated") == NULL);
+    ck_assert_int_eq(st.checks, 3);
+    buf_release(&st.c.all);
+}
+END_TEST
+
+START_TEST(deadline_truncates_csv)
+{
+    struct session s = session_of("cut");
+    struct message *m = messages_of(&s, 10);
+    struct array_source src = {m, 10, 0, -1, false, {0}, {0}};
+    struct stopper st = {{{0}, 0, 0, 0}, 0, 1, EXPORT_STOP_DEADLINE};
+    struct error err = ERROR_INIT;
+    struct csv_row rows[16];
+    const char *tail = "\r\n# truncated\r\n";
+
+    ck_assert_int_eq(run_stopped(EXPORT_CSV, &s, &src, 4, &st, &err),
+                     EXPORT_TRUNCATED);
+    ck_assert_int_eq(src.calls, 1);
+    ck_assert_str_eq(st.c.all.data + st.c.all.len - strlen(tail), tail);
+    /* the rows before the marker: the header and the first page */
+    ck_assert_int_eq(csv_parse(st.c.all.data,
+                               st.c.all.len - strlen("# truncated\r\n"), rows,
+                               16),
+                     5);
+    buf_release(&st.c.all);
+
+    /* stopped before the first page: the header, then the marker */
+    src.calls = 0;
+    st.checks = 0;
+    st.stop_at = 0;
+    ck_assert_int_eq(run_stopped(EXPORT_CSV_RAW, &s, &src, 4, &st, &err),
+                     EXPORT_TRUNCATED);
+    ck_assert_int_eq(src.calls, 0);
+    ck_assert_str_eq(st.c.all.data, "message_id,role,content,tool_call_id,"
+                                    "tool_name,created_at,updated_at\r\n"
+                                    "# truncated\r\n");
+    buf_release(&st.c.all);
+}
+END_TEST
+
+/* A read that fails once the deadline has passed is the deadline's doing:
+ * a truncation, with the marker, not a failure. */
+START_TEST(failure_at_the_deadline_truncates)
+{
+    struct session s = session_of("cut");
+    struct message *m = messages_of(&s, 10);
+    struct array_source src = {m, 10, 0, 1, false, {0}, {0}};
+    struct stopper st = {{{0}, 0, 0, 0}, 0, 2, EXPORT_STOP_DEADLINE};
+    struct error err = ERROR_INIT, perr = ERROR_INIT;
+    const struct json_value *doc;
+
+    /* check 0 (page 1) go; check 1 (page 2) go; the read fails; check 2
+     * says the deadline passed */
+    ck_assert_int_eq(run_stopped(EXPORT_JSON, &s, &src, 4, &st, &err),
+                     EXPORT_TRUNCATED);
+    ck_assert_int_eq(err.code, ERR_NONE);
+    doc = json_parse(&arena, st.c.all.data, st.c.all.len, 64, &perr);
+    ck_assert(doc != NULL);
+    ck_assert_uint_eq(json_get(doc, "messages")->u.a.len, 4);
+    buf_release(&st.c.all);
+}
+END_TEST
+
+/* The client has gone: the export stops before the next page and sends
+ * nothing more, not even what was pending. */
+START_TEST(client_gone_abandons)
+{
+    struct session s = session_of("gone");
+    struct message *m = messages_of(&s, 10);
+    struct array_source src = {m, 10, 0, -1, false, {0}, {0}};
+    struct stopper st = {{{0}, 0, 0, 0}, 0, 1, EXPORT_STOP_GONE};
+    struct error err = ERROR_INIT;
+
+    ck_assert_int_eq(run_stopped(EXPORT_JSON, &s, &src, 4, &st, &err),
+                     EXPORT_ABANDONED);
+    ck_assert_int_eq(src.calls, 1);
+    /* nothing flushed: the first page's text was still below the flush
+     * size and is dropped */
+    ck_assert_int_eq(st.c.flushes, 0);
+    buf_release(&st.c.all);
+}
+END_TEST
+
+/* Pages sized by bytes: the first asks for first_limit, the next ones
+ * for what the last page's text says fits, capped at page_size. */
+START_TEST(pages_sized_by_bytes)
+{
+    struct session s = session_of("bytes");
+    size_t n = 50;
+    struct message *m = arena_calloc(&arena, n * sizeof(*m));
+    char *content = arena_alloc(&arena, 1001);
+    struct array_source src = {m, n, 0, -1, false, {0}, {0}};
+    struct export_source source = {
+        .next = array_next, .ctx = &src, .page_bytes = 5000, .first_limit = 2};
+    struct collector c = {{0}, 0, 0, 0};
+    struct export_sink sink = {.flush = collect, .ctx = &c};
+    struct error err = ERROR_INIT;
+    struct buf out;
+
+    memset(content, 'x', 1000);
+    content[1000] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        uuid_generate(&m[i].id);
+        m[i].session_id = "bytes";
+        m[i].seq = (int64_t)i + 1;
+        m[i].content = i < 10 ? content : "y";
+    }
+    buf_init(&out);
+    buf_init(&c.all);
+    ck_assert_int_eq(
+        export_run(EXPORT_JSON, &s, &source, 20, &sink, &out, &err),
+        EXPORT_COMPLETE);
+    ck_assert_int_eq(src.limits[0], 2);
+    /* two messages of ~1.2 KB of text: about 4 fit in 5000 bytes */
+    ck_assert_int_ge(src.limits[1], 3);
+    ck_assert_int_le(src.limits[1], 4);
+    /* small messages afterwards: back up to page_size, never beyond */
+    ck_assert_int_eq(src.limits[src.calls - 1], 20);
+    for (int i = 0; i < src.calls; i++)
+        ck_assert_int_le(src.limits[i], 20);
+    buf_release(&out);
+    buf_release(&c.all);
+}
+END_TEST
+
 START_TEST(format_names)
 {
     ck_assert_str_eq(export_format_name(EXPORT_JSON), "json");
@@ -693,6 +995,8 @@ export_suite(void)
     tcase_add_test(t, csv_field_quoting);
     tcase_add_test(t, csv_field_with_nul_length);
     tcase_add_test(t, csv_hostile_round_trip);
+    tcase_add_test(t, csv_formula_cells);
+    tcase_add_test(t, csv_formula_row);
     tcase_add_test(t, csv_exact_text);
     tcase_add_test(t, csv_empty_session_is_the_header);
     suite_add_tcase(s, t);
@@ -710,6 +1014,11 @@ export_suite(void)
     tcase_add_test(t, failure_mid_stream_leaves_csv_broken);
     tcase_add_test(t, failure_mid_stream_leaves_json_broken);
     tcase_add_test(t, a_source_that_does_not_advance_stops);
+    tcase_add_test(t, deadline_truncates_json);
+    tcase_add_test(t, deadline_truncates_csv);
+    tcase_add_test(t, failure_at_the_deadline_truncates);
+    tcase_add_test(t, client_gone_abandons);
+    tcase_add_test(t, pages_sized_by_bytes);
     tcase_add_test(t, format_names);
     suite_add_tcase(s, t);
     return s;

@@ -2,6 +2,8 @@
  * check_health.c - the health score: every branch of every rule, their
  * boundaries, the order of the recommendations, and the floor.
  */
+#include <stdint.h>
+
 #include "health.h"
 #include "suites.h"
 
@@ -137,6 +139,28 @@ START_TEST(hours_are_rounded_to_two_decimals)
 }
 END_TEST
 
+/* Timestamps near the int64 limits (a corrupt document; the fuzzer found
+ * the overflow): a large number of hours, never undefined behaviour. The
+ * sanitizer build turns a signed overflow here into a failure. */
+START_TEST(hours_at_the_int64_limits)
+{
+    /* Capped at INT64_MAX ms: 2562047788015 hours and a fraction. */
+    double h;
+
+    h = health_hours(INT64_MIN, INT64_MAX);
+    ck_assert(h > 2.56e12 && h < 2.57e12);
+    h = health_hours(-1, INT64_MAX);
+    ck_assert(h > 2.56e12 && h < 2.57e12);
+    h = health_hours(INT64_MIN, 0);
+    ck_assert(h > 2.56e12 && h < 2.57e12);
+    ck_assert(health_hours(INT64_MAX, INT64_MIN) == 0.0);
+    ck_assert(health_hours(INT64_MAX, INT64_MAX) == 0.0);
+    ck_assert(health_hours(INT64_MIN, INT64_MIN) == 0.0);
+    ck_assert(health_hours(INT64_MAX - 36000, INT64_MAX) == 0.01);
+    ck_assert(health_hours(INT64_MIN, INT64_MIN + 36000) == 0.01);
+}
+END_TEST
+
 Suite *
 health_suite(void)
 {
@@ -150,6 +174,7 @@ health_suite(void)
     tcase_add_test(t, deductions_add_up_in_rule_order);
     tcase_add_test(t, score_floor_is_zero);
     tcase_add_test(t, hours_are_rounded_to_two_decimals);
+    tcase_add_test(t, hours_at_the_int64_limits);
     suite_add_tcase(s, t);
     return s;
 }

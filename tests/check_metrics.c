@@ -4,6 +4,7 @@
  * errors by kind, no-ops when off, and counts that add up across forked
  * processes (the reason for the shared mapping).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,210 @@ START_TEST(test_metrics_reinit)
 }
 END_TEST
 
+/* --- requests in flight per user ----------------------------------------- */
+
+/* Without a slot (not a worker) or a region there is no limit. */
+START_TEST(test_inflight_off)
+{
+    ck_assert(metrics_inflight_enter("u", 0));
+    metrics_inflight_leave();
+    metrics_release();
+    metrics_worker_slot(0);
+    ck_assert(metrics_inflight_enter("u", 0));
+    ck_assert_int_eq(metrics_inflight_count("u"), 0);
+}
+END_TEST
+
+/* Slots stand for workers: each holds one user's request; a user's count
+ * is the slots holding it, and the limit counts the entering one. */
+START_TEST(test_inflight_counts_and_limits)
+{
+    metrics_worker_slot(3);
+    ck_assert(metrics_inflight_enter("alice", 2));
+    metrics_worker_slot(7);
+    ck_assert(metrics_inflight_enter("alice", 2));
+    ck_assert_int_eq(metrics_inflight_count("alice"), 2);
+    ck_assert_int_eq(metrics_inflight_count("bob"), 0);
+    /* a third of alice's: refused, and it holds nothing */
+    metrics_worker_slot(5);
+    ck_assert(!metrics_inflight_enter("alice", 2));
+    ck_assert_int_eq(metrics_inflight_count("alice"), 2);
+    /* bob is not alice */
+    ck_assert(metrics_inflight_enter("bob", 2));
+    ck_assert_int_eq(metrics_inflight_count("bob"), 1);
+    metrics_inflight_leave();
+    ck_assert_int_eq(metrics_inflight_count("bob"), 0);
+    /* a higher limit lets it in */
+    ck_assert(metrics_inflight_enter("alice", 3));
+    ck_assert_int_eq(metrics_inflight_count("alice"), 3);
+    metrics_inflight_leave();
+    /* names that differ in one byte, or by a prefix, are other users */
+    ck_assert_int_eq(metrics_inflight_count("alicf"), 0);
+    ck_assert_int_eq(metrics_inflight_count("alic"), 0);
+    ck_assert_int_eq(metrics_inflight_count("alice "), 0);
+    /* the worker in slot 7 ends its request */
+    metrics_worker_slot(7);
+    ck_assert_int_eq(metrics_inflight_count("alice"), 1);
+}
+END_TEST
+
+/* Bulk requests: a second mark on the same slot, its own count and
+ * limit, left (and cleared by the supervisor) with the request. */
+START_TEST(test_bulk_counts_and_limits)
+{
+    metrics_worker_slot(1);
+    ck_assert(metrics_inflight_enter("zoe", 4));
+    ck_assert(metrics_bulk_enter("zoe", 1));
+    metrics_worker_slot(2);
+    ck_assert(metrics_inflight_enter("zoe", 4));
+    ck_assert(!metrics_bulk_enter("zoe", 1));
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 1);
+    ck_assert_int_eq(metrics_inflight_count("zoe"), 2);
+    ck_assert(metrics_bulk_enter("zoe", 2));
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 2);
+    metrics_inflight_leave();
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 1);
+    ck_assert_int_eq(metrics_inflight_count("zoe"), 1);
+    metrics_worker_gone(1);
+    ck_assert_int_eq(metrics_bulk_count("zoe"), 0);
+    ck_assert_int_eq(metrics_inflight_count("zoe"), 0);
+}
+END_TEST
+
+/* Conversation turns count in a table of their own: a user at its limit
+ * of turns still gets its ordinary requests served, and the other way
+ * round. */
+START_TEST(test_conversation_turns_apart)
+{
+    metrics_worker_slot(1);
+    ck_assert(metrics_conversation_enter("yan", 1));
+    metrics_worker_slot(2);
+    ck_assert(!metrics_conversation_enter("yan", 1));
+    ck_assert(metrics_inflight_enter("yan", 1));
+    ck_assert_int_eq(metrics_conversation_count("yan"), 1);
+    ck_assert_int_eq(metrics_inflight_count("yan"), 1);
+    metrics_inflight_leave();
+    metrics_worker_gone(1);
+    ck_assert_int_eq(metrics_conversation_count("yan"), 0);
+}
+END_TEST
+
+static const char *
+count_event_line(const char *t, const char *name)
+{
+    const char *p = strstr(t, name);
+
+    ck_assert_msg(p != NULL, "no %s in:\n%s", name, t);
+    return p;
+}
+
+/* A worker killed while it serves a user's request leaves its slot
+ * holding that user; the supervisor's metrics_worker_gone() after the
+ * reap is what frees it (a new worker would clear it too, but a retired
+ * generation's slot may stay empty for long). */
+START_TEST(test_inflight_dead_worker_does_not_leak)
+{
+    int status;
+    int fds[2];
+    char c;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        metrics_worker_slot(9);
+        if (!metrics_inflight_enter("carol", 1))
+            _exit(2);
+        (void)write(fds[1], "x", 1);
+        for (;;)
+            pause(); /* killed mid-request */
+    }
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    ck_assert_int_eq(metrics_inflight_count("carol"), 1);
+    /* another worker of the host sees carol at her limit */
+    metrics_worker_slot(2);
+    ck_assert(!metrics_inflight_enter("carol", 1));
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status));
+    /* still held until the supervisor says the worker is gone */
+    ck_assert_int_eq(metrics_inflight_count("carol"), 1);
+    metrics_worker_gone(9);
+    ck_assert_int_eq(metrics_inflight_count("carol"), 0);
+    ck_assert(metrics_inflight_enter("carol", 1));
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
+/* Many workers racing for one user's slots never hold more than the
+ * limit at once. */
+START_TEST(test_inflight_race_never_exceeds)
+{
+    enum { WORKERS = 8, ROUNDS = 3000, LIMIT = 2 };
+    pid_t pids[WORKERS];
+    int over = 0;
+
+    for (int w = 0; w < WORKERS; w++) {
+        pids[w] = fork();
+        ck_assert_int_ge(pids[w], 0);
+        if (pids[w] == 0) {
+            int bad = 0;
+
+            metrics_worker_slot(w);
+            for (int i = 0; i < ROUNDS; i++) {
+                if (!metrics_inflight_enter("dave", LIMIT))
+                    continue;
+                if (metrics_inflight_count("dave") > LIMIT)
+                    bad = 1;
+                metrics_inflight_leave();
+            }
+            _exit(bad);
+        }
+    }
+    for (int w = 0; w < WORKERS; w++) {
+        int status;
+
+        ck_assert_int_eq(waitpid(pids[w], &status, 0), pids[w]);
+        ck_assert(WIFEXITED(status));
+        over += WEXITSTATUS(status);
+    }
+    ck_assert_int_eq(over, 0);
+    ck_assert_int_eq(metrics_inflight_count("dave"), 0);
+}
+END_TEST
+
+START_TEST(test_events_rendered)
+{
+    const char *t;
+
+    metrics_count(METRICS_INFLIGHT_REJECTED);
+    metrics_count(METRICS_INFLIGHT_REJECTED);
+    metrics_count(METRICS_BULK_REJECTED);
+    metrics_count(METRICS_QUEUE_EXPIRED);
+    metrics_count(METRICS_GONE_QUEUED);
+    metrics_count(METRICS_GONE_SERVING);
+    metrics_count(METRICS_GONE_SERVING);
+    metrics_count(METRICS_GONE_SERVING);
+    metrics_count(METRICS_EXPORT_TRUNCATED);
+    metrics_count(METRICS_RECYCLED_RSS);
+    metrics_observe(0, HTTP_GET, 499, 0.1);
+    t = render();
+    ck_line(t, "parley_user_inflight_rejected_total{kind=\"all\"} 2");
+    ck_line(t, "parley_user_inflight_rejected_total{kind=\"bulk\"} 1");
+    ck_line(t, "parley_queue_expired_total 1");
+    ck_line(t, "parley_client_gone_total{when=\"queued\"} 1");
+    ck_line(t, "parley_client_gone_total{when=\"serving\"} 3");
+    ck_line(t, "parley_export_truncated_total 1");
+    ck_line(t, "parley_worker_recycled_total{reason=\"rss\"} 1");
+    ck_line(t, "parley_http_requests_total{route=\"/a\",method=\"GET\","
+               "status=\"499\"} 1");
+    (void)count_event_line(t, "# TYPE parley_user_inflight_rejected_total "
+                              "counter");
+}
+END_TEST
+
 Suite *
 metrics_suite(void)
 {
@@ -276,6 +481,13 @@ metrics_suite(void)
     tcase_add_test(t, test_metrics_process);
     tcase_add_test(t, test_metrics_shared_across_fork);
     tcase_add_test(t, test_metrics_reinit);
+    tcase_add_test(t, test_inflight_off);
+    tcase_add_test(t, test_inflight_counts_and_limits);
+    tcase_add_test(t, test_bulk_counts_and_limits);
+    tcase_add_test(t, test_conversation_turns_apart);
+    tcase_add_test(t, test_inflight_dead_worker_does_not_leak);
+    tcase_add_test(t, test_inflight_race_never_exceeds);
+    tcase_add_test(t, test_events_rendered);
     suite_add_tcase(s, t);
     return s;
 }

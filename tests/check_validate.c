@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "json.h"
+#include "uuid.h"
 #include "validate.h"
 #include "suites.h"
 
@@ -102,6 +103,26 @@ START_TEST(documents)
 }
 END_TEST
 
+/* Ids are matched in their one canonical form: lowercase, 8-4-4-4-12. */
+START_TEST(uuid_canonical_only)
+{
+    struct uuid u, v;
+    char text[UUID_STR_LEN + 1];
+
+    ck_assert(uuid_parse("0f0e0d0c-0b0a-4908-8706-0504030201ab", &u));
+    uuid_format(&u, text);
+    ck_assert_str_eq(text, "0f0e0d0c-0b0a-4908-8706-0504030201ab");
+    ck_assert(!uuid_parse("0F0E0D0C-0B0A-4908-8706-0504030201AB", &v));
+    ck_assert(!uuid_parse("0f0e0d0c-0b0a-4908-8706-0504030201aB", &v));
+    ck_assert(!uuid_parse("Af0e0d0c-0b0a-4908-8706-0504030201ab", &v));
+    ck_assert(!uuid_parse("0f0e0d0c0b0a490887060504030201ab", &v));
+    ck_assert(!uuid_parse("{0f0e0d0c-0b0a-4908-8706-0504030201ab}", &v));
+    ck_assert(!uuid_parse("0f0e0d0c-0b0a-4908-8706-0504030201ag", &v));
+    ck_assert(!uuid_parse("0f0e0d0c-0b0a-4908-8706_0504030201ab", &v));
+    ck_assert(!uuid_parse("", &v));
+}
+END_TEST
+
 Suite *
 validate_suite(void)
 {
@@ -112,6 +133,7 @@ validate_suite(void)
     tcase_add_test(tc, names);
     tcase_add_test(tc, text_chars_and_bytes);
     tcase_add_test(tc, documents);
+    tcase_add_test(tc, uuid_canonical_only);
     suite_add_tcase(s, tc);
     return s;
 }

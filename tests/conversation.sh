@@ -69,6 +69,9 @@ listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 4
 conversation_workers = 8
+# One user keeps every conversation worker busy on purpose (the pools
+# under load): no per-user limit below the pool here (tests/limits.sh).
+user_max_inflight = 8
 conversation_deadline_ms = 12000
 # Shorter than a turn: a drain must still wait for the conversation pool.
 shutdown_timeout = 2

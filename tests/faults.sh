@@ -101,6 +101,10 @@ jwt_secret = $secret
 log_level = info
 request_deadline_ms = $deadline_ms
 shutdown_timeout = 10
+# The load is one user's, many clients at once (twice the workers during
+# a reload): no per-user limit here (tests/limits.sh tests it).
+user_max_inflight = 1024
+user_max_bulk = 1024
 # No sweeper child: it would come a minute after start, in the middle of
 # (d), as one more child of the supervisor.
 cleanup_interval = 0
@@ -109,10 +113,12 @@ cleanup_interval = 0
 conversation_workers = 0
 EOF
 )
-# All the load comes from 127.0.0.1: the real per-client limit (100 r/s)
-# would answer most of it 429.  Same zone name, a rate no test reaches.
+# All the load comes from 127.0.0.1: the real per-client limits (100 r/s,
+# 32 at once) would answer much of it 429.  Same zone names, a rate no test
+# reaches, and a connection key unique to each request.
 cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
+limit_conn_zone \$request_id zone=parley_conn_per_client:1m;
 EOF
 
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"

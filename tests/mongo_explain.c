@@ -1242,8 +1242,8 @@ counter_shapes(struct explain *x)
          &err, "user set");
     shape_end(x);
     shape_begin(x, "recount: the sweeper's dirty users", EXACT, 0, "dirty");
-    must(store_dirty_list(x->store, ctx(x), STORE_USERS,
-                          clock_now_ms() + 60000, 200, &cand, &n, &err),
+    must(store_dirty_list(x->store, ctx(x), STORE_USERS, clock_now_ms() + 60000,
+                          200, &cand, &n, &err),
          &err, "dirty users");
     shape_end(x);
     shape_begin(x, "a failed first turn: delete the unused session", EXACT, 0,
@@ -1293,8 +1293,8 @@ batch_shapes(struct explain *x)
          &err, "idem complete many");
     shape_end(x);
     shape_begin(x, "keyed batch replayed: the messages by id", IN, 0, "_id_");
-    must(store_message_get_many(x->store, ctx(x), "ua", &x->big, x->msg_ids,
-                                NK, msgs, found, &err),
+    must(store_message_get_many(x->store, ctx(x), "ua", &x->big, x->msg_ids, NK,
+                                msgs, found, &err),
          &err, "message get many");
     shape_end(x);
 }

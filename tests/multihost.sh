@@ -158,6 +158,9 @@ log_level = info
 # machine a request may wait on it for seconds; that is not what this test
 # is about.  nginx's fastcgi_read_timeout (10 s) is still longer.
 request_deadline_ms = 8000
+# The load is one user's, 12 clients at once: no per-user limit here.
+user_max_inflight = 1024
+user_max_bulk = 1024
 EOF
     )
 done
@@ -226,12 +229,14 @@ http {
     uwsgi_temp_path $PARLEY_TMP/tmp/uwsgi;
     scgi_temp_path $PARLEY_TMP/tmp/scgi;
 
-    # parley.conf's rate-limit zone, keyed on an empty value: nginx counts
-    # no request, since all the load comes from one loopback client.
+    # parley.conf's rate- and connection-limit zones, keyed on an empty
+    # value: nginx counts no request, since all the load comes from one
+    # loopback client.
     map \$request_id \$parley_mh_nobody {
         default "";
     }
     limit_req_zone \$parley_mh_nobody zone=parley_per_client:1m rate=100r/s;
+    limit_conn_zone \$parley_mh_nobody zone=parley_conn_per_client:1m;
 
     log_format multihost '\$msec \$http_x_load_id \$request_method \$status "\$upstream_addr" "\$upstream_status"';
 

@@ -13,7 +13,11 @@
  *   - the CSV export parses under a strict RFC 4180 reader (CRLF rows,
  *     quotes only around whole fields, doubled inside), has the header
  *     row and one row of 7 fields per message, gives back every text
- *     byte for byte, and keeps null (empty) apart from "" (quoted);
+ *     byte for byte (EXPORT_CSV_RAW), or with a "'" before a client's
+ *     field that starts a formula (EXPORT_CSV, where no such field starts
+ *     with = + - @ TAB CR), and keeps null (empty) apart from "" (quoted);
+ *   - export_run() cut by its deadline at any page: still valid JSON
+ *     ending "truncated": true, CSV ending "# truncated";
  *   - export_run() with any page size and a sink that flushes writes
  *     exactly what the encoders write directly; when the source fails
  *     part-way the result no longer parses, in either format;
@@ -318,8 +322,21 @@ expect_field(const struct csv_field *f, const char *want, const char *what)
         FUZZ_CHECK(f->quoted, "%s: \"\" not quoted, reads as null", what);
 }
 
+/* What EXPORT_CSV writes for a client's field: a "'" before = + - @ TAB
+ * CR (OWASP's rule), else the value. */
+static const char *
+neutralised(struct arena *a, const char *v)
+{
+    if (v == NULL || v[0] == '\0' || strchr("=+-@\t\r", v[0]) == NULL)
+        return v;
+    return arena_printf(a, "'%s", v);
+}
+
+/* The CSV parses back to the messages, the client's fields neutralised
+ * when safe: no field of them then starts a formula. */
 static void
-check_csv(struct arena *a, const struct input *in, const struct buf *out)
+check_csv_as(struct arena *a, const struct input *in, const struct buf *out,
+             bool safe)
 {
     static const char *const header[CSV_COLS] = {
         "message_id", "role",       "content",    "tool_call_id",
@@ -343,14 +360,33 @@ check_csv(struct arena *a, const struct input *in, const struct buf *out)
         uuid_format(&m->id, id);
         expect_field(&r[0], id, "message_id");
         expect_field(&r[1], role_name(m->role), "role");
-        expect_field(&r[2], m->content, "content");
-        expect_field(&r[3], m->tool_call_id, "tool_call_id");
-        expect_field(&r[4], m->tool_name, "tool_name");
+        expect_field(&r[2], safe ? neutralised(a, m->content) : m->content,
+                     "content");
+        expect_field(&r[3],
+                     safe ? neutralised(a, m->tool_call_id) : m->tool_call_id,
+                     "tool_call_id");
+        expect_field(&r[4], safe ? neutralised(a, m->tool_name) : m->tool_name,
+                     "tool_name");
+        for (int c = 2; safe && c <= 4; c++)
+            FUZZ_CHECK(r[c].len == 0 || strchr("=+-@\t\r", r[c].s[0]) == NULL,
+                       "a neutralised cell starts a formula");
         FUZZ_CHECK(r[5].len == CLOCK_RFC3339_LEN && clock_parse(r[5].s, &ms),
                    "created_at is no timestamp");
         FUZZ_CHECK(r[6].len == CLOCK_RFC3339_LEN && clock_parse(r[6].s, &ms),
                    "updated_at is no timestamp");
     }
+}
+
+static void
+check_csv(struct arena *a, const struct input *in, const struct buf *out)
+{
+    check_csv_as(a, in, out, false);
+}
+
+static void
+check_safe_csv(struct arena *a, const struct input *in, const struct buf *out)
+{
+    check_csv_as(a, in, out, true);
 }
 
 /* --- export_run ------------------------------------------------------------
@@ -397,8 +433,8 @@ run(enum export_format f, const struct input *in, int64_t page_size,
     int fail_at_call, struct buf *all)
 {
     struct source src = {in, fail_at_call, 0};
-    struct export_source source = {source_next, &src};
-    struct export_sink sink = {sink_flush, all};
+    struct export_source source = {.next = source_next, .ctx = &src};
+    struct export_sink sink = {.flush = sink_flush, .ctx = all};
     struct buf out;
     struct error err = ERROR_INIT;
     bool ok;
@@ -411,6 +447,91 @@ run(enum export_format f, const struct input *in, int64_t page_size,
                err.code);
     buf_release(&out);
     return ok;
+}
+
+/* Runs export_run with a sink whose check says the deadline has passed
+ * from check number stop_at (from 0) on: the export must end truncated,
+ * every byte flushed. */
+struct stopping {
+    struct buf *all;
+    int checks, stop_at;
+};
+
+static void
+stop_flush(void *ctx, struct buf *out)
+{
+    sink_flush(((struct stopping *)ctx)->all, out);
+}
+
+static enum export_check
+stop_check(void *ctx)
+{
+    struct stopping *st = ctx;
+
+    return st->checks++ >= st->stop_at ? EXPORT_STOP_DEADLINE : EXPORT_GO;
+}
+
+static enum export_end
+run_cut(enum export_format f, const struct input *in, int64_t page_size,
+        int stop_at, struct buf *all)
+{
+    struct source src = {in, 0, 0};
+    struct export_source source = {.next = source_next, .ctx = &src};
+    struct stopping st = {all, 0, stop_at};
+    struct export_sink sink = {
+        .flush = stop_flush, .ctx = &st, .check = stop_check};
+    struct buf out;
+    struct error err = ERROR_INIT;
+    enum export_end end;
+
+    buf_init(&out);
+    end = export_run(f, &in->s, &source, page_size, &sink, &out, &err);
+    FUZZ_CHECK(out.len == 0, "%zu bytes never flushed", out.len);
+    buf_release(&out);
+    return end;
+}
+
+/* A cut export says so: JSON parses, its last member "truncated": true;
+ * CSV ends with the line "# truncated" after whole rows. */
+static void
+check_cut(struct arena *a, const struct input *in, int64_t page_size,
+          int stop_at)
+{
+    struct buf got;
+    struct error err = ERROR_INIT;
+    const struct json_value *doc, *t;
+    struct csv_field rows[MAX_MESSAGES + 1][CSV_COLS];
+    const char *tail = "# truncated\r\n";
+    enum export_end end;
+
+    buf_init(&got);
+    end = run_cut(EXPORT_JSON, in, page_size, stop_at, &got);
+    if (end == EXPORT_TRUNCATED) {
+        doc = json_parse(a, got.data, got.len, 64, &err);
+        FUZZ_CHECK(doc != NULL, "a truncated JSON export does not parse: %s",
+                   err.message);
+        FUZZ_CHECK(doc->type == JSON_OBJECT && doc->u.o.len == 3,
+                   "a truncated JSON export is not {session,messages,"
+                   "truncated}");
+        t = doc->u.o.members[2].value;
+        FUZZ_CHECK(strcmp(doc->u.o.members[2].key, "truncated") == 0 &&
+                       t->type == JSON_BOOL && t->u.b,
+                   "the last member is not \"truncated\": true");
+    } else {
+        FUZZ_CHECK(end == EXPORT_COMPLETE, "export_run ended %d", (int)end);
+    }
+    buf_reset(&got);
+    end = run_cut(EXPORT_CSV, in, page_size, stop_at, &got);
+    if (end == EXPORT_TRUNCATED) {
+        FUZZ_CHECK(got.len >= strlen(tail) &&
+                       memcmp(got.data + got.len - strlen(tail), tail,
+                              strlen(tail)) == 0,
+                   "a truncated CSV export does not end with the marker");
+        FUZZ_CHECK(csv_parse(a, got.data, got.len - strlen(tail), rows,
+                             MAX_MESSAGES + 1) >= 1,
+                   "the rows before the marker do not parse");
+    }
+    buf_release(&got);
 }
 
 /* --- the other bodies ---------------------------------------------------- */
@@ -618,9 +739,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    memcmp(got.data, json.data, json.len) == 0,
                "streamed JSON differs from the encoders' text");
     buf_reset(&got);
-    FUZZ_CHECK(run(EXPORT_CSV, &in, page_size, 0, &got), "export_run failed");
+    FUZZ_CHECK(run(EXPORT_CSV_RAW, &in, page_size, 0, &got),
+               "export_run failed");
     FUZZ_CHECK(got.len == csv.len && memcmp(got.data, csv.data, csv.len) == 0,
                "streamed CSV differs from the encoders' text");
+    /* The default CSV: the same rows with formula cells neutralised. */
+    buf_reset(&csv);
+    export_csv_header(&csv);
+    for (size_t i = 0; i < in.n; i++)
+        export_csv_row_as(&csv, &in.m[i], true);
+    check_safe_csv(&a, &in, &csv);
+    buf_reset(&got);
+    FUZZ_CHECK(run(EXPORT_CSV, &in, page_size, 0, &got), "export_run failed");
+    FUZZ_CHECK(got.len == csv.len && memcmp(got.data, csv.data, csv.len) == 0,
+               "streamed safe CSV differs from the encoders' text");
+
+    check_cut(&a, &in, page_size, fail_at);
 
     if (fail_at > 0) {
         struct error err = ERROR_INIT;
