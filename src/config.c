@@ -4,7 +4,8 @@
  * Each row names a setting, its type, where it lives in struct config and
  * its default as text, so defaults go through the same parser as the file
  * and the environment.  Adding a setting is one row here and a field in
- * config.h; the README's table lists them all.
+ * config.h; docs/configuration.md's table lists them all (the README's
+ * "Add a configuration key" says what else a new one needs).
  */
 #include <ctype.h>
 #include <errno.h>

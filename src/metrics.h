@@ -13,7 +13,7 @@
  * false) in a process that never called metrics_init(): the command-line
  * tools and the unit tests of other modules need not care.
  *
- * Exposed series (see the README's Operations section):
+ * Exposed series (see docs/operations.md, "Metrics"):
  *   parley_http_requests_total{route,method,status}       counter
  *   parley_http_request_duration_seconds{route,method}    histogram
  *   parley_db_calls_total                                 counter

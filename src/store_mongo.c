@@ -77,7 +77,7 @@
  * Numbers are read with bson_iter_as_int64() because other tools (and the
  * development server) may hand an int64 back as int32 or double.
  *
- * The README's shard keys are sessions {user_id: 1} and {session_uuid: 1}
+ * docs/storage.md's shard keys are sessions {user_id: 1} and {session_uuid: 1}
  * for the other three: every request-path filter on those collections
  * carries session_uuid at the top level (the compound _ids repeat it), so
  * each operation goes to one shard and the memory upsert names the whole
@@ -3109,7 +3109,7 @@ mongo_message_get_item(struct store *s, struct arena *a, const char *user,
 /* {_id: {u, s, k}, user_id, session_uuid}: the key document of one
  * client key.  session_uuid repeats _id.s at the top level so that, with
  * the collection sharded on {session_uuid: 1}, every key operation names
- * its shard (see the README's sharding section). */
+ * its shard (see docs/storage.md, "Sharding"). */
 static void
 mongo_idem_filter(bson_t *q, const char *user, const struct uuid *session_uuid,
                   const char *key)

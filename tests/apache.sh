@@ -429,7 +429,7 @@ stop_one "$hang_pid"
 dir=$PARLEY_TMP/fcgid
 mkdir -p "$dir"
 TEST_LOGS=("$dir/apache-error.log:40")
-# What README.md's install steps put in place, in the temp dir: the wrapper,
+# What docs/deployment.md's install steps put in place, in the temp dir: the wrapper,
 # the binary and the config, readable by the user Apache runs parley as.
 install -m 0755 "$top_srcdir/apache/parley.fcgi" "$dir/parley.fcgi"
 install -m 0755 "$bin" "$dir/parley"

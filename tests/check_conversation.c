@@ -26,10 +26,10 @@
  *   - the pools: 8 conversations in flight against a model that takes 5 s
  *     while 4 other users' GET session and append (each at most one per
  *     PARLEY_CONV_FAST_PACE_MS, 50 by default) keep 0 errors and p99 under
- *     100 ms; the same requests' figures before the conversations start
- *     are printed as a baseline.  With the conversation served by the main
- *     pool (conversation_workers = 0) this fails: the 8 turns hold all 4
- *     workers for 5 s at a time.
+ *     100 ms (or under twice the p99 of the same requests before the
+ *     conversations start, on a database whose own p99 is past 50 ms).  With
+ * the conversation served by the main pool (conversation_workers = 0) this
+ * fails: the 8 turns hold all 4 workers for 5 s at a time.
  *
  * tests/conversation.sh starts everything and sets PARLEY_E2E_* (as for
  * check_e2e) and PARLEY_MODEL_URL (the model server's control URL),
@@ -1173,8 +1173,8 @@ gather(const struct load_result *res, bool base, int64_t **all, int64_t *errors)
 
 /* 8 conversations in flight against a model that takes 5 s, for
  * LOAD_SECONDS, while 4 other users' GET session and append keep 0 errors
- * and p99 under 100 ms; the same requests before the conversations start
- * are the baseline (printed, not asserted). */
+ * and p99 under 100 ms, or under twice the baseline (the same requests
+ * before the conversations start) when the database alone is slower. */
 START_TEST(slow_model_never_slows_the_other_routes)
 {
     struct load_result *res =
@@ -1185,6 +1185,7 @@ START_TEST(slow_model_never_slows_the_other_routes)
     const char *hdrs[] = {str("Authorization: Bearer %s", conv.token), JSON_CT,
                           NULL};
     int64_t load_ms, end_ms, n, base_n, errors, base_errors, turns, turn_errors;
+    int64_t limit_us;
     pid_t pids[FAST_CLIENTS + 1];
     int64_t *all, *base;
 
@@ -1260,8 +1261,16 @@ START_TEST(slow_model_never_slows_the_other_routes)
            all[n - 1] / 1000.0);
     fflush(stdout);
     ck_assert_int_eq(errors, 0);
-    ck_assert_msg(all[n * 99 / 100] < 100000, "p99 %.1f ms",
-                  all[n * 99 / 100] / 1000.0);
+    /* 100 ms, or twice the baseline's p99 on a database slower than that
+     * by itself (the team's unoptimised real mongod: an append there,
+     * majority-written on a 3-member set on 2 cores, has a p99 of 250 ms
+     * before any conversation).  Served by the main pool the turns would
+     * hold every worker for 5 s: seconds, either way. */
+    limit_us = 2 * base[base_n * 99 / 100];
+    if (limit_us < 100000)
+        limit_us = 100000;
+    ck_assert_msg(all[n * 99 / 100] < limit_us, "p99 %.1f ms (limit %.1f ms)",
+                  all[n * 99 / 100] / 1000.0, limit_us / 1000.0);
     ck_assert_int_ge(turns, 2 * CONVERSATIONS);
     ck_assert_int_eq(turn_errors, 0);
     free(all);

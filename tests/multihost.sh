@@ -148,7 +148,7 @@ workers = 3
 # The conversation pool on a port of its own (upstream parley_conversation).
 conversation_listen = ${addr[n]}:9001
 conversation_workers = 1
-# Every host names the same database; the options are those of the README's
+# Every host names the same database; the options are those of docs/deployment.md's
 # replica-set URI that a single dev DB can honour too.
 mongodb_uri = $(testdb_uri 'w=majority&journal=true&readPreference=primary&retryWrites=true')
 mongodb_database = $database
@@ -240,7 +240,7 @@ http {
 
     log_format multihost '\$msec \$http_x_load_id \$request_method \$status "\$upstream_addr" "\$upstream_status"';
 
-    # As the README's "Several hosts" section has it.
+    # As docs/deployment.md's "Several hosts" section has it.
     upstream parley {
         zone parley_upstream 64k;
         server ${addr[1]}:9000 max_fails=1 fail_timeout=${fail_timeout}s;

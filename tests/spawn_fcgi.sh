@@ -11,7 +11,7 @@
 #      with PARLEY_TEST_QUICK=1 (make distcheck) only its "create" case.
 #      Then SIGTERM: parley drains, exits 0 and logs "stopped", and no
 #      worker is left.
-#   2. The way README.md starts it, as a daemon: `spawn-fcgi -s SOCKET
+#   2. The way docs/deployment.md starts it, as a daemon: `spawn-fcgi -s SOCKET
 #      -P PIDFILE -- parley serve -c CONF` forks parley off and exits 0;
 #      the pid file names parley, which serves through nginx; SIGTERM stops
 #      it cleanly.
@@ -124,7 +124,7 @@ fi
 stray=$(pgrep -f -- "$bin serve -c $conf" || true)
 [ -z "$stray" ] || fail "parley processes left after SIGTERM: $stray"
 
-# --- 2. spawn-fcgi as a daemon, as README.md runs it -----------------------------
+# --- 2. spawn-fcgi as a daemon, as docs/deployment.md runs it -----------------------------
 
 pidfile=$PARLEY_TMP/parley.pid
 rm -f "$sock"
