@@ -74,6 +74,10 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = $workers
+# The load is one user's, many clients at once: no per-user in-flight
+# limit here (tests/limits.sh tests it).
+user_max_inflight = 1024
+user_max_bulk = 1024
 mongodb_uri = $TESTDB_URI
 mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
