@@ -684,3 +684,83 @@ service_openai_item_delete(struct service *svc, struct store_ctx *ctx,
     }
     return true;
 }
+
+/* --- import -------------------------------------------------------------- */
+
+/* An error of service_openai_decode_item() ("items[i]...") renamed for
+ * an import's message i ("messages[i].item..."). */
+static bool
+import_param(struct arena *a, size_t i, struct error *err)
+{
+    const char *rest = err->param != NULL ? strchr(err->param, ']') : NULL;
+
+    if (rest != NULL && strncmp(err->param, "items[", 6) == 0)
+        err->param = arena_printf(a, "messages[%zu].item%s", i, rest + 1);
+    return false;
+}
+
+/* A message field the item also says: taken from the item when absent,
+ * else it must say the same. */
+static bool
+import_agrees(struct arena *a, size_t i, const char *member,
+              const struct json_value **given, const struct json_value *derived,
+              struct error *err)
+{
+    const struct json_value *g = *given;
+    bool same;
+
+    if (g == NULL) {
+        *given = derived != NULL ? derived : json_new_null(a);
+        return true;
+    }
+    if (derived == NULL)
+        same = g->type == JSON_NULL;
+    else
+        same = g->type == JSON_STRING && g->u.s.len == derived->u.s.len &&
+               memcmp(g->u.s.ptr, derived->u.s.ptr, g->u.s.len) == 0;
+    if (same)
+        return true;
+    return error_set(err, ERR_VALIDATION,
+                     arena_printf(a, "messages[%zu].%s", i, member),
+                     "%s must be what the message's item says", member);
+}
+
+bool
+service_openai_import_item(const struct config *cfg, struct arena *a, size_t i,
+                           const struct json_value *item,
+                           const struct json_value *item_id,
+                           struct message_input *in, struct error *err)
+{
+    const char *id_param = arena_printf(a, "messages[%zu].item_id", i);
+    struct message_input d;
+
+    if (item_id != NULL && item_id->type != JSON_NULL) {
+        if (item_id->type != JSON_STRING)
+            return error_set(err, ERR_VALIDATION, id_param,
+                             "item_id must be a string");
+        if (!validate_name(id_param, item_id->u.s.ptr, OPENAI_ITEM_ID_MAX, err))
+            return false;
+        in->item_id = item_id->u.s.ptr;
+    }
+    if (item == NULL || item->type == JSON_NULL)
+        return true;
+    if (item->type != JSON_OBJECT)
+        return error_set(err, ERR_VALIDATION,
+                         arena_printf(a, "messages[%zu].item", i),
+                         "item must be an object");
+    if (json_get(item, "id") != NULL)
+        return error_set(err, ERR_VALIDATION,
+                         arena_printf(a, "messages[%zu].item.id", i),
+                         "an exported item has no id (item_id is its id)");
+    /* Checked as /v1 checks an item (its id is item_id, checked above). */
+    if (!service_openai_decode_item(cfg, a, i, item, &d, err))
+        return import_param(a, i, err);
+    if (!import_agrees(a, i, "role", &in->role, d.role, err) ||
+        !import_agrees(a, i, "content", &in->content, d.content, err) ||
+        !import_agrees(a, i, "tool_call_id", &in->tool_call_id, d.tool_call_id,
+                       err) ||
+        !import_agrees(a, i, "tool_name", &in->tool_name, d.tool_name, err))
+        return false;
+    in->item = d.item;
+    return true;
+}

@@ -91,6 +91,18 @@ bool service_openai_decode_item(const struct config *cfg, struct arena *a,
                                 size_t i, const struct json_value *item,
                                 struct message_input *out, struct error *err);
 
+/* An import's message i (service_export.h): its exported item_id (NULL,
+ * null or a client's id as above) and item (NULL, null, or an item as
+ * the message keeps it: no id), checked as /v1 checks an item, errors
+ * naming "messages[i].item..." and "messages[i].item_id".  Sets
+ * in->item and in->item_id; in's role, content, tool_call_id and
+ * tool_name, when given, must be what the item says (400 naming the
+ * field), and are taken from it when not. */
+bool service_openai_import_item(const struct config *cfg, struct arena *a,
+                                size_t i, const struct json_value *item,
+                                const struct json_value *item_id,
+                                struct message_input *in, struct error *err);
+
 /* POST /v1/conversations: items (NULL, null, or an array of 0 to
  * max_batch_messages) and metadata (NULL, null or an object within
  * OpenAI's limits).  Checks everything, makes the session, appends the

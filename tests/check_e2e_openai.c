@@ -732,6 +732,123 @@ START_TEST(test_v1_conversation_is_a_session)
 }
 END_TEST
 
+/* text with every `from` replaced by `to`. */
+static const char *
+replace_all(const char *text, const char *from, const char *to)
+{
+    struct buf b;
+    const char *at, *out;
+
+    buf_init(&b);
+    while ((at = strstr(text, from)) != NULL) {
+        buf_add(&b, text, (size_t)(at - text));
+        buf_adds(&b, to);
+        text = at + strlen(from);
+    }
+    buf_adds(&b, text);
+    out = arena_strndup(&tc.arena, b.data, b.len);
+    buf_release(&b);
+    return out;
+}
+
+/* A conversation exported and imported under a new id reads back through
+ * /v1 exactly as before: the same items, ids and order, content parts of
+ * every kind, opaque item types, the ids clients gave and those parley
+ * derived; an import repeating an item id is a 400, not a 500. */
+START_TEST(test_v1_export_import_round_trip)
+{
+    struct user u = user_new("v1-export");
+    const char *id, *copy = uniq("conv-copy"), *body, *dup;
+    const struct json_value *before, *after, *page;
+    struct resp r;
+
+    id = conv_new(
+        &u, "{\"items\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+            "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+            "\"input_text\",\"text\":\"what is this?\"},{\"type\":"
+            "\"input_image\",\"image_url\":\"data:image/png;base64,AAAA\","
+            "\"detail\":\"low\"},{\"type\":\"input_file\",\"file_id\":"
+            "\"file-1\"}]},"
+            "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[{\"type\":"
+            "\"summary_text\",\"text\":\"s\"}],\"encrypted_content\":\"e\"},"
+            "{\"type\":\"function_call\",\"id\":\"fc_mine\",\"call_id\":"
+            "\"call_1\",\"name\":\"look\",\"arguments\":\"{\\\"q\\\":1}\","
+            "\"status\":\"completed\"},"
+            "{\"type\":\"function_call_output\",\"call_id\":\"call_1\","
+            "\"output\":[{\"type\":\"input_text\",\"text\":\"a cat\"}]},"
+            "{\"type\":\"web_search_call\",\"id\":\"ws_1\",\"status\":"
+            "\"completed\",\"action\":{\"type\":\"search\",\"query\":\"q\"}},"
+            "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{"
+            "\"type\":\"output_text\",\"text\":\"A cat.\",\"annotations\":"
+            "[]},{\"type\":\"refusal\",\"refusal\":\"no\"}]}]}");
+    /* and one written through /api, shown with a derived id */
+    r = api(&u, "POST", str(SESSIONS "/%s/messages", id),
+            "{\"role\":\"user\",\"content\":\"native\"}");
+    expect_status(r, 201);
+    r = api(&u, "GET", str("%s?order=asc&limit=100", items_path(id)), NULL);
+    before = expect_list_v1(r, 8, false);
+
+    r = api(&u, "GET", str(SESSIONS "/%s/export?format=json", id), NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(jarr(r.json, "messages")->u.a.items[2], "item_id"),
+                     "rs_1");
+    ck_assert_str_eq(
+        jstr(jobj(jarr(r.json, "messages")->u.a.items[2], "item"), "type"),
+        "reasoning");
+    ck_assert_ptr_null(
+        json_get(jarr(r.json, "messages")->u.a.items[7], "item"));
+    body = replace_all(r.body, id, copy);
+    r = api(&u, "POST", SESSIONS "/import", body);
+    expect_session(r, 201);
+    r = api(&u, "GET", str("%s?order=asc&limit=100", items_path(copy)), NULL);
+    after = expect_list_v1(r, 8, false);
+    ck_assert_str_eq(json_text(after), json_text(before));
+    /* newest first, and paging by the ids it kept */
+    r = api(&u, "GET",
+            str("%s?order=desc&limit=3&after=%s", items_path(copy),
+                jstr(before->u.a.items[6], "id")),
+            NULL);
+    page = expect_list_v1(r, 3, true);
+    ck_assert_str_eq(json_text(page->u.a.items[0]),
+                     json_text(before->u.a.items[5]));
+    ck_assert_str_eq(json_text(page->u.a.items[2]),
+                     json_text(before->u.a.items[3]));
+    for (size_t i = 0; i < 8; i++) {
+        const char *item = jstr(before->u.a.items[i], "id");
+
+        r = api(&u, "GET", item_path(copy, item), NULL);
+        expect_status(r, 200);
+        ck_assert_str_eq(json_text(r.json), json_text(before->u.a.items[i]));
+    }
+    /* the ids it kept are taken in the new conversation */
+    r = api(&u, "POST", items_path(copy),
+            str("{\"items\":[{\"type\":\"reasoning\",\"id\":%s}]}",
+                jq(jstr(before->u.a.items[0], "id"))));
+    expect_v1_error(r, 400, "validation_error", "items[0].id");
+    /* the original is untouched */
+    r = api(&u, "GET", str("%s?order=asc&limit=100", items_path(id)), NULL);
+    ck_assert_str_eq(json_text(expect_list_v1(r, 8, false)), json_text(before));
+
+    /* an id twice in one import: 400 naming the second, nothing made */
+    dup = str("{\"session\":{\"session_id\":\"%s\"},\"messages\":["
+              "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"a\"},"
+              "{\"role\":\"assistant\",\"content\":\"\",\"item_id\":\"a\","
+              "\"item\":{\"type\":\"reasoning\"}}]}",
+              uniq("dup"));
+    r = api(&u, "POST", SESSIONS "/import", dup);
+    assert_error(r, 400, "validation_error", "messages[1].item_id");
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{},\"messages\":[{\"role\":\"assistant\","
+            "\"content\":\"\",\"item\":{\"type\":\"reasoning\",\"x\":{"
+            "\"$gt\":1}}}]}");
+    assert_error(r, 400, "validation_error", "messages[0].item");
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{},\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"edited\",\"item\":{\"role\":\"user\",\"content\":\"x\"}}]}");
+    assert_error(r, 400, "validation_error", "messages[0].content");
+}
+END_TEST
+
 START_TEST(test_v1_session_is_a_conversation)
 {
     struct user u = user_new("v1-native");
@@ -811,6 +928,7 @@ e2e_openai_suite(void)
     tcase_add_test(t, test_v1_isolation);
     tcase_add_test(t, test_v1_conversation_is_a_session);
     tcase_add_test(t, test_v1_session_is_a_conversation);
+    tcase_add_test(t, test_v1_export_import_round_trip);
 
     /* nginx's rate limit (tests/apache.sh leaves out the "nginx" tag) */
     t = tcase(s, "v1-ratelimit", 120);
