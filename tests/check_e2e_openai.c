@@ -849,6 +849,95 @@ START_TEST(test_v1_export_import_round_trip)
 }
 END_TEST
 
+/* A model's tool calls, as the conversation endpoint stores them
+ * (extra_data.tool_calls[] on the assistant's reply, the results as tool
+ * messages), read through /v1 as function_call and function_call_output
+ * items, paged one by one both ways, and kept across export and import. */
+START_TEST(test_v1_tool_calls_are_items)
+{
+    struct user u = user_new("v1-calls");
+    const char *sid = uniq("calls"), *copy = uniq("calls-copy"), *after;
+    const struct json_value *all, *data;
+    const char *const types[] = {"message",
+                                 "message",
+                                 "function_call",
+                                 "function_call",
+                                 "function_call_output",
+                                 "function_call_output",
+                                 "message"};
+    struct resp r;
+
+    (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
+    r = api(
+        &u, "POST", str(SESSIONS "/%s/messages", sid),
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":\"Looking.\",\"extra_data\":{"
+        "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\","
+        "\"function\":{\"name\":\"weather\",\"arguments\":"
+        "\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_b\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"time\",\"arguments\":"
+        "\"{}\"}}]}},"
+        "{\"role\":\"tool\",\"content\":\"21\",\"tool_call_id\":\"call_a\"},"
+        "{\"role\":\"tool\",\"content\":\"noon\",\"tool_call_id\":"
+        "\"call_b\"},"
+        "{\"role\":\"assistant\",\"content\":\"21 at noon.\"}]}");
+    expect_status(r, 201);
+
+    r = api(&u, "GET", str("%s?order=asc", items_path(sid)), NULL);
+    all = expect_list_v1(r, 7, false);
+    for (size_t i = 0; i < 7; i++)
+        ck_assert_str_eq(jstr(all->u.a.items[i], "type"), types[i]);
+    expect_json(all->u.a.items[2],
+                str("{\"id\":\"%s.0\",\"type\":\"function_call\",\"status\":"
+                    "\"completed\",\"call_id\":\"call_a\",\"name\":\"weather\","
+                    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}",
+                    jstr(all->u.a.items[1], "id")));
+    ck_assert_str_eq(jstr(all->u.a.items[3], "id"),
+                     str("%s.1", jstr(all->u.a.items[1], "id")));
+    ck_assert_str_eq(jstr(all->u.a.items[4], "call_id"), "call_a");
+    ck_assert_str_eq(jstr(all->u.a.items[4], "output"), "21");
+    ck_assert_str_eq(jstr(all->u.a.items[5], "call_id"), "call_b");
+
+    /* one item a page, both ways, by the ids shown */
+    for (int desc = 0; desc < 2; desc++) {
+        after = NULL;
+        for (size_t i = 0; i < 7; i++) {
+            size_t k = desc ? 6 - i : i;
+
+            r = api(&u, "GET",
+                    after == NULL
+                        ? str("%s?order=%s&limit=1", items_path(sid),
+                              desc ? "desc" : "asc")
+                        : str("%s?order=%s&limit=1&after=%s", items_path(sid),
+                              desc ? "desc" : "asc", after),
+                    NULL);
+            data = expect_list_v1(r, 1, i < 6);
+            ck_assert_str_eq(json_text(data->u.a.items[0]),
+                             json_text(all->u.a.items[k]));
+            after = jstr(data->u.a.items[0], "id");
+        }
+    }
+    r = api(&u, "GET", item_path(sid, jstr(all->u.a.items[3], "id")), NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(json_text(r.json), json_text(all->u.a.items[3]));
+
+    /* exported and imported: the same items with the same ids */
+    r = api(&u, "GET", str(SESSIONS "/%s/export?format=json", sid), NULL);
+    expect_status(r, 200);
+    r = api(&u, "POST", SESSIONS "/import", replace_all(r.body, sid, copy));
+    expect_session(r, 201);
+    r = api(&u, "GET", str("%s?order=asc", items_path(copy)), NULL);
+    ck_assert_str_eq(json_text(expect_list_v1(r, 7, false)), json_text(all));
+
+    /* deleting a call deletes the reply, its text and both calls */
+    r = api(&u, "DELETE", item_path(sid, jstr(all->u.a.items[2], "id")), NULL);
+    expect_conv(r, sid);
+    r = api(&u, "GET", str("%s?order=asc", items_path(sid)), NULL);
+    data = expect_list_v1(r, 4, false);
+    ck_assert_str_eq(jstr(data->u.a.items[1], "type"), "function_call_output");
+}
+END_TEST
+
 START_TEST(test_v1_session_is_a_conversation)
 {
     struct user u = user_new("v1-native");
@@ -929,6 +1018,7 @@ e2e_openai_suite(void)
     tcase_add_test(t, test_v1_conversation_is_a_session);
     tcase_add_test(t, test_v1_session_is_a_conversation);
     tcase_add_test(t, test_v1_export_import_round_trip);
+    tcase_add_test(t, test_v1_tool_calls_are_items);
 
     /* nginx's rate limit (tests/apache.sh leaves out the "nginx" tag) */
     t = tcase(s, "v1-ratelimit", 120);
