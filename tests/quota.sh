@@ -35,6 +35,11 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = 4
+# The counter tests send one user's requests at once on purpose (racing
+# appends, deletes and memory PUTs against a quota): no per-user limit
+# below the workers here.  tests/limits.sh checks the limit itself.
+user_max_inflight = 4
+user_max_bulk = 4
 mongodb_uri = $TESTDB_URI
 mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
