@@ -81,8 +81,11 @@ log_level = info
 request_deadline_ms = $deadline_ms
 EOF
 )
+# The zones nginx/parley.conf uses: a rate no test reaches, and a
+# connection key unique to each request (all the load is from 127.0.0.1).
 cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
+limit_conn_zone \$request_id zone=parley_conn_per_client:1m;
 EOF
 "$bin" check-config -c "$conf" | grep '^# database settings' >"$PARLEY_TMP/settings"
 lib_log "$(cat "$PARLEY_TMP/settings")"

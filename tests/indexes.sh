@@ -39,8 +39,11 @@ fail() {
 testdb_start
 mongo_cmd_find || exit 1
 secret=$(random_hex 48)
+# The zones nginx/parley.conf uses: a rate no test reaches, and a
+# connection key unique to each request (all the load is from 127.0.0.1).
 cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
+limit_conn_zone \$request_id zone=parley_conn_per_client:1m;
 EOF
 
 # The indexes of parley before this version, by name and keys.
