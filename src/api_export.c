@@ -106,10 +106,12 @@ api_export_session(struct api_call *call, struct error *err)
     memset(&src, 0, sizeof(src));
     src.next = service_export_pages_next;
     src.ctx = &pages;
-    /* The first page is sized for the largest messages there may be, the
+    /* The first page is sized for the largest messages there may be (its
+     * fields and its /v1 item, each up to content plus metadata), the
      * next ones for those the last page held. */
     per_message =
-        (size_t)cfg->max_content_bytes + (size_t)cfg->max_metadata_bytes + 1024;
+        2 * ((size_t)cfg->max_content_bytes + (size_t)cfg->max_metadata_bytes) +
+        1024;
     src.page_bytes = EXPORT_PAGE_BYTES;
     src.first_limit = (int64_t)(EXPORT_PAGE_BYTES / per_message);
     sink.flush = stream_flush;
@@ -161,6 +163,7 @@ static const struct api_body_field import_session_fields[] = {
  * an export never holds), plus the server's fields, ignored. */
 struct import_message {
     struct message_input in;
+    struct import_item v1;
     const struct json_value *ignored;
 };
 
@@ -170,6 +173,8 @@ static const struct api_body_field import_message_fields[] = {
     {"tool_call_id", offsetof(struct import_message, in.tool_call_id)},
     {"tool_name", offsetof(struct import_message, in.tool_name)},
     {"extra_data", offsetof(struct import_message, in.extra_data)},
+    {"item", offsetof(struct import_message, v1.item)},
+    {"item_id", offsetof(struct import_message, v1.item_id)},
     {"id", offsetof(struct import_message, ignored)},
     {"session_id", offsetof(struct import_message, ignored)},
     {"seq", offsetof(struct import_message, ignored)},
@@ -195,6 +200,7 @@ decode_import(struct api_call *call, struct import_input *out,
     struct import_session sess;
     struct import_message *items;
     struct message_input *msgs;
+    struct import_item *v1;
     const struct json_value *list;
 
     memset(out, 0, sizeof(*out));
@@ -226,15 +232,19 @@ decode_import(struct api_call *call, struct import_input *out,
                                 sizeof(*items));
     msgs = arena_calloc(a, (list->u.a.len > 0 ? list->u.a.len : 1) *
                                sizeof(*msgs));
+    v1 = arena_calloc(a, (list->u.a.len > 0 ? list->u.a.len : 1) * sizeof(*v1));
     if (!api_decode_messages(call, list, import_message_fields,
                              API_NFIELDS(import_message_fields), items,
                              sizeof(*items), err))
         return false;
-    for (size_t i = 0; i < list->u.a.len; i++)
+    for (size_t i = 0; i < list->u.a.len; i++) {
         msgs[i] = items[i].in;
+        v1[i] = items[i].v1;
+    }
     out->session = sess.c;
     out->status = sess.status;
     out->messages = msgs;
+    out->items = v1;
     out->n = list->u.a.len;
     return true;
 }

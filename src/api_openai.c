@@ -167,14 +167,14 @@ api_openai_items_list(struct api_call *call, struct error *err)
     static const char *const orders[] = {"asc", "desc", NULL};
 #define Q(m) offsetof(struct items_query, m)
     static const struct api_query_param params[] = {
-        {"after", API_QUERY_STRING, Q(after), 0, OPENAI_ITEM_ID_MAX, NULL},
+        {"after", API_QUERY_STRING, Q(after), 0, OPENAI_PART_ID_MAX, NULL},
         {"limit", API_QUERY_INT, Q(limit), 1, OPENAI_PAGE_MAX, NULL},
         {"order", API_QUERY_ENUM, Q(order), .names = orders},
         INCLUDE_PARAMS(struct items_query),
     };
 #undef Q
     struct items_query in = {NULL, OPENAI_PAGE_DEFAULT, 1, NULL, NULL};
-    struct message_page page;
+    struct openai_page page;
     bool has_more;
 
     if (!api_query(call, params, API_NFIELDS(params), &in, err) ||
@@ -182,8 +182,8 @@ api_openai_items_list(struct api_call *call, struct error *err)
                                    api_session_param(call), in.after, in.limit,
                                    in.order == 1, &page, &has_more, err))
         return false;
-    encode_openai_item_list(&call->resp->body, page.items, page.len, has_more,
-                            (size_t)call->cfg->page_max_bytes);
+    encode_openai_items(&call->resp->body, page.items, page.len, has_more,
+                        (size_t)call->cfg->page_max_bytes);
     return true;
 }
 
@@ -191,13 +191,14 @@ bool
 api_openai_item_get(struct api_call *call, struct error *err)
 {
     struct message m;
+    int part;
 
     if (!include_only(call, err) ||
         !service_openai_item_get(call->svc, &call->ctx, call->user.sub,
                                  api_session_param(call), item_param(call), &m,
-                                 err))
+                                 &part, err))
         return false;
-    encode_openai_item(&call->resp->body, &m);
+    encode_openai_item_part(&call->resp->body, &m, part);
     return true;
 }
 

@@ -4,6 +4,7 @@
  * every field of an item it read back on to the model, and OpenAI's
  * Responses API refuses fields it does not know.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "encode_openai.h"
@@ -105,13 +106,72 @@ encode_kept_item(struct buf *b, const struct message *m, const char *id)
     buf_addch(b, '}');
 }
 
-/* A message without an item, from its own fields. */
+/* A string member of o, or NULL. */
+static const struct json_value *
+string_of(const struct json_value *o, const char *key)
+{
+    const struct json_value *v =
+        o != NULL && o->type == JSON_OBJECT ? json_get(o, key) : NULL;
+
+    return v != NULL && v->type == JSON_STRING ? v : NULL;
+}
+
+/* Call k of a message's tool_calls[] as a function_call item: name and
+ * arguments from its "function" (Chat Completions' shape) or its own
+ * members; arguments that are not a string as their JSON text, "{}" when
+ * there are none. */
+static void
+encode_call_item(struct buf *b, const struct message *m, int k, const char *id)
+{
+    const struct json_value *c = service_openai_call(m, k);
+    const struct json_value *fn = json_get(c, "function");
+    const struct json_value *name = string_of(fn, "name");
+    const struct json_value *args = fn != NULL && fn->type == JSON_OBJECT
+                                        ? json_get(fn, "arguments")
+                                        : NULL;
+
+    if (name == NULL)
+        name = string_of(c, "name");
+    if (args == NULL || args->type == JSON_NULL)
+        args = json_get(c, "arguments");
+    buf_adds(b, "{\"id\":");
+    json_write_cstr(b, id);
+    buf_adds(b, ",\"type\":\"function_call\",\"status\":\"completed\","
+                "\"call_id\":");
+    json_write_value(b, json_get(c, "id"));
+    buf_adds(b, ",\"name\":");
+    if (name != NULL)
+        json_write_value(b, name);
+    else
+        buf_adds(b, "\"\"");
+    buf_adds(b, ",\"arguments\":");
+    if (args == NULL || args->type == JSON_NULL) {
+        buf_adds(b, "\"{}\"");
+    } else if (args->type == JSON_STRING) {
+        json_write_value(b, args);
+    } else {
+        struct buf text;
+
+        buf_init(&text);
+        json_write_value(&text, args);
+        json_write_string(b, text.data, text.len);
+        buf_release(&text);
+    }
+    buf_addch(b, '}');
+}
+
+/* A message without an item, from its own fields; one shown with its
+ * calls is a message here (its text). */
 static void
 encode_native_item(struct buf *b, const struct message *m, const char *id)
 {
+    enum openai_kind kind = service_openai_kind(m);
+
+    if (service_openai_prev_part(m, OPENAI_PART_NONE) >= 0) /* has calls */
+        kind = OPENAI_MESSAGE;
     buf_adds(b, "{\"id\":");
     json_write_cstr(b, id);
-    switch (service_openai_kind(m)) {
+    switch (kind) {
     case OPENAI_FUNCTION_CALL:
         buf_adds(b, ",\"type\":\"function_call\",\"status\":\"completed\","
                     "\"call_id\":");
@@ -149,25 +209,34 @@ encode_native_item(struct buf *b, const struct message *m, const char *id)
 }
 
 void
-encode_openai_item(struct buf *b, const struct message *m)
+encode_openai_item_part(struct buf *b, const struct message *m, int part)
 {
-    char buf[OPENAI_ITEM_ID_MAX + 1];
-    const char *id = service_openai_item_id(m, buf);
+    char buf[OPENAI_PART_ID_MAX + 1];
+    const char *id = service_openai_part_id(m, part, buf);
 
-    if (m->item != NULL && m->item->type == JSON_OBJECT)
+    if (part >= 0)
+        encode_call_item(b, m, part, id);
+    else if (m->item != NULL && m->item->type == JSON_OBJECT)
         encode_kept_item(b, m, id);
     else
         encode_native_item(b, m, id);
+}
+
+void
+encode_openai_item(struct buf *b, const struct message *m)
+{
+    encode_openai_item_part(b, m,
+                            service_openai_next_part(m, OPENAI_PART_NONE));
 }
 
 /* Room kept, under a page's byte bound, for what follows the items. */
 #define LIST_TAIL 600
 
 void
-encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
-                        bool has_more, size_t max_bytes)
+encode_openai_items(struct buf *b, const struct openai_item *it, size_t n,
+                    bool has_more, size_t max_bytes)
 {
-    char buf[OPENAI_ITEM_ID_MAX + 1];
+    char buf[OPENAI_PART_ID_MAX + 1];
     size_t start = b->len;
 
     buf_adds(b, "{\"object\":\"list\",\"data\":[");
@@ -176,7 +245,7 @@ encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
 
         if (i > 0)
             buf_addch(b, ',');
-        encode_openai_item(b, &m[i]);
+        encode_openai_item_part(b, it[i].m, it[i].part);
         if (i > 0 && max_bytes > 0 && b->len - start + LIST_TAIL > max_bytes) {
             b->len = mark; /* taken back out: the page ends before it */
             b->data[mark] = '\0';
@@ -185,10 +254,35 @@ encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
         }
     }
     buf_adds(b, "],\"first_id\":");
-    json_write_cstr(b, n > 0 ? service_openai_item_id(&m[0], buf) : NULL);
+    json_write_cstr(b, n > 0 ? service_openai_part_id(it[0].m, it[0].part, buf)
+                             : NULL);
     buf_adds(b, ",\"last_id\":");
-    json_write_cstr(b, n > 0 ? service_openai_item_id(&m[n - 1], buf) : NULL);
+    json_write_cstr(
+        b, n > 0 ? service_openai_part_id(it[n - 1].m, it[n - 1].part, buf)
+                 : NULL);
     buf_adds(b, ",\"has_more\":");
     json_write_bool(b, has_more);
     buf_addch(b, '}');
+}
+
+void
+encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
+                        bool has_more, size_t max_bytes)
+{
+    struct openai_item *it;
+    size_t k = 0, total = 0;
+
+    for (size_t i = 0; i < n; i++)
+        for (int p = service_openai_next_part(&m[i], OPENAI_PART_NONE);
+             p != OPENAI_PART_NONE; p = service_openai_next_part(&m[i], p))
+            total++;
+    it = calloc(total > 0 ? total : 1, sizeof(*it));
+    if (it == NULL)
+        abort(); /* as buf does when memory runs out */
+    for (size_t i = 0; i < n; i++)
+        for (int p = service_openai_next_part(&m[i], OPENAI_PART_NONE);
+             p != OPENAI_PART_NONE; p = service_openai_next_part(&m[i], p))
+            it[k++] = (struct openai_item){&m[i], p};
+    encode_openai_items(b, it, total, has_more, max_bytes);
+    free(it);
 }

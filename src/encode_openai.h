@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "service_openai.h"
 #include "store.h"
 
 /* {"id","object":"conversation","created_at":<Unix seconds>,"metadata"}:
@@ -19,14 +20,20 @@
 void encode_openai_conversation(struct buf *b, const struct session *s);
 /* {"id","object":"conversation.deleted","deleted":true} */
 void encode_openai_deleted(struct buf *b, const char *conv_id);
-/* One item: the stored item with its id (and type, parts and status as
- * the header says), or a message without one shown from its fields. */
+/* One item: part `part` of m (service_openai.h): the stored item with
+ * its id (and type, parts and status as the header says), a message
+ * without one shown from its fields, or one of its calls. */
+void encode_openai_item_part(struct buf *b, const struct message *m, int part);
+/* m's first part. */
 void encode_openai_item(struct buf *b, const struct message *m);
 /* {"object":"list","data":[items],"first_id","last_id","has_more"};
  * the ids are null when data is empty.  The body stays within max_bytes
  * (0: no bound): it ends before the first item that would take it past,
  * with has_more true, and always holds the first item, so a client
  * paging on with after=last_id always moves on. */
+void encode_openai_items(struct buf *b, const struct openai_item *it, size_t n,
+                         bool has_more, size_t max_bytes);
+/* The same of every part of m[0..n), in order. */
 void encode_openai_item_list(struct buf *b, const struct message *m, size_t n,
                              bool has_more, size_t max_bytes);
 

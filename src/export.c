@@ -5,6 +5,7 @@
 #include "export.h"
 #include "json.h"
 #include "role.h"
+#include "service_openai.h"
 #include "banned.h"
 
 const char *
@@ -161,9 +162,21 @@ export_json_head(struct buf *b, const struct session *s)
 void
 export_json_message(struct buf *b, const struct message *m, size_t index)
 {
+    char buf[OPENAI_ITEM_ID_MAX + 1];
+
     if (index > 0)
         buf_addch(b, ',');
     encode_message(b, m);
+    /* The message as a /v1 item: the id it is shown with there and the
+     * item its client sent, inside the message object. */
+    buf_truncate(b, b->len - 1); /* its closing brace */
+    buf_adds(b, ",\"item_id\":");
+    json_write_cstr(b, service_openai_item_id(m, buf));
+    if (m->item != NULL && m->item->type == JSON_OBJECT) {
+        buf_adds(b, ",\"item\":");
+        json_write_value(b, m->item);
+    }
+    buf_addch(b, '}');
 }
 
 void

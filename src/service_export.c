@@ -1,9 +1,11 @@
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
 #include "service_export.h"
+#include "service_openai.h"
 #include "service_session.h"
 #include "status.h"
 #include "banned.h"
@@ -148,6 +150,44 @@ check_import_quotas(struct service *svc, struct message *msgs, size_t n,
     return true;
 }
 
+/* A message's item id and its index, sorted by id, then index. */
+struct id_at {
+    const char *id;
+    size_t i;
+};
+
+static int
+by_id(const void *x, const void *y)
+{
+    const struct id_at *a = x, *b = y;
+    int c = strcmp(a->id, b->id);
+
+    return c != 0 ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/* No item id twice in the import (the session's unique index on them
+ * would refuse the insert): 400 naming the later one. */
+static bool
+check_item_ids(struct arena *a, const struct message *msgs, size_t n,
+               struct error *err)
+{
+    struct id_at *ids = arena_alloc(a, (n > 0 ? n : 1) * sizeof(*ids));
+    size_t k = 0, dup = SIZE_MAX;
+
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i].item_id != NULL)
+            ids[k++] = (struct id_at){msgs[i].item_id, i};
+    qsort(ids, k, sizeof(*ids), by_id);
+    for (size_t j = 1; j < k; j++)
+        if (strcmp(ids[j - 1].id, ids[j].id) == 0 && ids[j].i < dup)
+            dup = ids[j].i;
+    if (dup == SIZE_MAX)
+        return true;
+    return error_set(err, ERR_VALIDATION,
+                     arena_printf(a, "messages[%zu].item_id", dup),
+                     "item_id repeats within the import");
+}
+
 /* Every check an import makes before it writes: the count, the session
  * as on create and its status as on PATCH (errors "session.<field>"),
  * then every message as on append ("messages[i].<field>").  Fills s's
@@ -173,11 +213,20 @@ check_import(struct service *svc, struct store_ctx *ctx,
     /* Neither status nor is_active: active, as on create. */
     s->status = to < 0 ? STATUS_ACTIVE : (enum session_status)to;
     *msgs = arena_calloc(ctx->arena, (in->n > 0 ? in->n : 1) * sizeof(**msgs));
-    for (size_t i = 0; i < in->n; i++)
-        if (!service_message_decode(svc, ctx, true, i, &in->messages[i],
-                                    &(*msgs)[i], err))
+    for (size_t i = 0; i < in->n; i++) {
+        struct message_input m = in->messages[i];
+
+        m.item = NULL;
+        m.item_id = NULL;
+        if ((in->items != NULL &&
+             !service_openai_import_item(svc->cfg, ctx->arena, i,
+                                         in->items[i].item,
+                                         in->items[i].item_id, &m, err)) ||
+            !service_message_decode(svc, ctx, true, i, &m, &(*msgs)[i], err))
             return false;
-    return check_import_quotas(svc, *msgs, in->n, s, err);
+    }
+    return check_item_ids(ctx->arena, *msgs, in->n, err) &&
+           check_import_quotas(svc, *msgs, in->n, s, err);
 }
 
 /* Inserts the n messages of session s, SERVICE_IMPORT_BATCH at a time,

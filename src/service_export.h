@@ -12,7 +12,8 @@
  * gaps but deleted ones.
  *
  * Import is all or none without transactions.  Every field is checked
- * first (the session as on create, each message as on append).  Then the
+ * first (the session as on create, each message as on append, its /v1
+ * item and item id as /v1 checks them, the item ids distinct).  Then the
  * messages are inserted, with fresh UUIDs and seq 1..n, under a fresh
  * session UUID that no session document has yet, and the session document
  * (message_count = last_seq = n) goes in last.  Messages are only ever
@@ -77,6 +78,13 @@ void service_export_pages_release(struct service_export_pages *p);
 bool service_export_pages_next(void *pages, int64_t after_seq, int64_t limit,
                                struct message_page *page, struct error *err);
 
+/* A message's /v1 side in an import body, as the export writes it
+ * (NULL: not given). */
+struct import_item {
+    const struct json_value *item;
+    const struct json_value *item_id;
+};
+
 /* An import body, decoded (NULL: not given; JSON_NULL: null).  The
  * server's fields of the export (ids, seq, version, counters, metrics,
  * timestamps) are dropped by the decoder. */
@@ -84,6 +92,7 @@ struct import_input {
     struct session_create session; /* if_exists is not used */
     const struct json_value *status;
     const struct message_input *messages; /* client_message_id unused */
+    const struct import_item *items;      /* n of them; NULL: none */
     size_t n;
 };
 

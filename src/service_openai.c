@@ -103,6 +103,123 @@ derived_uuid(const char *id, struct uuid *out)
     return false;
 }
 
+/* --- a message's parts ------------------------------------------------ */
+
+/* m's extra_data.tool_calls[] when m is shown with its calls: an
+ * assistant message without an item; NULL otherwise. */
+static const struct json_value *
+calls_of(const struct message *m)
+{
+    const struct json_value *list;
+
+    if ((m->item != NULL && m->item->type == JSON_OBJECT) ||
+        m->role != ROLE_ASSISTANT || m->extra_data == NULL ||
+        m->extra_data->type != JSON_OBJECT)
+        return NULL;
+    list = json_get(m->extra_data, "tool_calls");
+    return list != NULL && list->type == JSON_ARRAY ? list : NULL;
+}
+
+const struct json_value *
+service_openai_call(const struct message *m, int k)
+{
+    const struct json_value *list = calls_of(m), *c, *id;
+
+    if (list == NULL || k < 0 || (size_t)k >= list->u.a.len)
+        return NULL;
+    c = list->u.a.items[k];
+    if (c->type != JSON_OBJECT)
+        return NULL;
+    id = json_get(c, "id");
+    return id != NULL && id->type == JSON_STRING && id->u.s.len > 0 ? c : NULL;
+}
+
+/* The number of entries of m's tool_calls[] (0: not shown with calls). */
+static int
+ncalls(const struct message *m)
+{
+    const struct json_value *list = calls_of(m);
+    int n = 0;
+
+    if (list == NULL)
+        return 0;
+    for (size_t k = 0; k < list->u.a.len && k < INT32_MAX; k++)
+        if (service_openai_call(m, (int)k) != NULL)
+            n = (int)k + 1;
+    return n;
+}
+
+/* Whether m is shown with its own item: always, but for a message shown
+ * with its calls and no text. */
+static bool
+has_whole(const struct message *m)
+{
+    return m->content[0] != '\0' || ncalls(m) == 0;
+}
+
+int
+service_openai_next_part(const struct message *m, int part)
+{
+    int n = ncalls(m);
+
+    if (part == OPENAI_PART_NONE) {
+        if (has_whole(m))
+            return OPENAI_PART_WHOLE;
+        part = OPENAI_PART_WHOLE;
+    }
+    for (int k = part + 1; k < n; k++)
+        if (service_openai_call(m, k) != NULL)
+            return k;
+    return OPENAI_PART_NONE;
+}
+
+int
+service_openai_prev_part(const struct message *m, int part)
+{
+    if (part == OPENAI_PART_WHOLE)
+        return OPENAI_PART_NONE;
+    for (int k = part == OPENAI_PART_NONE ? ncalls(m) - 1 : part - 1; k >= 0;
+         k--)
+        if (service_openai_call(m, k) != NULL)
+            return k;
+    return has_whole(m) ? OPENAI_PART_WHOLE : OPENAI_PART_NONE;
+}
+
+const char *
+service_openai_part_id(const struct message *m, int part,
+                       char buf[OPENAI_PART_ID_MAX + 1])
+{
+    char base[OPENAI_ITEM_ID_MAX + 1];
+    const char *id;
+
+    if (part < 0)
+        return service_openai_item_id(m, buf);
+    id = service_openai_item_id(m, base);
+    snprintf(buf, OPENAI_PART_ID_MAX + 1, "%s.%d", id, part);
+    return buf;
+}
+
+/* The base and call index of an id of a call's form ("<id>.<k>"), or
+ * false. */
+static bool
+split_part_id(struct arena *a, const char *id, const char **base, int *k)
+{
+    const char *dot = strrchr(id, '.');
+    long v = 0;
+
+    if (dot == NULL || dot == id || dot[1] == '\0' || strlen(dot + 1) > 9 ||
+        (dot[1] == '0' && dot[2] != '\0'))
+        return false;
+    for (const char *c = dot + 1; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        v = v * 10 + (*c - '0');
+    }
+    *base = arena_strndup(a, id, (size_t)(dot - id));
+    *k = (int)v;
+    return true;
+}
+
 /* --- checking what a client sends ----------------------------------- */
 
 /* "items[i]" or "items[i].member", for errors. */
@@ -500,12 +617,13 @@ service_openai_delete(struct service *svc, struct store_ctx *ctx,
 
 /* --- items ------------------------------------------------------------- */
 
-/* The message shown with id in session s: by a derived id's UUID, or by
- * the id a client gave it. */
+/* The message whose own id (service_openai_item_id) is id in session s:
+ * by a derived id's UUID, or by the id a client gave it.  ERR_NOT_FOUND
+ * (no message set) for none. */
 static bool
-find_item(struct service *svc, struct store_ctx *ctx, const char *user,
-          const struct session *s, const char *id, struct message *out,
-          struct error *err)
+find_message(struct service *svc, struct store_ctx *ctx, const char *user,
+             const struct session *s, const char *id, struct message *out,
+             struct error *err)
 {
     char buf[OPENAI_ITEM_ID_MAX + 1];
     struct uuid u;
@@ -524,6 +642,36 @@ find_item(struct service *svc, struct store_ctx *ctx, const char *user,
             return true;
         if (err->code != ERR_NOT_FOUND)
             return false;
+    }
+    return error_set(err, ERR_NOT_FOUND, NULL, "not found");
+}
+
+/* The item shown with id in session s: a message's own item, or a call
+ * of a message shown with its calls ("<its id>.<k>"). */
+static bool
+find_item(struct service *svc, struct store_ctx *ctx, const char *user,
+          const struct session *s, const char *id, struct message *out,
+          int *part, struct error *err)
+{
+    const char *base;
+    int k;
+
+    if (find_message(svc, ctx, user, s, id, out, err) && has_whole(out)) {
+        *part = OPENAI_PART_WHOLE;
+        return true;
+    }
+    if (err->code != ERR_NOT_FOUND && err->code != ERR_NONE)
+        return false;
+    error_clear(err);
+    if (split_part_id(ctx->arena, id, &base, &k)) {
+        if (find_message(svc, ctx, user, s, base, out, err) &&
+            service_openai_call(out, k) != NULL) {
+            *part = k;
+            return true;
+        }
+        if (err->code != ERR_NOT_FOUND && err->code != ERR_NONE)
+            return false;
+        error_clear(err);
     }
     return error_set(err, ERR_NOT_FOUND, NULL, "item with id '%.64s' not found",
                      id);
@@ -559,8 +707,9 @@ name_duplicate(struct service *svc, struct store_ctx *ctx, const char *user,
 }
 
 /* A given id of the derived form ("msg_" + 32 hex: an item read back and
- * sent again) that a message of the conversation is shown with already
- * would name two items; the unique index cannot see that one. */
+ * sent again), or of a call's ("<id>.<k>"), that an item of the
+ * conversation is shown with already would name two items; the unique
+ * index cannot see that one. */
 static bool
 check_derived_ids(struct service *svc, struct store_ctx *ctx, const char *user,
                   const char *conv_id, const struct message_input *in, size_t n,
@@ -573,12 +722,17 @@ check_derived_ids(struct service *svc, struct store_ctx *ctx, const char *user,
         struct message m;
         struct uuid u;
 
-        if (in[i].item_id == NULL || !derived_uuid(in[i].item_id, &u))
+        const char *base;
+        int part;
+
+        if (in[i].item_id == NULL ||
+            (!derived_uuid(in[i].item_id, &u) &&
+             !split_part_id(ctx->arena, in[i].item_id, &base, &part)))
             continue;
         if (!read && !service_openai_get(svc, ctx, user, conv_id, &s, err))
             return false;
         read = true;
-        if (find_item(svc, ctx, user, &s, in[i].item_id, &m, err))
+        if (find_item(svc, ctx, user, &s, in[i].item_id, &m, &part, err))
             return error_set(err, ERR_VALIDATION, pname(ctx->arena, i, "id"),
                              "an item with id '%.64s' is already in this "
                              "conversation",
@@ -610,40 +764,68 @@ service_openai_items_add(struct service *svc, struct store_ctx *ctx,
     return conv_not_found(conv_id, err);
 }
 
+/* Appends m's parts from `part` on (exclusive; OPENAI_PART_NONE: all) in
+ * the page's order to out, while it holds fewer than max. */
+static void
+add_parts(struct openai_page *out, size_t max, const struct message *m,
+          int part, bool descending)
+{
+    for (;;) {
+        part = descending ? service_openai_prev_part(m, part)
+                          : service_openai_next_part(m, part);
+        if (part == OPENAI_PART_NONE || out->len >= max)
+            return;
+        out->items[out->len].m = m;
+        out->items[out->len].part = part;
+        out->len++;
+    }
+}
+
 bool
 service_openai_items_list(struct service *svc, struct store_ctx *ctx,
                           const char *user, const char *conv_id,
                           const char *after, int64_t limit, bool descending,
-                          struct message_page *out, bool *has_more,
+                          struct openai_page *out, bool *has_more,
                           struct error *err)
 {
     struct message_filter f;
+    struct message_page page = {NULL, 0, -1, false};
     struct session s;
+    size_t max = (size_t)limit + 1;
 
     *has_more = false;
+    out->len = 0;
+    out->items = arena_calloc(ctx->arena, max * sizeof(*out->items));
     service_message_filter_all(&f);
     f.descending = descending;
     f.no_total = true;
     if (!service_openai_get(svc, ctx, user, conv_id, &s, err))
         return false;
     if (after != NULL) {
-        struct message m;
+        struct message *m = arena_calloc(ctx->arena, sizeof(*m));
+        int part;
 
-        if (!find_item(svc, ctx, user, &s, after, &m, err)) {
+        if (!find_item(svc, ctx, user, &s, after, m, &part, err)) {
             if (err->code == ERR_NOT_FOUND)
                 error_set(err, ERR_VALIDATION, "after",
                           "after names no item of this conversation");
             return false;
         }
+        /* The rest of its message first, then the messages past it. */
+        add_parts(out, max, m, part, descending);
         if (descending)
-            f.before_seq = m.seq;
+            f.before_seq = m->seq;
         else
-            f.after_seq = m.seq;
+            f.after_seq = m->seq;
     }
-    /* One more than the page, to know whether more follow. */
-    if (!store_message_list(svc->store, ctx, user, &s.id, &f, limit + 1, 0, out,
-                            err))
+    /* Each message is at least one item: one more message than the
+     * page has room for tells whether more follow. */
+    if (out->len < max &&
+        !store_message_list(svc->store, ctx, user, &s.id, &f,
+                            (int64_t)(max - out->len), 0, &page, err))
         return false;
+    for (size_t i = 0; out->len < max && i < page.len; i++)
+        add_parts(out, max, &page.items[i], OPENAI_PART_NONE, descending);
     if (out->len > (size_t)limit) {
         out->len = (size_t)limit;
         *has_more = true;
@@ -654,13 +836,15 @@ service_openai_items_list(struct service *svc, struct store_ctx *ctx,
 bool
 service_openai_item_get(struct service *svc, struct store_ctx *ctx,
                         const char *user, const char *conv_id,
-                        const char *item_id, struct message *out,
+                        const char *item_id, struct message *out, int *part,
                         struct error *err)
 {
     struct session s;
+    int p;
 
     return service_openai_get(svc, ctx, user, conv_id, &s, err) &&
-           find_item(svc, ctx, user, &s, item_id, out, err);
+           find_item(svc, ctx, user, &s, item_id, out, part != NULL ? part : &p,
+                     err);
 }
 
 bool
@@ -671,9 +855,10 @@ service_openai_item_delete(struct service *svc, struct store_ctx *ctx,
 {
     char uuid[UUID_STR_LEN + 1];
     struct message m;
+    int part;
 
     if (!service_openai_get(svc, ctx, user, conv_id, conv, err) ||
-        !find_item(svc, ctx, user, conv, item_id, &m, err))
+        !find_item(svc, ctx, user, conv, item_id, &m, &part, err))
         return false;
     uuid_format(&m.id, uuid);
     if (!service_message_delete(svc, ctx, user, conv_id, uuid, err)) {
@@ -682,5 +867,85 @@ service_openai_item_delete(struct service *svc, struct store_ctx *ctx,
                       "item with id '%.64s' not found", item_id);
         return false;
     }
+    return true;
+}
+
+/* --- import -------------------------------------------------------------- */
+
+/* An error of service_openai_decode_item() ("items[i]...") renamed for
+ * an import's message i ("messages[i].item..."). */
+static bool
+import_param(struct arena *a, size_t i, struct error *err)
+{
+    const char *rest = err->param != NULL ? strchr(err->param, ']') : NULL;
+
+    if (rest != NULL && strncmp(err->param, "items[", 6) == 0)
+        err->param = arena_printf(a, "messages[%zu].item%s", i, rest + 1);
+    return false;
+}
+
+/* A message field the item also says: taken from the item when absent,
+ * else it must say the same. */
+static bool
+import_agrees(struct arena *a, size_t i, const char *member,
+              const struct json_value **given, const struct json_value *derived,
+              struct error *err)
+{
+    const struct json_value *g = *given;
+    bool same;
+
+    if (g == NULL) {
+        *given = derived != NULL ? derived : json_new_null(a);
+        return true;
+    }
+    if (derived == NULL)
+        same = g->type == JSON_NULL;
+    else
+        same = g->type == JSON_STRING && g->u.s.len == derived->u.s.len &&
+               memcmp(g->u.s.ptr, derived->u.s.ptr, g->u.s.len) == 0;
+    if (same)
+        return true;
+    return error_set(err, ERR_VALIDATION,
+                     arena_printf(a, "messages[%zu].%s", i, member),
+                     "%s must be what the message's item says", member);
+}
+
+bool
+service_openai_import_item(const struct config *cfg, struct arena *a, size_t i,
+                           const struct json_value *item,
+                           const struct json_value *item_id,
+                           struct message_input *in, struct error *err)
+{
+    const char *id_param = arena_printf(a, "messages[%zu].item_id", i);
+    struct message_input d;
+
+    if (item_id != NULL && item_id->type != JSON_NULL) {
+        if (item_id->type != JSON_STRING)
+            return error_set(err, ERR_VALIDATION, id_param,
+                             "item_id must be a string");
+        if (!validate_name(id_param, item_id->u.s.ptr, OPENAI_ITEM_ID_MAX, err))
+            return false;
+        in->item_id = item_id->u.s.ptr;
+    }
+    if (item == NULL || item->type == JSON_NULL)
+        return true;
+    if (item->type != JSON_OBJECT)
+        return error_set(err, ERR_VALIDATION,
+                         arena_printf(a, "messages[%zu].item", i),
+                         "item must be an object");
+    if (json_get(item, "id") != NULL)
+        return error_set(err, ERR_VALIDATION,
+                         arena_printf(a, "messages[%zu].item.id", i),
+                         "an exported item has no id (item_id is its id)");
+    /* Checked as /v1 checks an item (its id is item_id, checked above). */
+    if (!service_openai_decode_item(cfg, a, i, item, &d, err))
+        return import_param(a, i, err);
+    if (!import_agrees(a, i, "role", &in->role, d.role, err) ||
+        !import_agrees(a, i, "content", &in->content, d.content, err) ||
+        !import_agrees(a, i, "tool_call_id", &in->tool_call_id, d.tool_call_id,
+                       err) ||
+        !import_agrees(a, i, "tool_name", &in->tool_name, d.tool_name, err))
+        return false;
+    in->item = d.item;
     return true;
 }

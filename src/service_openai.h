@@ -38,6 +38,18 @@
  * "msg_", "fc_", "fco_" or "item_" (message, function_call,
  * function_call_output, anything else) + the UUID's 32 hex characters.
  * A lookup finds the one id a message is shown with, nothing else.
+ *
+ * A model's tool calls: an assistant message without an item whose
+ * extra_data.tool_calls[] holds calls (objects with a string "id", as
+ * the conversation endpoint stores them and agent.h reads them) is shown
+ * as several items: its text as a message item (only when the content
+ * is not empty), then each call k as a function_call (call_id = the
+ * call's id, name and arguments from its "function", or its own members;
+ * arguments "{}" when it has none), whose id is the message's id (above)
+ * + "." + k, k the call's index in tool_calls[].  These are the message's
+ * "parts": OPENAI_PART_WHOLE the message's own item, k >= 0 call k.
+ * Every other message is one part, OPENAI_PART_WHOLE.  Deleting any part
+ * deletes the message, all its parts with it.
  */
 #ifndef PARLEY_SERVICE_OPENAI_H
 #define PARLEY_SERVICE_OPENAI_H
@@ -63,6 +75,26 @@
 /* A client's item id: 1 to 255 characters of [A-Za-z0-9._:-]. */
 #define OPENAI_ITEM_ID_MAX 255
 
+/* Room for an id a message's part is shown with: a message's id, "."
+ * and a call's index. */
+#define OPENAI_PART_ID_MAX (OPENAI_ITEM_ID_MAX + 21)
+
+/* A message's parts (see above); OPENAI_PART_NONE: before the first and
+ * after the last. */
+#define OPENAI_PART_WHOLE (-1)
+#define OPENAI_PART_NONE  (-2)
+
+/* One item as shown: a message and which of its parts. */
+struct openai_item {
+    const struct message *m;
+    int part;
+};
+
+struct openai_page {
+    struct openai_item *items;
+    size_t len;
+};
+
 /* The kinds of item parley reads; the rest are kept as given. */
 enum openai_kind {
     OPENAI_MESSAGE,
@@ -79,6 +111,17 @@ enum openai_kind service_openai_kind(const struct message *m);
 const char *service_openai_item_id(const struct message *m,
                                    char buf[OPENAI_ITEM_ID_MAX + 1]);
 
+/* The part of m after `part` (OPENAI_PART_NONE: its first), or before it
+ * (OPENAI_PART_NONE: its last); OPENAI_PART_NONE when there is none. */
+int service_openai_next_part(const struct message *m, int part);
+int service_openai_prev_part(const struct message *m, int part);
+/* Call k of m's extra_data.tool_calls[] (an object with a string "id"),
+ * NULL when that is no call or m is not shown with its calls. */
+const struct json_value *service_openai_call(const struct message *m, int k);
+/* The id part is shown with, written into buf (or m's item_id). */
+const char *service_openai_part_id(const struct message *m, int part,
+                                   char buf[OPENAI_PART_ID_MAX + 1]);
+
 /* Checks item i of a request (errors name "items[i]" and its members)
  * and fills *out for service_message_append(): role, content and tool
  * fields as the table above says, the item to keep (a copy without its
@@ -90,6 +133,18 @@ const char *service_openai_item_id(const struct message *m,
 bool service_openai_decode_item(const struct config *cfg, struct arena *a,
                                 size_t i, const struct json_value *item,
                                 struct message_input *out, struct error *err);
+
+/* An import's message i (service_export.h): its exported item_id (NULL,
+ * null or a client's id as above) and item (NULL, null, or an item as
+ * the message keeps it: no id), checked as /v1 checks an item, errors
+ * naming "messages[i].item..." and "messages[i].item_id".  Sets
+ * in->item and in->item_id; in's role, content, tool_call_id and
+ * tool_name, when given, must be what the item says (400 naming the
+ * field), and are taken from it when not. */
+bool service_openai_import_item(const struct config *cfg, struct arena *a,
+                                size_t i, const struct json_value *item,
+                                const struct json_value *item_id,
+                                struct message_input *in, struct error *err);
 
 /* POST /v1/conversations: items (NULL, null, or an array of 0 to
  * max_batch_messages) and metadata (NULL, null or an object within
@@ -120,21 +175,24 @@ bool service_openai_items_add(struct service *svc, struct store_ctx *ctx,
                               const struct json_value *items,
                               struct message **out, size_t *n,
                               struct error *err);
-/* A page of up to limit items in seq order (descending: newest first),
- * those after the item `after` (NULL: from the start) in that order.
- * *has_more: at least one more follows the page.  An `after` that names
- * no item of the conversation is 400 (param "after"). */
+/* A page of up to limit items in seq order (descending: newest first;
+ * a message's parts in their order, or reversed), those after the item
+ * `after` (NULL: from the start) in that order.  *has_more: at least one
+ * more follows the page.  An `after` that names no item of the
+ * conversation is 400 (param "after"). */
 bool service_openai_items_list(struct service *svc, struct store_ctx *ctx,
                                const char *user, const char *conv_id,
                                const char *after, int64_t limit,
-                               bool descending, struct message_page *out,
+                               bool descending, struct openai_page *out,
                                bool *has_more, struct error *err);
+/* The item: its message in *out and which part of it in *part (may be
+ * NULL). */
 bool service_openai_item_get(struct service *svc, struct store_ctx *ctx,
                              const char *user, const char *conv_id,
                              const char *item_id, struct message *out,
-                             struct error *err);
-/* Deletes the item (409 unless the session is active) and answers the
- * conversation in *conv. */
+                             int *part, struct error *err);
+/* Deletes the item's message (409 unless the session is active) and
+ * answers the conversation in *conv. */
 bool service_openai_item_delete(struct service *svc, struct store_ctx *ctx,
                                 const char *user, const char *conv_id,
                                 const char *item_id, struct session *conv,

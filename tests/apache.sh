@@ -361,11 +361,7 @@ log_clean() {
 
 conf=$PARLEY_TMP/parley.conf
 write_conf "$conf" "unix:$PARLEY_TMP/parley.sock"
-"$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
-    cat "$PARLEY_TMP/check-config.out" >&2
-    lib_fail "parley check-config rejected $conf"
-    exit 1
-}
+config_check "$conf"
 token=$("$bin" token --sub apache-front-checks -c "$conf")
 
 # === mod_proxy_fcgi ==============================================================

@@ -732,6 +732,212 @@ START_TEST(test_v1_conversation_is_a_session)
 }
 END_TEST
 
+/* text with every `from` replaced by `to`. */
+static const char *
+replace_all(const char *text, const char *from, const char *to)
+{
+    struct buf b;
+    const char *at, *out;
+
+    buf_init(&b);
+    while ((at = strstr(text, from)) != NULL) {
+        buf_add(&b, text, (size_t)(at - text));
+        buf_adds(&b, to);
+        text = at + strlen(from);
+    }
+    buf_adds(&b, text);
+    out = arena_strndup(&tc.arena, b.data, b.len);
+    buf_release(&b);
+    return out;
+}
+
+/* A conversation exported and imported under a new id reads back through
+ * /v1 exactly as before: the same items, ids and order, content parts of
+ * every kind, opaque item types, the ids clients gave and those parley
+ * derived; an import repeating an item id is a 400, not a 500. */
+START_TEST(test_v1_export_import_round_trip)
+{
+    struct user u = user_new("v1-export");
+    const char *id, *copy = uniq("conv-copy"), *body, *dup;
+    const struct json_value *before, *after, *page;
+    struct resp r;
+
+    id = conv_new(
+        &u, "{\"items\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+            "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+            "\"input_text\",\"text\":\"what is this?\"},{\"type\":"
+            "\"input_image\",\"image_url\":\"data:image/png;base64,AAAA\","
+            "\"detail\":\"low\"},{\"type\":\"input_file\",\"file_id\":"
+            "\"file-1\"}]},"
+            "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[{\"type\":"
+            "\"summary_text\",\"text\":\"s\"}],\"encrypted_content\":\"e\"},"
+            "{\"type\":\"function_call\",\"id\":\"fc_mine\",\"call_id\":"
+            "\"call_1\",\"name\":\"look\",\"arguments\":\"{\\\"q\\\":1}\","
+            "\"status\":\"completed\"},"
+            "{\"type\":\"function_call_output\",\"call_id\":\"call_1\","
+            "\"output\":[{\"type\":\"input_text\",\"text\":\"a cat\"}]},"
+            "{\"type\":\"web_search_call\",\"id\":\"ws_1\",\"status\":"
+            "\"completed\",\"action\":{\"type\":\"search\",\"query\":\"q\"}},"
+            "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{"
+            "\"type\":\"output_text\",\"text\":\"A cat.\",\"annotations\":"
+            "[]},{\"type\":\"refusal\",\"refusal\":\"no\"}]}]}");
+    /* and one written through /api, shown with a derived id */
+    r = api(&u, "POST", str(SESSIONS "/%s/messages", id),
+            "{\"role\":\"user\",\"content\":\"native\"}");
+    expect_status(r, 201);
+    r = api(&u, "GET", str("%s?order=asc&limit=100", items_path(id)), NULL);
+    before = expect_list_v1(r, 8, false);
+
+    r = api(&u, "GET", str(SESSIONS "/%s/export?format=json", id), NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(jstr(jarr(r.json, "messages")->u.a.items[2], "item_id"),
+                     "rs_1");
+    ck_assert_str_eq(
+        jstr(jobj(jarr(r.json, "messages")->u.a.items[2], "item"), "type"),
+        "reasoning");
+    ck_assert_ptr_null(
+        json_get(jarr(r.json, "messages")->u.a.items[7], "item"));
+    body = replace_all(r.body, id, copy);
+    r = api(&u, "POST", SESSIONS "/import", body);
+    expect_session(r, 201);
+    r = api(&u, "GET", str("%s?order=asc&limit=100", items_path(copy)), NULL);
+    after = expect_list_v1(r, 8, false);
+    ck_assert_str_eq(json_text(after), json_text(before));
+    /* newest first, and paging by the ids it kept */
+    r = api(&u, "GET",
+            str("%s?order=desc&limit=3&after=%s", items_path(copy),
+                jstr(before->u.a.items[6], "id")),
+            NULL);
+    page = expect_list_v1(r, 3, true);
+    ck_assert_str_eq(json_text(page->u.a.items[0]),
+                     json_text(before->u.a.items[5]));
+    ck_assert_str_eq(json_text(page->u.a.items[2]),
+                     json_text(before->u.a.items[3]));
+    for (size_t i = 0; i < 8; i++) {
+        const char *item = jstr(before->u.a.items[i], "id");
+
+        r = api(&u, "GET", item_path(copy, item), NULL);
+        expect_status(r, 200);
+        ck_assert_str_eq(json_text(r.json), json_text(before->u.a.items[i]));
+    }
+    /* the ids it kept are taken in the new conversation */
+    r = api(&u, "POST", items_path(copy),
+            str("{\"items\":[{\"type\":\"reasoning\",\"id\":%s}]}",
+                jq(jstr(before->u.a.items[0], "id"))));
+    expect_v1_error(r, 400, "validation_error", "items[0].id");
+    /* the original is untouched */
+    r = api(&u, "GET", str("%s?order=asc&limit=100", items_path(id)), NULL);
+    ck_assert_str_eq(json_text(expect_list_v1(r, 8, false)), json_text(before));
+
+    /* an id twice in one import: 400 naming the second, nothing made */
+    dup = str("{\"session\":{\"session_id\":\"%s\"},\"messages\":["
+              "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"a\"},"
+              "{\"role\":\"assistant\",\"content\":\"\",\"item_id\":\"a\","
+              "\"item\":{\"type\":\"reasoning\"}}]}",
+              uniq("dup"));
+    r = api(&u, "POST", SESSIONS "/import", dup);
+    assert_error(r, 400, "validation_error", "messages[1].item_id");
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{},\"messages\":[{\"role\":\"assistant\","
+            "\"content\":\"\",\"item\":{\"type\":\"reasoning\",\"x\":{"
+            "\"$gt\":1}}}]}");
+    assert_error(r, 400, "validation_error", "messages[0].item");
+    r = api(&u, "POST", SESSIONS "/import",
+            "{\"session\":{},\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"edited\",\"item\":{\"role\":\"user\",\"content\":\"x\"}}]}");
+    assert_error(r, 400, "validation_error", "messages[0].content");
+}
+END_TEST
+
+/* A model's tool calls, as the conversation endpoint stores them
+ * (extra_data.tool_calls[] on the assistant's reply, the results as tool
+ * messages), read through /v1 as function_call and function_call_output
+ * items, paged one by one both ways, and kept across export and import. */
+START_TEST(test_v1_tool_calls_are_items)
+{
+    struct user u = user_new("v1-calls");
+    const char *sid = uniq("calls"), *copy = uniq("calls-copy"), *after;
+    const struct json_value *all, *data;
+    const char *const types[] = {"message",
+                                 "message",
+                                 "function_call",
+                                 "function_call",
+                                 "function_call_output",
+                                 "function_call_output",
+                                 "message"};
+    struct resp r;
+
+    (void)create(&u, str("{\"session_id\":\"%s\"}", sid));
+    r = api(
+        &u, "POST", str(SESSIONS "/%s/messages", sid),
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":\"Looking.\",\"extra_data\":{"
+        "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\","
+        "\"function\":{\"name\":\"weather\",\"arguments\":"
+        "\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_b\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"time\",\"arguments\":"
+        "\"{}\"}}]}},"
+        "{\"role\":\"tool\",\"content\":\"21\",\"tool_call_id\":\"call_a\"},"
+        "{\"role\":\"tool\",\"content\":\"noon\",\"tool_call_id\":"
+        "\"call_b\"},"
+        "{\"role\":\"assistant\",\"content\":\"21 at noon.\"}]}");
+    expect_status(r, 201);
+
+    r = api(&u, "GET", str("%s?order=asc", items_path(sid)), NULL);
+    all = expect_list_v1(r, 7, false);
+    for (size_t i = 0; i < 7; i++)
+        ck_assert_str_eq(jstr(all->u.a.items[i], "type"), types[i]);
+    expect_json(all->u.a.items[2],
+                str("{\"id\":\"%s.0\",\"type\":\"function_call\",\"status\":"
+                    "\"completed\",\"call_id\":\"call_a\",\"name\":\"weather\","
+                    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}",
+                    jstr(all->u.a.items[1], "id")));
+    ck_assert_str_eq(jstr(all->u.a.items[3], "id"),
+                     str("%s.1", jstr(all->u.a.items[1], "id")));
+    ck_assert_str_eq(jstr(all->u.a.items[4], "call_id"), "call_a");
+    ck_assert_str_eq(jstr(all->u.a.items[4], "output"), "21");
+    ck_assert_str_eq(jstr(all->u.a.items[5], "call_id"), "call_b");
+
+    /* one item a page, both ways, by the ids shown */
+    for (int desc = 0; desc < 2; desc++) {
+        after = NULL;
+        for (size_t i = 0; i < 7; i++) {
+            size_t k = desc ? 6 - i : i;
+
+            r = api(&u, "GET",
+                    after == NULL
+                        ? str("%s?order=%s&limit=1", items_path(sid),
+                              desc ? "desc" : "asc")
+                        : str("%s?order=%s&limit=1&after=%s", items_path(sid),
+                              desc ? "desc" : "asc", after),
+                    NULL);
+            data = expect_list_v1(r, 1, i < 6);
+            ck_assert_str_eq(json_text(data->u.a.items[0]),
+                             json_text(all->u.a.items[k]));
+            after = jstr(data->u.a.items[0], "id");
+        }
+    }
+    r = api(&u, "GET", item_path(sid, jstr(all->u.a.items[3], "id")), NULL);
+    expect_status(r, 200);
+    ck_assert_str_eq(json_text(r.json), json_text(all->u.a.items[3]));
+
+    /* exported and imported: the same items with the same ids */
+    r = api(&u, "GET", str(SESSIONS "/%s/export?format=json", sid), NULL);
+    expect_status(r, 200);
+    r = api(&u, "POST", SESSIONS "/import", replace_all(r.body, sid, copy));
+    expect_session(r, 201);
+    r = api(&u, "GET", str("%s?order=asc", items_path(copy)), NULL);
+    ck_assert_str_eq(json_text(expect_list_v1(r, 7, false)), json_text(all));
+
+    /* deleting a call deletes the reply, its text and both calls */
+    r = api(&u, "DELETE", item_path(sid, jstr(all->u.a.items[2], "id")), NULL);
+    expect_conv(r, sid);
+    r = api(&u, "GET", str("%s?order=asc", items_path(sid)), NULL);
+    data = expect_list_v1(r, 4, false);
+    ck_assert_str_eq(jstr(data->u.a.items[1], "type"), "function_call_output");
+}
+END_TEST
+
 START_TEST(test_v1_session_is_a_conversation)
 {
     struct user u = user_new("v1-native");
@@ -811,6 +1017,8 @@ e2e_openai_suite(void)
     tcase_add_test(t, test_v1_isolation);
     tcase_add_test(t, test_v1_conversation_is_a_session);
     tcase_add_test(t, test_v1_session_is_a_conversation);
+    tcase_add_test(t, test_v1_export_import_round_trip);
+    tcase_add_test(t, test_v1_tool_calls_are_items);
 
     /* nginx's rate limit (tests/apache.sh leaves out the "nginx" tag) */
     t = tcase(s, "v1-ratelimit", 120);

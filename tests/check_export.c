@@ -14,6 +14,7 @@
 #include "export.h"
 #include "json.h"
 #include "role.h"
+#include "service_openai.h"
 #include "suites.h"
 
 static struct arena arena;
@@ -569,18 +570,38 @@ START_TEST(json_exact_text_and_shape)
     struct error err = ERROR_INIT;
     const struct json_value *doc, *sess, *msgs;
     struct buf want;
+    const char *item = "{\"type\":\"reasoning\",\"summary\":[],"
+                       "\"encrypted_content\":\"x,y\"}";
 
+    /* Some messages written through /v1: an item, a client's id. */
+    for (size_t i = 0; i < n; i += 4) {
+        m[i].item = json_parse(&arena, item, strlen(item), 32, &err);
+        ck_assert_ptr_nonnull(m[i].item);
+        if (i % 8 == 0)
+            m[i].item_id = arena_printf(&arena, "rs_%zu", i);
+    }
     ck_assert(run(EXPORT_JSON, &s, &src, 5, &c, &err));
     /* exactly the session as GET shows it, then the messages as the
-     * message routes show them, in order */
+     * message routes show them, in order, each with the id it has as a
+     * /v1 item and the item it keeps, if any */
     buf_init(&want);
     buf_adds(&want, "{\"session\":");
     encode_session(&want, &s);
     buf_adds(&want, ",\"messages\":[");
     for (size_t i = 0; i < n; i++) {
+        char id[OPENAI_ITEM_ID_MAX + 1];
+
         if (i > 0)
             buf_addch(&want, ',');
         encode_message(&want, &m[i]);
+        buf_truncate(&want, want.len - 1);
+        buf_adds(&want, ",\"item_id\":");
+        json_write_cstr(&want, service_openai_item_id(&m[i], id));
+        if (m[i].item != NULL) {
+            buf_adds(&want, ",\"item\":");
+            buf_adds(&want, item);
+        }
+        buf_addch(&want, '}');
     }
     buf_adds(&want, "]}");
     ck_assert_uint_eq(c.all.len, want.len);
@@ -605,10 +626,23 @@ START_TEST(json_exact_text_and_shape)
 
         ck_assert_int_eq(json_get(it, "seq")->u.i, m[i].seq);
         ck_assert_str_eq(json_get(it, "content")->u.s.ptr, m[i].content);
+        char id[OPENAI_ITEM_ID_MAX + 1];
+
         if (m[i].tool_call_id == NULL)
             ck_assert_int_eq(tc->type, JSON_NULL);
         else
             ck_assert_str_eq(tc->u.s.ptr, m[i].tool_call_id);
+        ck_assert_str_eq(json_get(it, "item_id")->u.s.ptr,
+                         service_openai_item_id(&m[i], id));
+        if (i % 8 == 0)
+            ck_assert_str_eq(json_get(it, "item_id")->u.s.ptr,
+                             arena_printf(&arena, "rs_%zu", i));
+        if (m[i].item == NULL)
+            ck_assert_ptr_null(json_get(it, "item"));
+        else
+            ck_assert_uint_eq(
+                json_get(json_get(it, "item"), "encrypted_content")->u.s.len,
+                3);
     }
     buf_release(&c.all);
 }
@@ -943,7 +977,7 @@ START_TEST(pages_sized_by_bytes)
     char *content = arena_alloc(&arena, 1001);
     struct array_source src = {m, n, 0, -1, false, {0}, {0}};
     struct export_source source = {
-        .next = array_next, .ctx = &src, .page_bytes = 5000, .first_limit = 2};
+        .next = array_next, .ctx = &src, .page_bytes = 6000, .first_limit = 2};
     struct collector c = {{0}, 0, 0, 0};
     struct export_sink sink = {.flush = collect, .ctx = &c};
     struct error err = ERROR_INIT;
@@ -963,7 +997,8 @@ START_TEST(pages_sized_by_bytes)
         export_run(EXPORT_JSON, &s, &source, 20, &sink, &out, &err),
         EXPORT_COMPLETE);
     ck_assert_int_eq(src.limits[0], 2);
-    /* two messages of ~1.2 KB of text: about 4 fit in 5000 bytes */
+    /* two messages of ~1.3 KB of text (with their item_id): about 4 fit
+     * in 6000 bytes */
     ck_assert_int_ge(src.limits[1], 3);
     ck_assert_int_le(src.limits[1], 4);
     /* small messages afterwards: back up to page_size, never beyond */

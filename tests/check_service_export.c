@@ -24,6 +24,7 @@ input(const char *session, const char *messages)
     const struct json_value *s = service_fixture_json(session),
                             *list = service_fixture_json(messages);
     struct message_input *m;
+    struct import_item *v1;
     struct import_input in;
 
     memset(&in, 0, sizeof(in));
@@ -36,8 +37,12 @@ input(const char *session, const char *messages)
     in.session.f.is_active = json_get(s, "is_active");
     in.status = json_get(s, "status");
     m = arena_calloc(&fx.arena, (list->u.a.len + 1) * sizeof(*m));
+    v1 = arena_calloc(&fx.arena, (list->u.a.len + 1) * sizeof(*v1));
     for (size_t i = 0; i < list->u.a.len; i++) {
         const struct json_value *it = list->u.a.items[i];
+
+        v1[i].item = json_get(it, "item");
+        v1[i].item_id = json_get(it, "item_id");
 
         m[i].role = json_get(it, "role");
         m[i].content = json_get(it, "content");
@@ -46,6 +51,7 @@ input(const char *session, const char *messages)
         m[i].extra_data = json_get(it, "extra_data");
     }
     in.messages = m;
+    in.items = v1;
     in.n = list->u.a.len;
     return in;
 }
@@ -65,6 +71,7 @@ input_n(const char *session, size_t n)
         m[i].content = json_new_string(&fx.arena, c, strlen(c));
     }
     in.messages = m;
+    in.items = NULL;
     in.n = n;
     return in;
 }
@@ -142,6 +149,58 @@ START_TEST(import_recreates_session_and_messages)
 }
 END_TEST
 
+/* A conversation written through /v1 comes back with its items and the
+ * ids they had; the message fields may be left to the item. */
+START_TEST(import_keeps_v1_items_and_ids)
+{
+    struct import_input in = input(
+        "{\"session_id\":\"conv_1\"}",
+        "[{\"role\":\"developer\",\"content\":\"a\\nb\","
+        "\"item_id\":\"msg_0123456789abcdef0123456789abcdef\","
+        "\"item\":{\"type\":\"message\",\"role\":\"developer\","
+        "\"content\":[{\"type\":\"input_text\",\"text\":\"a\"},"
+        "{\"type\":\"input_image\",\"image_url\":\"u\"},"
+        "{\"type\":\"input_text\",\"text\":\"b\"}]}},"
+        "{\"item_id\":\"rs_1\",\"item\":{\"type\":\"reasoning\","
+        "\"summary\":[],\"encrypted_content\":\"e\"}},"
+        "{\"role\":\"assistant\",\"content\":\"{}\",\"tool_call_id\":\"c\","
+        "\"tool_name\":\"f\",\"item_id\":\"fc_1\",\"item\":{\"type\":"
+        "\"function_call\",\"call_id\":\"c\",\"name\":\"f\","
+        "\"arguments\":\"{}\"}},"
+        "{\"role\":\"user\",\"content\":\"plain\",\"item_id\":null,"
+        "\"item\":null}]");
+    struct error err = ERROR_INIT;
+    struct message_page page;
+    struct session s;
+
+    ck_assert_msg(service_export_import(&fx.svc, &fx.ctx, "u1", &in, &s, &err),
+                  "%s %s", err.param ? err.param : "", err.message);
+    page = list_all("u1", &s);
+    ck_assert_uint_eq(page.len, 4);
+    ck_assert_str_eq(page.items[0].item_id,
+                     "msg_0123456789abcdef0123456789abcdef");
+    ck_assert_int_eq(page.items[0].role, ROLE_DEVELOPER);
+    ck_assert_str_eq(page.items[0].content, "a\nb");
+    ck_assert_uint_eq(json_get(page.items[0].item, "content")->u.a.len, 3);
+    ck_assert_str_eq(page.items[1].item_id, "rs_1");
+    ck_assert_int_eq(page.items[1].role, ROLE_ASSISTANT);
+    ck_assert_str_eq(page.items[1].content, "");
+    ck_assert_str_eq(json_get(page.items[1].item, "encrypted_content")->u.s.ptr,
+                     "e");
+    ck_assert_str_eq(page.items[2].tool_call_id, "c");
+    ck_assert_str_eq(page.items[2].tool_name, "f");
+    ck_assert_str_eq(page.items[2].item_id, "fc_1");
+    ck_assert_ptr_null(page.items[3].item);
+    ck_assert_ptr_null(page.items[3].item_id);
+    /* the items count against the session's bytes as on /v1 */
+    ck_assert_int_eq(s.content_bytes, store_message_bytes(&page.items[0]) +
+                                          store_message_bytes(&page.items[1]) +
+                                          store_message_bytes(&page.items[2]) +
+                                          store_message_bytes(&page.items[3]));
+    ck_assert_int_gt(store_message_bytes(&page.items[1]), 0);
+}
+END_TEST
+
 START_TEST(import_status_rules)
 {
     struct error err = ERROR_INIT;
@@ -207,6 +266,43 @@ START_TEST(import_validates_before_writing)
          "\"content\":\"x\"},{\"role\":\"user\",\"content\":\"x\","
          "\"extra_data\":{\"$set\":1}}]",
          "messages[2].extra_data"},
+        /* a message's /v1 side, checked as /v1 checks an item */
+        {"{}", "[{\"role\":\"user\",\"content\":\"x\",\"item_id\":7}]",
+         "messages[0].item_id"},
+        {"{}", "[{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"a b\"}]",
+         "messages[0].item_id"},
+        {"{}", "[{\"role\":\"user\",\"content\":\"x\",\"item\":[]}]",
+         "messages[0].item"},
+        {"{}",
+         "[{\"role\":\"user\",\"content\":\"x\",\"item\":{\"id\":\"m\","
+         "\"role\":\"user\",\"content\":\"x\"}}]",
+         "messages[0].item.id"},
+        {"{}",
+         "[{\"role\":\"assistant\",\"content\":\"\",\"item\":{\"type\":"
+         "\"reasoning\",\"x\":{\"$set\":1}}}]",
+         "messages[0].item"},
+        {"{}",
+         "[{\"role\":\"assistant\",\"content\":\"\",\"item\":{\"type\":"
+         "\"reasoning\",\"a.b\":1}}]",
+         "messages[0].item"},
+        {"{}",
+         "[{\"role\":\"user\",\"content\":\"x\",\"item\":{\"type\":"
+         "\"function_call\",\"name\":\"f\",\"arguments\":\"{}\"}}]",
+         "messages[0].item.call_id"},
+        {"{}",
+         "[{\"role\":\"user\",\"content\":\"edited\",\"item\":{"
+         "\"role\":\"user\",\"content\":\"x\"}}]",
+         "messages[0].content"},
+        {"{}",
+         "[{\"role\":\"system\",\"content\":\"x\",\"item\":{"
+         "\"role\":\"user\",\"content\":\"x\"}}]",
+         "messages[0].role"},
+        {"{}",
+         "[{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"a\"},"
+         "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"b\"},"
+         "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"b\"},"
+         "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"a\"}]",
+         "messages[2].item_id"},
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -513,6 +609,7 @@ service_export_suite(void)
     tcase_add_checked_fixture(t, service_fixture_setup,
                               service_fixture_teardown);
     tcase_add_test(t, import_recreates_session_and_messages);
+    tcase_add_test(t, import_keeps_v1_items_and_ids);
     tcase_add_test(t, import_status_rules);
     tcase_add_test(t, import_validates_before_writing);
     tcase_add_test(t, import_limits_messages);

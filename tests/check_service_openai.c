@@ -278,7 +278,7 @@ END_TEST
 START_TEST(create_makes_a_session_with_its_items)
 {
     struct error err = ERROR_INIT;
-    struct message_page page;
+    struct openai_page page;
     struct session s, got;
     bool more;
 
@@ -297,8 +297,8 @@ START_TEST(create_makes_a_session_with_its_items)
                                         NULL, 20, false, &page, &more, &err));
     ck_assert_uint_eq(page.len, 2);
     ck_assert(!more);
-    ck_assert_str_eq(page.items[1].item_id, "rs_9");
-    ck_assert_str_eq(item_json(&page.items[1]),
+    ck_assert_str_eq(page.items[1].m->item_id, "rs_9");
+    ck_assert_str_eq(item_json(page.items[1].m),
                      "{\"id\":\"rs_9\",\"type\":\"reasoning\"}");
 
     /* Two creates, two conversations. */
@@ -433,7 +433,7 @@ conv_of(int n)
 
 /* The contents of a page, "m3 m2 m1". */
 static const char *
-contents(const struct message_page *p)
+contents(const struct openai_page *p)
 {
     char *out = arena_alloc(&fx.arena, 1024);
     size_t at = 0;
@@ -441,7 +441,7 @@ contents(const struct message_page *p)
     out[0] = '\0';
     for (size_t i = 0; i < p->len; i++)
         at += (size_t)snprintf(out + at, 1024 - at, "%s%s", i ? " " : "",
-                               p->items[i].content);
+                               p->items[i].m->content);
     return out;
 }
 
@@ -450,7 +450,7 @@ START_TEST(pages_run_both_ways_after_an_item)
     char buf[OPENAI_ITEM_ID_MAX + 1], after[OPENAI_ITEM_ID_MAX + 1];
     struct error err = ERROR_INIT;
     struct session s = conv_of(7);
-    struct message_page p;
+    struct openai_page p;
     bool more;
 
     ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER, s.session_id,
@@ -458,7 +458,7 @@ START_TEST(pages_run_both_ways_after_an_item)
     ck_assert_str_eq(contents(&p), "m6 m5 m4");
     ck_assert(more);
     snprintf(after, sizeof(after), "%s",
-             service_openai_item_id(&p.items[2], buf));
+             service_openai_item_id(p.items[2].m, buf));
     ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER, s.session_id,
                                         after, 3, true, &p, &more, &err));
     ck_assert_str_eq(contents(&p), "m3 m2 m1");
@@ -488,36 +488,36 @@ START_TEST(items_are_found_by_the_id_they_are_shown_with)
     struct error err = ERROR_INIT;
     struct session s = conv("[{\"role\":\"user\",\"content\":\"a\"},"
                             "{\"type\":\"reasoning\",\"id\":\"rs_1\"}]");
-    struct message_page p;
+    struct openai_page p;
     struct message m;
     const char *id;
     bool more;
 
     ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER, s.session_id,
                                         NULL, 20, false, &p, &more, &err));
-    id = arena_strdup(&fx.arena, service_openai_item_id(&p.items[0], buf));
+    id = arena_strdup(&fx.arena, service_openai_item_id(p.items[0].m, buf));
     ck_assert(service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id, id,
-                                      &m, &err));
+                                      &m, NULL, &err));
     ck_assert_str_eq(m.content, "a");
     ck_assert(service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
-                                      "rs_1", &m, &err));
+                                      "rs_1", &m, NULL, &err));
     /* the same UUID under another prefix, or the reasoning item's derived
      * id (it is shown with its own), are no ids */
     ck_assert(!service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
                                        arena_printf(&fx.arena, "fc_%s", id + 4),
-                                       &m, &err));
+                                       &m, NULL, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     ck_assert(!service_openai_item_get(
         &fx.svc, &fx.ctx, USER, s.session_id,
         arena_printf(&fx.arena, "item_%s",
-                     service_openai_item_id(&p.items[1], buf) + 3),
-        &m, &err));
+                     service_openai_item_id(p.items[1].m, buf) + 3),
+        &m, NULL, &err));
     ck_assert(!service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
-                                       "../x", &m, &err));
+                                       "../x", &m, NULL, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
     /* another user's conversation has none of them */
     ck_assert(!service_openai_item_get(&fx.svc, &fx.ctx, "bob", s.session_id,
-                                       "rs_1", &m, &err));
+                                       "rs_1", &m, NULL, &err));
     ck_assert_int_eq(err.code, ERR_NOT_FOUND);
 
     /* delete: by either kind of id, then gone */
@@ -557,7 +557,7 @@ START_TEST(a_given_id_is_unique_in_its_conversation)
     /* an item read back and sent again with the id it is shown with */
     {
         char buf[OPENAI_ITEM_ID_MAX + 1];
-        struct message_page p;
+        struct openai_page p;
         bool more;
 
         ck_assert(service_openai_items_add(
@@ -571,7 +571,7 @@ START_TEST(a_given_id_is_unique_in_its_conversation)
             J(arena_printf(&fx.arena,
                            "[{\"id\":\"%s\",\"role\":\"user\",\"content\":"
                            "\"y\"}]",
-                           service_openai_item_id(&p.items[0], buf))),
+                           service_openai_item_id(p.items[0].m, buf))),
             &out, &n, &err));
         ck_assert_str_eq(err.param, "items[0].id");
         /* in another conversation it is a new item's id */
@@ -580,7 +580,7 @@ START_TEST(a_given_id_is_unique_in_its_conversation)
             J(arena_printf(&fx.arena,
                            "[{\"id\":\"%s\",\"role\":\"user\",\"content\":"
                            "\"y\"}]",
-                           service_openai_item_id(&p.items[0], buf))),
+                           service_openai_item_id(p.items[0].m, buf))),
             &out, &n, &err));
     }
     /* another conversation may use it */
@@ -628,20 +628,20 @@ START_TEST(a_content_patch_drops_the_item)
         conv("[{\"type\":\"message\",\"role\":\"user\",\"content\":[{"
              "\"type\":\"input_text\",\"text\":\"old\"},{\"type\":"
              "\"input_image\",\"image_url\":\"u\"}]}]");
-    struct message_page p;
+    struct openai_page p;
     struct message m;
     const char *id;
     bool more;
 
     ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER, s.session_id,
                                         NULL, 20, false, &p, &more, &err));
-    id = arena_strdup(&fx.arena, service_openai_item_id(&p.items[0], buf));
-    uuid_format(&p.items[0].id, uuid);
+    id = arena_strdup(&fx.arena, service_openai_item_id(p.items[0].m, buf));
+    uuid_format(&p.items[0].m->id, uuid);
     ck_assert(service_message_patch(&fx.svc, &fx.ctx, USER, s.session_id, uuid,
                                     J("\"new\""), NULL, &m, &err));
     ck_assert_ptr_null(m.item);
     ck_assert(service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id, id,
-                                      &m, &err));
+                                      &m, NULL, &err));
     ck_assert_str_eq(item_json(&m),
                      arena_printf(&fx.arena,
                                   "{\"id\":\"%s\",\"type\":\"message\","
@@ -652,6 +652,210 @@ START_TEST(a_content_patch_drops_the_item)
     /* extra_data alone leaves it */
     ck_assert(service_message_patch(&fx.svc, &fx.ctx, USER, s.session_id, uuid,
                                     NULL, J("{\"k\":1}"), &m, &err));
+}
+END_TEST
+
+/* --- a model's tool calls ------------------------------------------------ */
+
+/* A session written through /api as the conversation endpoint writes
+ * one: a question, a reply with text and two calls, their results, a
+ * reply of one call and no text (its tool_calls[] with a stray entry
+ * first), its result, the answer. */
+static struct session
+conv_with_calls(void)
+{
+    static const char *const msgs[] = {
+        "{\"role\":\"user\",\"content\":\"q\"}",
+        "{\"role\":\"assistant\",\"content\":\"Let me look.\","
+        "\"extra_data\":{\"tool_calls\":[{\"id\":\"call_a\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+        "\"{\\\"x\\\":1}\"}},{\"id\":\"call_b\",\"type\":\"function\","
+        "\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}",
+        "{\"role\":\"tool\",\"content\":\"r1\",\"tool_call_id\":\"call_a\"}",
+        "{\"role\":\"tool\",\"content\":\"r2\",\"tool_call_id\":\"call_b\","
+        "\"tool_name\":\"g\"}",
+        "{\"role\":\"assistant\",\"content\":\"\",\"extra_data\":{"
+        "\"tool_calls\":[5,{\"id\":\"call_c\",\"name\":\"h\",\"arguments\":"
+        "{\"y\":2}}],\"finish_reason\":\"length\"}}",
+        "{\"role\":\"tool\",\"content\":\"r3\",\"tool_call_id\":\"call_c\"}",
+        "{\"role\":\"assistant\",\"content\":\"done\"}",
+    };
+    struct message_input in[7];
+    struct error err = ERROR_INIT;
+    struct message *out;
+    struct session s = conv(NULL);
+    bool created;
+
+    memset(in, 0, sizeof(in));
+    for (size_t i = 0; i < 7; i++) {
+        const struct json_value *m = J(msgs[i]);
+
+        in[i].role = json_get(m, "role");
+        in[i].content = json_get(m, "content");
+        in[i].tool_call_id = json_get(m, "tool_call_id");
+        in[i].tool_name = json_get(m, "tool_name");
+        in[i].extra_data = json_get(m, "extra_data");
+    }
+    ck_assert_msg(service_message_append(&fx.svc, &fx.ctx, USER, s.session_id,
+                                         in, 7, true, NULL, &out, &created,
+                                         &err),
+                  "%s", err.message);
+    return s;
+}
+
+/* A page's items as JSON, comma-separated. */
+static const char *
+page_json(const struct openai_page *p)
+{
+    struct buf b;
+    const char *out;
+
+    buf_init(&b);
+    for (size_t i = 0; i < p->len; i++) {
+        if (i > 0)
+            buf_addch(&b, ',');
+        encode_openai_item_part(&b, p->items[i].m, p->items[i].part);
+    }
+    out = arena_strndup(&fx.arena, b.data, b.len);
+    buf_release(&b);
+    return out;
+}
+
+/* m's own id, in the fixture's arena. */
+static const char *
+id_of(const struct message *m)
+{
+    char buf[OPENAI_ITEM_ID_MAX + 1];
+
+    return arena_strdup(&fx.arena, service_openai_item_id(m, buf));
+}
+
+START_TEST(tool_calls_are_function_call_items)
+{
+    static const char *const none[] = {"%s.2", "%s.01", "%s.", "%s.-1",
+                                       "%s.1x"};
+    char buf[OPENAI_PART_ID_MAX + 1], r_id[OPENAI_ITEM_ID_MAX + 1],
+        c_id[OPENAI_ITEM_ID_MAX + 1];
+    struct error err = ERROR_INIT;
+    struct session s = conv_with_calls();
+    struct openai_page all, p;
+    struct message m;
+    const char *want;
+    int part;
+    bool more;
+
+    ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER, s.session_id,
+                                        NULL, 100, false, &all, &more, &err));
+    ck_assert(!more);
+    ck_assert_uint_eq(all.len, 9);
+    snprintf(r_id, sizeof(r_id), "%s",
+             service_openai_item_id(all.items[1].m, buf));
+    snprintf(c_id, sizeof(c_id), "%s",
+             service_openai_item_id(all.items[6].m, buf));
+    ck_assert_int_eq(strncmp(r_id, "msg_", 4), 0);
+    want = arena_printf(
+        &fx.arena,
+        "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"completed\","
+        "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+        "\"q\"}]},"
+        "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"completed\","
+        "\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+        "\"text\":\"Let me look.\",\"annotations\":[]}]},"
+        "{\"id\":\"%s.0\",\"type\":\"function_call\",\"status\":"
+        "\"completed\",\"call_id\":\"call_a\",\"name\":\"f\",\"arguments\":"
+        "\"{\\\"x\\\":1}\"},"
+        "{\"id\":\"%s.1\",\"type\":\"function_call\",\"status\":"
+        "\"completed\",\"call_id\":\"call_b\",\"name\":\"g\",\"arguments\":"
+        "\"{}\"},"
+        "{\"id\":\"%s\",\"type\":\"function_call_output\",\"status\":"
+        "\"completed\",\"call_id\":\"call_a\",\"output\":\"r1\"},"
+        "{\"id\":\"%s\",\"type\":\"function_call_output\",\"status\":"
+        "\"completed\",\"call_id\":\"call_b\",\"output\":\"r2\",\"name\":"
+        "\"g\"},"
+        "{\"id\":\"%s.1\",\"type\":\"function_call\",\"status\":"
+        "\"completed\",\"call_id\":\"call_c\",\"name\":\"h\",\"arguments\":"
+        "\"{\\\"y\\\":2}\"},"
+        "{\"id\":\"%s\",\"type\":\"function_call_output\",\"status\":"
+        "\"completed\",\"call_id\":\"call_c\",\"output\":\"r3\"},"
+        "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"completed\","
+        "\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+        "\"text\":\"done\",\"annotations\":[]}]}",
+        id_of(all.items[0].m), r_id, r_id, r_id, id_of(all.items[4].m),
+        id_of(all.items[5].m), c_id, id_of(all.items[7].m),
+        id_of(all.items[8].m));
+    ck_assert_str_eq(page_json(&all), want);
+
+    /* one at a time, both ways, after the ids shown: the same items */
+    for (int desc = 0; desc < 2; desc++) {
+        const char *after = NULL;
+
+        for (size_t i = 0; i < 9; i++) {
+            size_t k = desc ? 8 - i : i;
+
+            ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER,
+                                                s.session_id, after, 1, desc,
+                                                &p, &more, &err));
+            ck_assert_uint_eq(p.len, 1);
+            ck_assert(p.items[0].m->seq == all.items[k].m->seq &&
+                      p.items[0].part == all.items[k].part);
+            ck_assert(more == (i < 8));
+            after = arena_strdup(
+                &fx.arena,
+                service_openai_part_id(p.items[0].m, p.items[0].part, buf));
+        }
+        /* and two at a time from the middle of a message */
+        ck_assert(service_openai_items_list(
+            &fx.svc, &fx.ctx, USER, s.session_id,
+            arena_printf(&fx.arena, "%s.0", r_id), 2, desc, &p, &more, &err));
+        ck_assert_uint_eq(p.len, 2);
+        ck_assert_int_eq(p.items[0].part, desc ? OPENAI_PART_WHOLE : 1);
+        ck_assert_int_eq(p.items[1].m->seq, desc ? 1 : 3);
+    }
+
+    /* found by the ids they are shown with, and by nothing else */
+    ck_assert(service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
+                                      arena_printf(&fx.arena, "%s.1", r_id), &m,
+                                      &part, &err));
+    ck_assert_int_eq(part, 1);
+    ck_assert(service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
+                                      r_id, &m, &part, &err));
+    ck_assert_int_eq(part, OPENAI_PART_WHOLE);
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        ck_assert(!service_openai_item_get(
+            &fx.svc, &fx.ctx, USER, s.session_id,
+            arena_printf(&fx.arena, none[i], r_id), &m, &part, &err));
+        ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+    }
+    /* the reply without text has no item of its own, nor a call at 0 */
+    ck_assert(!service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
+                                       c_id, &m, &part, &err));
+    ck_assert(!service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
+                                       arena_printf(&fx.arena, "%s.0", c_id),
+                                       &m, &part, &err));
+    ck_assert_int_eq(err.code, ERR_NOT_FOUND);
+
+    /* an id shown already is taken */
+    {
+        struct message *out;
+        size_t n;
+
+        ck_assert(!service_openai_items_add(
+            &fx.svc, &fx.ctx, USER, s.session_id,
+            J(arena_printf(&fx.arena,
+                           "[{\"type\":\"reasoning\",\"id\":\"%s.1\"}]", r_id)),
+            &out, &n, &err));
+        ck_assert_str_eq(err.param, "items[0].id");
+    }
+
+    /* deleting a call deletes its message, with all its items */
+    ck_assert(service_openai_item_delete(&fx.svc, &fx.ctx, USER, s.session_id,
+                                         arena_printf(&fx.arena, "%s.1", r_id),
+                                         &s, &err));
+    ck_assert(service_openai_items_list(&fx.svc, &fx.ctx, USER, s.session_id,
+                                        NULL, 100, false, &p, &more, &err));
+    ck_assert_uint_eq(p.len, 6);
+    ck_assert(!service_openai_item_get(&fx.svc, &fx.ctx, USER, s.session_id,
+                                       r_id, &m, &part, &err));
 }
 END_TEST
 
@@ -678,6 +882,7 @@ service_openai_suite(void)
     tcase_add_test(tc, a_given_id_is_unique_in_its_conversation);
     tcase_add_test(tc, item_writes_need_an_active_conversation);
     tcase_add_test(tc, a_content_patch_drops_the_item);
+    tcase_add_test(tc, tool_calls_are_function_call_items);
     suite_add_tcase(s, tc);
     return s;
 }

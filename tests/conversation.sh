@@ -91,11 +91,7 @@ llm_context_tokens = 40
 llm_retry_max_attempts = 3
 EOF
 )
-"$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
-    cat "$PARLEY_TMP/check-config.out" >&2
-    lib_fail "parley check-config rejected $conf"
-    exit 1
-}
+config_check "$conf"
 if grep -qF -- "$key" "$PARLEY_TMP/check-config.out"; then
     lib_fail "check-config shows the model's API key"
     exit 1
@@ -106,12 +102,7 @@ conv_socket=$(conversation_socket "$PARLEY_SOCKET")
 lib_poll 15 unix_accepts "$conv_socket" "$PARLEY_PID" ||
     lib_fail "the conversation pool does not accept on $conv_socket" || exit 1
 
-port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET"
-nginx_test "$PARLEY_TMP"
-nginx_start "$PARLEY_TMP"
-url=http://127.0.0.1:$port
-wait_http "$url/healthz" 15
+nginx_serve "$PARLEY_SOCKET"
 
 rc=0
 PARLEY_E2E_URL=$url \

@@ -66,20 +66,11 @@ jwt_secret = $secret
 log_level = info
 EOF
 )
-"$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
-    cat "$PARLEY_TMP/check-config.out" >&2
-    lib_fail "parley check-config rejected $conf"
-    exit 1
-}
+config_check "$conf"
 
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 
-port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET" "${PARLEY_E2E_HTTP_SNIPPET:-}"
-nginx_test "$PARLEY_TMP"
-nginx_start "$PARLEY_TMP"
-url=http://127.0.0.1:$port
-wait_http "$url/healthz" 15
+nginx_serve "$PARLEY_SOCKET" "${PARLEY_E2E_HTTP_SNIPPET:-}"
 
 rc=0
 PARLEY_E2E_URL=$url \

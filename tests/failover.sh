@@ -74,6 +74,10 @@ conf=$PARLEY_TMP/parley.conf
 listen = unix:$PARLEY_TMP/parley.sock
 socket_mode = 0666
 workers = $workers
+# The load is one user's, many clients at once: no per-user in-flight
+# limit here (tests/limits.sh tests it).
+user_max_inflight = 1024
+user_max_bulk = 1024
 mongodb_uri = $TESTDB_URI
 mongodb_database = $TESTDB_NAME
 jwt_secret = $secret
@@ -81,8 +85,11 @@ log_level = info
 request_deadline_ms = $deadline_ms
 EOF
 )
+# The zones nginx/parley.conf uses: a rate no test reaches, and a
+# connection key unique to each request (all the load is from 127.0.0.1).
 cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
+limit_conn_zone \$request_id zone=parley_conn_per_client:1m;
 EOF
 "$bin" check-config -c "$conf" | grep '^# database settings' >"$PARLEY_TMP/settings"
 lib_log "$(cat "$PARLEY_TMP/settings")"

@@ -39,8 +39,11 @@ fail() {
 testdb_start
 mongo_cmd_find || exit 1
 secret=$(random_hex 48)
+# The zones nginx/parley.conf uses: a rate no test reaches, and a
+# connection key unique to each request (all the load is from 127.0.0.1).
 cat >"$PARLEY_TMP/http.conf" <<EOF
 limit_req_zone \$binary_remote_addr zone=parley_per_client:1m rate=100000r/s;
+limit_conn_zone \$request_id zone=parley_conn_per_client:1m;
 EOF
 
 # The indexes of parley before this version, by name and keys.
@@ -82,6 +85,10 @@ round() {
 listen = unix:$PARLEY_TMP/host$h-$name.sock
 socket_mode = 0666
 workers = 8
+# The load is one user's: no per-user in-flight limit here
+# (tests/limits.sh tests it).
+user_max_inflight = 1024
+user_max_bulk = 1024
 mongodb_uri = $TESTDB_URI
 mongodb_database = $db
 jwt_secret = $secret
@@ -148,7 +155,7 @@ EOF
         mv "$PARLEY_TMP/host$h.log" "$PARLEY_TMP/host$h-$name.log"
     done
     st=$(index_names "$db" sessions)
-    [ "$st" = "_id_ created status_activity user_created_id user_session_id user_status_created_id user_status_updated_id user_updated_id" ] &&
+    [ "$st" = "_id_ created dirty status_activity user_created_id user_session_id user_status_created_id user_status_updated_id user_updated_id" ] &&
         pass "$name: the sessions indexes: $st" || fail "$name: the sessions indexes: $st"
     st=$(index_names "$db" messages)
     [ "$st" = "_id_ session_item_id session_seq user_session_role_seq user_session_seq" ] &&

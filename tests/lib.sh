@@ -144,3 +144,27 @@ test_exit() {
     remove_tmp
     exit "$rc"
 }
+
+# config_check CONF: `parley check-config` on CONF, its output kept in
+# $PARLEY_TMP/check-config.out (a suite may grep it); a configuration it
+# refuses ends the suite.
+config_check() {
+    "$bin" check-config -c "$1" >"$PARLEY_TMP/check-config.out" 2>&1 || {
+        cat "$PARLEY_TMP/check-config.out" >&2
+        lib_fail "parley check-config rejected $1"
+        exit 1
+    }
+}
+
+# nginx_serve SOCKET [HTTP_SNIPPET]: nginx with the repository's
+# nginx/parley.conf on a free loopback port in front of parley's SOCKET
+# (nginx_conf_write), started and answering /healthz; sets url to it.
+nginx_serve() {
+    local port
+    port=$(free_port)
+    nginx_conf_write "$PARLEY_TMP" "$port" "$1" "${2:-}"
+    nginx_test "$PARLEY_TMP"
+    nginx_start "$PARLEY_TMP"
+    url=http://127.0.0.1:$port
+    wait_http "$url/healthz" 15
+}

@@ -66,18 +66,10 @@ EOF
     )
 }
 write_conf 0
-"$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
-    cat "$PARLEY_TMP/check-config.out" >&2
-    fail "parley check-config rejected $conf"
-}
+config_check "$conf"
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
 
-port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET"
-nginx_test "$PARLEY_TMP"
-nginx_start "$PARLEY_TMP"
-url=http://127.0.0.1:$port
-wait_http "$url/healthz" 15
+nginx_serve "$PARLEY_SOCKET"
 
 # The memory ceiling: what a worker reaches serving ordinary requests, plus
 # 4 MiB, so that one large request (check_e2e_limits parses a 1 MB import)

@@ -959,8 +959,10 @@ message_shapes(struct explain *x)
     shape_end(x);
     shape_begin(x, "message PATCH", EXACT, 0, "_id_");
     {
-        struct message_change c = {
-            .fields = SET_CONTENT, .content = "edited", .now = clock_now_ms()};
+        struct message_change c = {.fields = SET_CONTENT,
+                                   .content = "edited",
+                                   .now = clock_now_ms(),
+                                   .if_updated_at = STORE_NO_TIME};
 
         must(store_message_update(x->store, ctx(x), "ua", &x->big,
                                   &x->msg_ids[10], &c, &m, &err),

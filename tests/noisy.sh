@@ -61,19 +61,10 @@ if "$bin" check-config -c "$conf" 2>/dev/null | grep -q '^quota_messages_per_ses
     echo "quota_messages_per_session = 20000" >>"$conf"
     lib_log "quota_messages_per_session = 20000: A's batch appends are at the quota"
 fi
-"$bin" check-config -c "$conf" >"$PARLEY_TMP/check-config.out" 2>&1 || {
-    cat "$PARLEY_TMP/check-config.out" >&2
-    lib_fail "parley check-config rejected $conf"
-    exit 1
-}
+config_check "$conf"
 
 parley_start "$bin" "$conf" "$PARLEY_TMP/parley.log"
-port=$(free_port)
-nginx_conf_write "$PARLEY_TMP" "$port" "$PARLEY_SOCKET"
-nginx_test "$PARLEY_TMP"
-nginx_start "$PARLEY_TMP"
-url=http://127.0.0.1:$port
-wait_http "$url/healthz" 15
+nginx_serve "$PARLEY_SOCKET"
 
 rc=0
 PARLEY_E2E_CONFIG=$conf PARLEY_E2E_SECRET=$secret \

@@ -43,6 +43,7 @@
 #include "fuzz_util.h"
 #include "json.h"
 #include "role.h"
+#include "service_openai.h"
 #include "store.h"
 #include "utf8.h"
 #include "uuid.h"
@@ -134,6 +135,47 @@ read_input(struct fuzz_reader *r, struct arena *a, struct input *in)
         m->item_id = (fuzz_byte(r) & 1) ? fuzz_text(r, a, NULL) : NULL;
         if (fuzz_byte(r) & 1)
             m->role = ROLE_DEVELOPER;
+        /* a model's reply with tool calls, some of them no calls (last
+         * again, for the corpus) */
+        if ((fuzz_byte(r) & 3) == 3) {
+            struct json_value *extra = json_new_object(a, 1);
+            struct json_value *calls = json_new_array(a, 4);
+            size_t n = fuzz_byte(r) % 5;
+
+            for (size_t k = 0; k < n; k++) {
+                struct json_value *c = json_new_object(a, 3);
+                struct json_value *fn = json_new_object(a, 2);
+                const char *t;
+
+                if ((fuzz_byte(r) & 7) == 0) { /* no call */
+                    json_array_push(a, calls, json_new_int(a, 5));
+                    continue;
+                }
+                t = fuzz_text(r, a, NULL);
+                json_object_put(a, c, "id", 2,
+                                json_new_string(a, t, strlen(t)));
+                t = fuzz_text(r, a, NULL);
+                json_object_put(a, fn, "name", 4,
+                                json_new_string(a, t, strlen(t)));
+                switch (fuzz_byte(r) % 3) { /* none, a string, not one */
+                case 1:
+                    t = fuzz_text(r, a, NULL);
+                    json_object_put(a, fn, "arguments", 9,
+                                    json_new_string(a, t, strlen(t)));
+                    break;
+                case 2:
+                    json_object_put(a, fn, "arguments", 9,
+                                    json_new_int(a, (int64_t)fuzz_u64(r)));
+                    break;
+                }
+                json_object_put(a, c, "function", 8, fn);
+                json_array_push(a, calls, c);
+            }
+            json_object_put(a, extra, "tool_calls", 10, calls);
+            m->extra_data = extra;
+            m->role = ROLE_ASSISTANT;
+            m->item = NULL;
+        }
     }
 }
 
@@ -210,8 +252,17 @@ check_json(struct arena *a, const struct input *in, const struct buf *out)
         const struct message *m = &in->m[i];
         const struct json_value *o = msgs->u.a.items[i], *x;
 
-        FUZZ_CHECK(o->type == JSON_OBJECT && o->u.o.len == 10,
+        char v1[OPENAI_ITEM_ID_MAX + 1];
+        bool has_item = m->item != NULL && m->item->type == JSON_OBJECT;
+
+        /* the contract's ten keys, then item_id and (if any) item */
+        FUZZ_CHECK(o->type == JSON_OBJECT &&
+                       o->u.o.len == (has_item ? 12u : 11u),
                    "message %zu is not the contract's object", i);
+        expect_text(o, "item_id", service_openai_item_id(m, v1));
+        FUZZ_CHECK(has_item ? fuzz_json_same(json_get(o, "item"), m->item)
+                            : json_get(o, "item") == NULL,
+                   "message %zu: item changed", i);
         for (size_t k = 0; k < 10; k++)
             FUZZ_CHECK(json_get(o, message_keys[k]) != NULL,
                        "message %zu has no %s", i, message_keys[k]);
@@ -558,19 +609,43 @@ static void
 check_openai(struct arena *a, struct input *in, struct buf *b)
 {
     const struct json_value *v, *data, *meta;
+    size_t at;
 
     buf_reset(b);
     encode_openai_item_list(b, in->m, in->n, in->n > 1, 0);
     v = parse_body(a, b, 5, "item list");
     data = json_get(v, "data");
-    FUZZ_CHECK(data != NULL && data->type == JSON_ARRAY &&
-                   data->u.a.len == in->n,
-               "item list data");
+    FUZZ_CHECK(data != NULL && data->type == JSON_ARRAY, "item list data");
+    /* every part of every message, in order (service_openai.h): the
+     * message's own item, checked below, and a call per part k >= 0 */
+    at = 0;
     for (size_t i = 0; i < in->n; i++) {
-        const struct json_value *item = data->u.a.items[i];
-        const struct json_value *id = json_get(item, "id");
-        const struct json_value *kept = in->m[i].item;
+        const struct json_value *item, *id, *kept = in->m[i].item;
+        size_t first = at; /* the whole message's item is its first */
+        bool whole = false;
 
+        for (int p = service_openai_next_part(&in->m[i], OPENAI_PART_NONE);
+             p != OPENAI_PART_NONE;
+             p = service_openai_next_part(&in->m[i], p)) {
+            char want[OPENAI_PART_ID_MAX + 1];
+
+            FUZZ_CHECK(at < data->u.a.len, "item list too short");
+            item = data->u.a.items[at++];
+            if (p == OPENAI_PART_WHOLE) {
+                whole = true;
+                continue;
+            }
+            id = json_get(item, "id");
+            FUZZ_CHECK(id != NULL && id->type == JSON_STRING &&
+                           strcmp(id->u.s.ptr, service_openai_part_id(
+                                                   &in->m[i], p, want)) == 0,
+                       "message %zu: call %d's id", i, p);
+            expect_text(item, "type", "function_call");
+        }
+        if (!whole)
+            continue;
+        item = data->u.a.items[first];
+        id = json_get(item, "id");
         FUZZ_CHECK(item->type == JSON_OBJECT && item->u.o.len > 0 &&
                        strcmp(item->u.o.members[0].key, "id") == 0 &&
                        id->type == JSON_STRING,
@@ -593,6 +668,8 @@ check_openai(struct arena *a, struct input *in, struct buf *b)
                        "item %zu: member %s changed", i, m->key);
         }
     }
+    FUZZ_CHECK(at == data->u.a.len, "%zu items for %zu parts", data->u.a.len,
+               at);
     buf_reset(b);
     encode_openai_conversation(b, &in->s);
     v = parse_body(a, b, 4, "conversation object");
