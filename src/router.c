@@ -25,6 +25,7 @@
 struct segments {
     size_t n;
     const char *s[ROUTER_MAX_SEGMENTS]; /* decoded, NUL-terminated */
+    size_t len[ROUTER_MAX_SEGMENTS];    /* strlen(s[i]) */
 };
 
 static bool
@@ -54,6 +55,7 @@ split_path(const char *path, struct arena *a, struct segments *segs)
         segs->s[segs->n] = url_decode(a, p, (size_t)(seg_end - p), false);
         if (segs->s[segs->n] == NULL)
             return false;
+        segs->len[segs->n] = strlen(segs->s[segs->n]);
         segs->n++;
         if (slash == NULL)
             return true;
@@ -85,7 +87,7 @@ pattern_match(const char *pattern, const struct segments *segs, unsigned *rank)
             if (++params > ROUTER_MAX_PARAMS)
                 return false;
         } else {
-            if (strlen(segs->s[i]) != len || memcmp(segs->s[i], p, len) != 0)
+            if (segs->len[i] != len || memcmp(segs->s[i], p, len) != 0)
                 return false;
             *rank |= 1u << (ROUTER_MAX_SEGMENTS - 1 - i);
         }
@@ -160,20 +162,18 @@ router_match(const struct route *routes, size_t n, enum http_method method,
     if (!split_path(path, a, &segs))
         return error_set(err, ERR_NOT_FOUND, NULL, "not found");
 
-    for (size_t i = 0; i < n; i++) {
-        if (pattern_match(routes[i].pattern, &segs, &rank) &&
-            (!any || rank > best_rank)) {
-            best_rank = rank;
-            any = true;
-        }
-    }
-    if (!any)
-        return error_set(err, ERR_NOT_FOUND, NULL, "not found");
-
+    /* One pass: the routes of the best rank seen so far, reset when a
+     * better one matches. */
     for (size_t i = 0; i < n; i++) {
         if (!pattern_match(routes[i].pattern, &segs, &rank) ||
-            rank != best_rank)
+            (any && rank < best_rank))
             continue;
+        if (!any || rank > best_rank) {
+            best_rank = rank;
+            any = true;
+            methods = 0;
+            exact = fallback = NULL;
+        }
         methods |= 1u << routes[i].method;
         if (routes[i].method == method && exact == NULL)
             exact = &routes[i];
@@ -181,6 +181,8 @@ router_match(const struct route *routes, size_t n, enum http_method method,
                  fallback == NULL)
             fallback = &routes[i];
     }
+    if (!any)
+        return error_set(err, ERR_NOT_FOUND, NULL, "not found");
     m->route = exact != NULL ? exact : fallback;
     if (m->route == NULL) {
         fill_allow(methods, m->allow, sizeof(m->allow));

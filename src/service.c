@@ -95,7 +95,8 @@ bool
 service_quota_room(struct service *svc, const struct session *s,
                    const struct store_counts *add, struct error *err)
 {
-    struct store_reserve r = {*add, service_session_quotas(svc->cfg), true};
+    struct store_reserve r = {*add, service_session_quotas(svc->cfg), true,
+                              NULL};
 
     return !quota_full(s, &r, err);
 }

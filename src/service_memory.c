@@ -93,7 +93,7 @@ put_new_key(struct service *svc, struct store_ctx *ctx, const char *user,
             struct error *err)
 {
     struct store_reserve r = {
-        {0, 0, 1}, service_session_quotas(svc->cfg), false};
+        {0, 0, 1}, service_session_quotas(svc->cfg), false, NULL};
     struct store_counts back = {0, 0, -1};
     struct session after;
     struct error e;

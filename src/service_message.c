@@ -500,7 +500,7 @@ reserve_append(struct service *svc, struct store_ctx *ctx, const char *user,
                int64_t now, struct session *s, struct error *err)
 {
     struct store_reserve r = {
-        {(int64_t)n, 0, 0}, service_session_quotas(svc->cfg), true};
+        {(int64_t)n, 0, 0}, service_session_quotas(svc->cfg), true, NULL};
 
     for (size_t i = 0; i < n; i++) {
         msgs[i].bytes = store_message_bytes(&msgs[i]);
@@ -515,6 +515,47 @@ reserve_append(struct service *svc, struct store_ctx *ctx, const char *user,
            error_set(err, ERR_CONFLICT, NULL, "the session changed; try again");
 }
 
+/* The messages' ids (the client's or new ones) and their session. */
+static void
+fill_ids(struct message *msgs, const struct message_input *in, size_t n,
+         const char *user, const struct session *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].id != NULL)
+            msgs[i].id = *in[i].id;
+        else
+            uuid_generate(&msgs[i].id);
+        msgs[i].session_uuid = s->id;
+        msgs[i].user_id = user;
+        msgs[i].session_id = s->session_id;
+    }
+}
+
+/*
+ * An append without idempotency keys reserves its seqs on the session
+ * named session_id straight away, without reading it first: the
+ * reservation's conditions (active, within quota) are the checks, and
+ * its answer is the session.  Only when it finds no session with room
+ * does the caller read the session, to say why (or to succeed after all,
+ * if the session changed in between).  This saves a database round trip
+ * on the most common write.  false with ERR_NOT_FOUND: take that path.
+ */
+static bool
+reserve_by_name(struct service *svc, struct store_ctx *ctx, const char *user,
+                const char *session_id, struct message *msgs, size_t n,
+                int64_t now, struct session *s, struct error *err)
+{
+    struct store_reserve r = {
+        {(int64_t)n, 0, 0}, service_session_quotas(svc->cfg), true, session_id};
+
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].bytes = store_message_bytes(&msgs[i]);
+        r.add.bytes += msgs[i].bytes;
+    }
+    return store_session_reserve_seq(svc->store, ctx, user, NULL, &r, now, s,
+                                     err);
+}
+
 bool
 service_message_append(struct service *svc, struct store_ctx *ctx,
                        const char *user, const char *session_id,
@@ -527,38 +568,49 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
     struct session s;
     int64_t now, first;
     bool *claimed;
+    bool keyed = false, reserved = false;
 
     *created = false;
-    if (!check_append(svc, ctx, in, n, batch, idem_header, &msgs, err) ||
-        !active_session(svc, ctx, user, session_id, &s, err))
+    if (!check_append(svc, ctx, in, n, batch, idem_header, &msgs, err))
         return false;
     replays = arena_calloc(ctx->arena, n * sizeof(*replays));
     claimed = arena_calloc(ctx->arena, n * sizeof(*claimed));
-    for (size_t i = 0; i < n; i++) {
-        if (in[i].id != NULL)
-            msgs[i].id = *in[i].id;
-        else
-            uuid_generate(&msgs[i].id);
-        msgs[i].session_uuid = s.id;
-        msgs[i].user_id = user;
-        msgs[i].session_id = s.session_id;
-    }
-    if (!claim_keys(svc, ctx, user, msgs, n, replays, claimed, &nreplayed, err))
-        return false;
-    if (nreplayed > 0) {
-        release_keys(svc, ctx, user, msgs, claimed, n);
-        if (nreplayed < n)
-            return error_set(err, ERR_CONFLICT, "client_message_id",
-                             "some messages of this batch were stored "
-                             "before under their client_message_id and "
-                             "others were not");
-        *out = replays;
-        return true; /* a replay: 200 with what was stored the first time */
-    }
+    for (size_t i = 0; i < n; i++)
+        keyed = keyed || msgs[i].client_message_id != NULL;
     now = clock_now_ms();
-    if (!reserve_append(svc, ctx, user, session_id, msgs, n, now, &s, err)) {
-        release_keys(svc, ctx, user, msgs, claimed, n);
-        return false;
+    if (!keyed) {
+        reserved =
+            reserve_by_name(svc, ctx, user, session_id, msgs, n, now, &s, err);
+        if (!reserved && err->code != ERR_NOT_FOUND)
+            return false;
+        if (!reserved)
+            error_clear(err);
+    }
+    if (reserved) {
+        fill_ids(msgs, in, n, user, &s);
+    } else {
+        if (!active_session(svc, ctx, user, session_id, &s, err))
+            return false;
+        fill_ids(msgs, in, n, user, &s);
+        if (!claim_keys(svc, ctx, user, msgs, n, replays, claimed, &nreplayed,
+                        err))
+            return false;
+        if (nreplayed > 0) {
+            release_keys(svc, ctx, user, msgs, claimed, n);
+            if (nreplayed < n)
+                return error_set(err, ERR_CONFLICT, "client_message_id",
+                                 "some messages of this batch were stored "
+                                 "before under their client_message_id and "
+                                 "others were not");
+            *out = replays;
+            return true; /* a replay: 200 with what was stored the first time */
+        }
+        now = clock_now_ms();
+        if (!reserve_append(svc, ctx, user, session_id, msgs, n, now, &s,
+                            err)) {
+            release_keys(svc, ctx, user, msgs, claimed, n);
+            return false;
+        }
     }
     first = s.last_seq - (int64_t)n + 1;
     for (size_t i = 0; i < n; i++) {
@@ -567,11 +619,11 @@ service_message_append(struct service *svc, struct store_ctx *ctx,
     }
     if (!store_message_insert(svc->store, ctx, msgs, n, err)) {
         struct error e = *err;
-        struct store_counts reserved = {(int64_t)n, 0, 0};
+        struct store_counts reserved_counts = {(int64_t)n, 0, 0};
 
         for (size_t i = 0; i < n; i++)
-            reserved.bytes += msgs[i].bytes;
-        undo_append(svc, ctx, user, msgs, claimed, n, &reserved);
+            reserved_counts.bytes += msgs[i].bytes;
+        undo_append(svc, ctx, user, msgs, claimed, n, &reserved_counts);
         *err = e;
         return false;
     }
@@ -723,7 +775,7 @@ patch_round(struct service *svc, struct store_ctx *ctx, const char *user,
             struct error *err)
 {
     struct store_reserve r = {
-        {0, 0, 0}, service_session_quotas(svc->cfg), true};
+        {0, 0, 0}, service_session_quotas(svc->cfg), true, NULL};
     struct store_counts delta = {0, 0, 0};
     struct session after;
     struct message cur, next;

@@ -225,6 +225,10 @@ struct store_reserve {
     struct store_counts add;
     struct store_counts max;
     bool message_write;
+    /* When not NULL, the session is the user's of this name (its
+     * session_id) and the id argument is not used: an append without
+     * idempotency keys reserves without reading the session first. */
+    const char *session_id;
 };
 
 /* A user's counter document. */

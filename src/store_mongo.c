@@ -2108,7 +2108,12 @@ mongo_reserve_filter(bson_t *q, const char *user, const struct uuid *id,
     bson_t range, and;
     uint32_t n = 0;
 
-    mongo_id_filter(q, user, id);
+    if (r->session_id != NULL) {
+        bson_append_utf8(q, "user_id", -1, user, -1);
+        bson_append_utf8(q, "session_id", -1, r->session_id, -1);
+    } else {
+        mongo_id_filter(q, user, id);
+    }
     if (r->message_write)
         bson_append_utf8(q, "status", -1, status_name(STATUS_ACTIVE), -1);
     if (r->add.messages > 0) {

@@ -8,11 +8,11 @@
  * to a small table of pending deltas keyed by (user, session_id) and
  * writes them with store_session_add_metrics(), one update per distinct
  * session, when
- *   - it is about to go idle (no connection is waiting on the listening
- *     socket right after a response; worker.c asks), so a client that
- *     sends one request at a time sees its counts on its next request,
- *     as it did with one write per request;
- *   - the oldest pending delta is TALLY_MAX_AGE_MS old (a busy worker);
+ *   - the oldest pending delta is TALLY_MAX_AGE_MS old, whether the worker
+ *     is busy or idle (an idle one waits for a connection at most that
+ *     long; worker.c), so a count is written within about 100 ms of its
+ *     request's answer, and a client that sends one request at a time
+ *     costs one write per 100 ms, not one per request;
  *   - the table holds TALLY_MAX_SESSIONS sessions;
  *   - the worker stops (SIGTERM drains it).
  * All of that happens after the response has been sent: the client never

@@ -253,7 +253,7 @@ END_TEST
 START_TEST(crash_after_reservation_is_recounted)
 {
     struct store_reserve r = {
-        {4, 400, 0}, service_session_quotas(&fx.cfg), true};
+        {4, 400, 0}, service_session_quotas(&fx.cfg), true, NULL};
     struct error err = ERROR_INIT;
     struct sweep_counts c;
     struct session s, out;
@@ -295,7 +295,7 @@ START_TEST(recount_yields_to_a_write)
     /* not a message write: the session's activity stays recent, so the
      * idle rule leaves it alone */
     struct store_reserve r = {
-        {2, 20, 0}, service_session_quotas(&fx.cfg), false};
+        {2, 20, 0}, service_session_quotas(&fx.cfg), false, NULL};
     struct append_arg arg = {"s"};
     struct error err = ERROR_INIT;
     struct sweep_counts c;

@@ -603,7 +603,7 @@ struct fixture {
 
 /* One message, within any quota. */
 static const struct store_reserve one_message = {
-    {1, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX}, true};
+    {1, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX}, true, NULL};
 
 static void
 fixture_init(struct fixture *fx)
@@ -1133,7 +1133,7 @@ END_TEST
 START_TEST(test_reserve_seq_hands_out_ranges)
 {
     const struct store_reserve three = {
-        {3, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX}, true};
+        {3, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX}, true, NULL};
     struct fixture fx;
     struct session out, got;
     struct session_change change = {0};

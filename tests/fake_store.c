@@ -744,7 +744,9 @@ fake_session_reserve_seq(struct store *s, struct arena *a, const char *user,
 {
     struct fake_step step;
     bool failing = begin(s, FAKE_SESSION_RESERVE_SEQ, &step);
-    struct session *found = find_id(impl(s), user, id);
+    struct session *found = r->session_id != NULL
+                                ? find_name(impl(s), user, r->session_id)
+                                : find_id(impl(s), user, id);
     bool ok;
 
     if (failing && !step.applied)

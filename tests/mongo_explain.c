@@ -56,7 +56,7 @@
 
 /* One message of 40 bytes, within quotas no seed comes near. */
 static const struct store_reserve one_message = {
-    {1, 40, 0}, {1000000000, INT64_C(1) << 40, 1000000000}, true};
+    {1, 40, 0}, {1000000000, INT64_C(1) << 40, 1000000000}, true, NULL};
 
 /* The seed. */
 #define A_SESSIONS   300  /* user ua */
