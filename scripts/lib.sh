@@ -209,7 +209,11 @@ devdb_ready() {
 # written outside DIR) and no diagnostic data collection (its CPU cost
 # is not the test's).  The set is initiated with electionTimeoutMillis
 # $RS_ELECTION_MS (default 2000, a fifth of MongoDB's default, so failover
-# tests stay short) and a heartbeat every quarter of it.  RS_ARGS (an array)
+# tests stay short), a heartbeat every quarter of it, and a heartbeat
+# timeout as long as it (MongoDB's is 10 s: a SIGSTOPped member is seen
+# down only after it, and a secondary that was replicating from it may
+# wait that long, or longer, before it replicates from the new primary,
+# which w:majority writes wait for).  RS_ARGS (an array)
 # adds mongod flags (--profile 2, --auth --keyFile F, ...).  Members are
 # started with lib_spawn, so stop_processes stops them; SIGTERM to all
 # members at once shuts a set down in about 2 s.
@@ -351,7 +355,7 @@ rs_up() {
             members+=("{\"_id\":$i,\"host\":\"$RS_HOST:${RS_PORTS[i]}\"}")
         done
         local IFS=,
-        local config="{\"_id\":\"$RS_NAME\",\"members\":[${members[*]}],\"settings\":{\"electionTimeoutMillis\":$RS_ELECTION_MS,\"heartbeatIntervalMillis\":$((RS_ELECTION_MS / 4))}}"
+        local config="{\"_id\":\"$RS_NAME\",\"members\":[${members[*]}],\"settings\":{\"electionTimeoutMillis\":$RS_ELECTION_MS,\"heartbeatIntervalMillis\":$((RS_ELECTION_MS / 4)),\"heartbeatTimeoutSecs\":$(((RS_ELECTION_MS + 999) / 1000))}}"
         unset IFS
         mongo_cmd "$RS_HOST:${RS_PORTS[0]}" admin "{\"replSetInitiate\":$config}" \
             >"$RS_DIR/initiate.out" 2>&1 || {
