@@ -494,18 +494,30 @@ complete_keys(struct service *svc, struct store_ctx *ctx, const char *user,
  * written before it but the batch's idempotency keys, which the caller
  * releases on failure.
  */
-static bool
-reserve_append(struct service *svc, struct store_ctx *ctx, const char *user,
-               const char *session_id, struct message *msgs, size_t n,
-               int64_t now, struct session *s, struct error *err)
+/* What a reservation of msgs adds to the session's counters (each
+ * message's bytes set here), within the session quotas; by_name: reserve
+ * on the session of that name rather than by its id. */
+static struct store_reserve
+append_reservation(const struct service *svc, struct message *msgs, size_t n,
+                   const char *by_name)
 {
     struct store_reserve r = {
-        {(int64_t)n, 0, 0}, service_session_quotas(svc->cfg), true, NULL};
+        {(int64_t)n, 0, 0}, service_session_quotas(svc->cfg), true, by_name};
 
     for (size_t i = 0; i < n; i++) {
         msgs[i].bytes = store_message_bytes(&msgs[i]);
         r.add.bytes += msgs[i].bytes;
     }
+    return r;
+}
+
+static bool
+reserve_append(struct service *svc, struct store_ctx *ctx, const char *user,
+               const char *session_id, struct message *msgs, size_t n,
+               int64_t now, struct session *s, struct error *err)
+{
+    struct store_reserve r = append_reservation(svc, msgs, n, NULL);
+
     if (service_reserve(svc, ctx, user, &s->id, &r, now, s, err))
         return true;
     if (err->code != ERR_NOT_FOUND)
@@ -545,13 +557,8 @@ reserve_by_name(struct service *svc, struct store_ctx *ctx, const char *user,
                 const char *session_id, struct message *msgs, size_t n,
                 int64_t now, struct session *s, struct error *err)
 {
-    struct store_reserve r = {
-        {(int64_t)n, 0, 0}, service_session_quotas(svc->cfg), true, session_id};
+    struct store_reserve r = append_reservation(svc, msgs, n, session_id);
 
-    for (size_t i = 0; i < n; i++) {
-        msgs[i].bytes = store_message_bytes(&msgs[i]);
-        r.add.bytes += msgs[i].bytes;
-    }
     return store_session_reserve_seq(svc->store, ctx, user, NULL, &r, now, s,
                                      err);
 }
