@@ -108,6 +108,14 @@ check_getters(struct query *q)
         int64_t n = 7, t = 7;
         int b = -1, e = -1;
         const char *s = NULL;
+        bool again = false;
+
+        /* A list key (name[]) may repeat: the getters answer its first
+         * value, so only the first occurrence is checked against them. */
+        for (size_t j = 0; j < i && !again; j++)
+            again = strcmp(q->items[j].key, key) == 0;
+        if (again)
+            continue;
 
 #define GETTER(call, ok_check)                                                 \
     do {                                                                       \
