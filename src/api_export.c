@@ -114,6 +114,8 @@ api_export_session(struct api_call *call, struct error *err)
         1024;
     src.page_bytes = EXPORT_PAGE_BYTES;
     src.first_limit = (int64_t)(EXPORT_PAGE_BYTES / per_message);
+    if (src.first_limit < 1) /* messages larger than a page: one at a time */
+        src.first_limit = 1;
     sink.flush = stream_flush;
     sink.check = stream_check;
     sink.ctx = &stream;

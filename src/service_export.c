@@ -165,14 +165,38 @@ by_id(const void *x, const void *y)
     return c != 0 ? c : (a->i > b->i) - (a->i < b->i);
 }
 
+/* The message whose item id is id, among the k sorted ids; SIZE_MAX for
+ * none. */
+static size_t
+find_id(const struct id_at *ids, size_t k, const char *id)
+{
+    size_t lo = 0, hi = k;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ids[mid].id, id);
+
+        if (c == 0)
+            return ids[mid].i;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
 /* No item id twice in the import (the session's unique index on them
- * would refuse the insert): 400 naming the later one. */
+ * would refuse the insert), and none of the form "<id>.<k>" where <id>
+ * is another imported message's that /v1 shows with its tool calls (the
+ * id of its k-th call: two items would answer to it, and paging by
+ * `after` could come back to the same place): 400 naming the first. */
 static bool
 check_item_ids(struct arena *a, const struct message *msgs, size_t n,
                struct error *err)
 {
     struct id_at *ids = arena_alloc(a, (n > 0 ? n : 1) * sizeof(*ids));
-    size_t k = 0, dup = SIZE_MAX;
+    size_t k = 0, dup = SIZE_MAX, shadow = SIZE_MAX;
 
     for (size_t i = 0; i < n; i++)
         if (msgs[i].item_id != NULL)
@@ -181,11 +205,30 @@ check_item_ids(struct arena *a, const struct message *msgs, size_t n,
     for (size_t j = 1; j < k; j++)
         if (strcmp(ids[j - 1].id, ids[j].id) == 0 && ids[j].i < dup)
             dup = ids[j].i;
-    if (dup == SIZE_MAX)
-        return true;
-    return error_set(err, ERR_VALIDATION,
-                     arena_printf(a, "messages[%zu].item_id", dup),
-                     "item_id repeats within the import");
+    if (dup != SIZE_MAX)
+        return error_set(err, ERR_VALIDATION,
+                         arena_printf(a, "messages[%zu].item_id", dup),
+                         "item_id repeats within the import");
+    for (size_t j = 0; j < k; j++) {
+        const char *base;
+        int part;
+        size_t owner;
+
+        if (ids[j].i >= shadow ||
+            !service_openai_split_part_id(a, ids[j].id, &base, &part))
+            continue;
+        owner = find_id(ids, k, base);
+        if (owner != SIZE_MAX &&
+            service_openai_call(&msgs[owner], part) != NULL)
+            shadow = ids[j].i;
+    }
+    if (shadow != SIZE_MAX)
+        return error_set(err, ERR_VALIDATION,
+                         arena_printf(a, "messages[%zu].item_id", shadow),
+                         "item_id is another imported message's id with "
+                         "\".<n>\" after it, the id of that message's "
+                         "n-th tool call");
+    return true;
 }
 
 /* Every check an import makes before it writes: the count, the session

@@ -199,10 +199,9 @@ service_openai_part_id(const struct message *m, int part,
     return buf;
 }
 
-/* The base and call index of an id of a call's form ("<id>.<k>"), or
- * false. */
-static bool
-split_part_id(struct arena *a, const char *id, const char **base, int *k)
+bool
+service_openai_split_part_id(struct arena *a, const char *id, const char **base,
+                             int *k)
 {
     const char *dot = strrchr(id, '.');
     long v = 0;
@@ -663,7 +662,7 @@ find_item(struct service *svc, struct store_ctx *ctx, const char *user,
     if (err->code != ERR_NOT_FOUND && err->code != ERR_NONE)
         return false;
     error_clear(err);
-    if (split_part_id(ctx->arena, id, &base, &k)) {
+    if (service_openai_split_part_id(ctx->arena, id, &base, &k)) {
         if (find_message(svc, ctx, user, s, base, out, err) &&
             service_openai_call(out, k) != NULL) {
             *part = k;
@@ -727,7 +726,8 @@ check_derived_ids(struct service *svc, struct store_ctx *ctx, const char *user,
 
         if (in[i].item_id == NULL ||
             (!derived_uuid(in[i].item_id, &u) &&
-             !split_part_id(ctx->arena, in[i].item_id, &base, &part)))
+             !service_openai_split_part_id(ctx->arena, in[i].item_id, &base,
+                                           &part)))
             continue;
         if (!read && !service_openai_get(svc, ctx, user, conv_id, &s, err))
             return false;

@@ -198,4 +198,9 @@ bool service_openai_item_delete(struct service *svc, struct store_ctx *ctx,
                                 const char *item_id, struct session *conv,
                                 struct error *err);
 
+/* The base and call index of an id of a call's form ("<id>.<k>": the
+ * id a message's k-th tool call is shown with), or false. */
+bool service_openai_split_part_id(struct arena *a, const char *id,
+                                  const char **base, int *k);
+
 #endif

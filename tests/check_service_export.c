@@ -303,6 +303,14 @@ START_TEST(import_validates_before_writing)
          "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"b\"},"
          "{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"a\"}]",
          "messages[2].item_id"},
+        /* the id /v1 shows another imported message's first call with */
+        {"{}",
+         "[{\"role\":\"user\",\"content\":\"x\",\"item_id\":\"x.0\"},"
+         "{\"role\":\"assistant\",\"content\":\"\",\"item_id\":\"x\","
+         "\"extra_data\":{\"tool_calls\":[{\"id\":\"c\",\"type\":"
+         "\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+         "\"{}\"}}]}}]",
+         "messages[0].item_id"},
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
