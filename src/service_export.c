@@ -165,25 +165,20 @@ by_id(const void *x, const void *y)
     return c != 0 ? c : (a->i > b->i) - (a->i < b->i);
 }
 
-/* The message whose item id is id, among the k sorted ids; SIZE_MAX for
- * none. */
+static int
+same_id(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct id_at *)elem)->id);
+}
+
+/* The message whose item id is id, among the k sorted (and by then
+ * distinct) ids; SIZE_MAX for none. */
 static size_t
 find_id(const struct id_at *ids, size_t k, const char *id)
 {
-    size_t lo = 0, hi = k;
+    const struct id_at *at = bsearch(id, ids, k, sizeof(*ids), same_id);
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ids[mid].id, id);
-
-        if (c == 0)
-            return ids[mid].i;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return SIZE_MAX;
+    return at != NULL ? at->i : SIZE_MAX;
 }
 
 /* No item id twice in the import (the session's unique index on them
